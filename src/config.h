@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+/*
+ * The daemon configuration: pool-managerd.conf plus pool-managerd.conf.d/ *.conf drop-ins
+ * (lexical order, later files win), read with inih into a typed table. Unknown keys and
+ * bad values are warnings naming file:line; the previous value is kept.
+ */
+
+#include <stdbool.h>
+
+#include "shared/macro.h"
+#include "shared/time-util.h"
+
+typedef enum EngineLogs {
+        ENGINE_LOGS_JOURNAL,
+        ENGINE_LOGS_FILE,
+        _ENGINE_LOGS_MAX,
+        _ENGINE_LOGS_INVALID = -EINVAL,
+} EngineLogs;
+
+const char *engine_logs_to_string(EngineLogs l);
+EngineLogs engine_logs_from_string(const char *s);
+
+typedef struct Config {
+        char *runtime_directory;        /* /run/pool-managerd or $XDG_RUNTIME_DIR/pool-managerd */
+        char *state_directory;          /* /var/lib/pool-managerd or $XDG_STATE_HOME/pool-managerd */
+        char *pools_directory;          /* /etc/pool-managerd/pools.d */
+        char *listen;                   /* 127.0.0.1:9200 */
+        char *api_token_file;           /* NULL: none */
+        bool gpu_only;                  /* yes */
+        usec_t health_interval;         /* 500ms */
+        usec_t health_timeout;          /* 120s */
+        usec_t stop_timeout;            /* 5s */
+        EngineLogs engine_logs;         /* journal */
+
+        unsigned n_warnings;            /* warnings emitted by the last load */
+} Config;
+
+/* Defaults for the system instance, or for a user instance (XDG directories) when user. */
+int config_new(Config **ret, bool user);
+Config *config_free(Config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
+
+/* The default main config path: /etc/pool-managerd/pool-managerd.conf, or
+ * $XDG_CONFIG_HOME/pool-managerd/pool-managerd.conf for a user instance. */
+int config_default_path(bool user, char **ret);
+
+/*
+ * Loads path (a missing file is fine) and then every *.conf in "<path>.d/" in lexical order.
+ * Returns negative errno only for I/O errors other than ENOENT and for OOM.
+ */
+int config_load(Config *c, const char *path);
+
+/* Parses one "key=value" for section [Manager]; used by config_load and the tests. */
+int config_set(Config *c, const char *section, const char *key, const char *value);

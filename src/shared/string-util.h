@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+/* Validation of names that end up in unit names, file names and environment blocks. */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define POOL_ID_MAX 64
+
+/* [A-Za-z0-9][A-Za-z0-9_.-]{0,63}: pool and replica ids become parts of unit and file names. */
+bool pool_id_is_valid(const char *s);
+/* [A-Z_][A-Z0-9_]* */
+bool env_name_is_valid(const char *s);
+/* An IPv4 or IPv6 literal, or "localhost". */
+bool host_is_valid(const char *s);
+/* True for 127.0.0.0/8, ::1 and "localhost". */
+bool host_is_loopback(const char *s);
+
+/*
+ * Escapes a string for use inside a unit name: characters outside [A-Za-z0-9:_.-] become
+ * \xNN like systemd-escape; a valid pool id is returned unchanged, so unit names stay
+ * readable (pool-engine-llama-7b.service) and the mapping is injective.
+ */
+int unit_name_escape(const char *s, char **ret);
+
+/* Compares two strings in time independent of where they differ. */
+bool streq_consttime(const char *a, const char *b);
+
+/* Appends printf output to *buf (a malloc'ed string, may be NULL). */
+int strextendf(char **buf, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* Removes trailing whitespace and newlines in place. */
+char *strstrip_trailing(char *s);

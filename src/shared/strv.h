@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+/* NULL-terminated string vectors, as used for argv, environment blocks and flags. */
+
+#include <stddef.h>
+
+#include "macro.h"
+
+char **strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+
+size_t strv_length(char * const *l);
+char **strv_copy(char * const *l);
+/* Appends a copy of value. Returns -ENOMEM or 0. */
+int strv_extend(char ***l, const char *value);
+/* Appends value itself, taking ownership on success only. */
+int strv_push(char ***l, char *value);
+bool strv_contains(char * const *l, const char *s);
