@@ -22,6 +22,18 @@ typedef enum EngineLogs {
 const char *engine_logs_to_string(EngineLogs l);
 EngineLogs engine_logs_from_string(const char *s);
 
+/* How engine units are sandboxed. */
+typedef enum EngineSandbox {
+        ENGINE_SANDBOX_FULL,            /* every setting, including ProtectKernelTunables/Logs */
+        ENGINE_SANDBOX_CONTAINER,       /* all but those that remount /proc (for containers, VMs) */
+        ENGINE_SANDBOX_OFF,
+        _ENGINE_SANDBOX_MAX,
+        _ENGINE_SANDBOX_INVALID = -EINVAL,
+} EngineSandbox;
+
+const char *engine_sandbox_to_string(EngineSandbox s);
+EngineSandbox engine_sandbox_from_string(const char *s);
+
 typedef struct Config {
         char *runtime_directory;        /* /run/pool-managerd or $XDG_RUNTIME_DIR/pool-managerd */
         char *state_directory;          /* /var/lib/pool-managerd or $XDG_STATE_HOME/pool-managerd */
@@ -33,6 +45,7 @@ typedef struct Config {
         usec_t health_timeout;          /* 120s */
         usec_t stop_timeout;            /* 5s */
         EngineLogs engine_logs;         /* journal */
+        EngineSandbox engine_sandbox;   /* full */
 
         unsigned n_warnings;            /* warnings emitted by the last load */
 } Config;

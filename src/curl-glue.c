@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+
+#include <stdlib.h>
+#include <sys/epoll.h>
+
+#include "curl-glue.h"
+#include "log.h"
+
+struct CurlGlue {
+        sd_event *event;
+        CURLM *multi;
+        sd_event_source *timer;
+        /* Every socket's io source is kept as curl's per-socket pointer (curl_multi_assign)
+         * and also in this list, so curl_glue_free() can release them all. */
+        sd_event_source **ios;
+        size_t n_ios;
+        /* Running transfers, so curl_glue_free() can release them. */
+        struct Transfer *transfers;
+};
+
+typedef struct Transfer {
+        CURL *easy;
+        CurlDoneCallback callback;
+        void *userdata;
+        struct Transfer *prev, *next;
+} Transfer;
+
+static void transfer_unlink(CurlGlue *g, Transfer *t) {
+        if (t->prev)
+                t->prev->next = t->next;
+        else
+                g->transfers = t->next;
+        if (t->next)
+                t->next->prev = t->prev;
+        free(t);
+}
+
+static void curl_glue_check_finished(CurlGlue *g) {
+        CURLMsg *msg;
+        int k;
+
+        while ((msg = curl_multi_info_read(g->multi, &k))) {
+                Transfer *t = NULL;
+                CURL *easy;
+                CURLcode result;
+
+                if (msg->msg != CURLMSG_DONE)
+                        continue;
+
+                easy = msg->easy_handle;
+                result = msg->data.result;
+                (void) curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &t);
+                (void) curl_multi_remove_handle(g->multi, easy);
+
+                /* The callback may add new transfers (the next probe) or cancel others; this
+                 * handle is gone from the multi handle already, so both are safe. */
+                if (t) {
+                        CurlDoneCallback cb = t->callback;
+                        void *userdata = t->userdata;
+
+                        transfer_unlink(g, t);
+                        if (cb)
+                                cb(g, easy, result, userdata);
+                }
+                curl_easy_cleanup(easy);
+        }
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        CurlGlue *g = userdata;
+        int action = 0, running;
+
+        if (revents & (EPOLLIN | EPOLLHUP))
+                action |= CURL_CSELECT_IN;
+        if (revents & EPOLLOUT)
+                action |= CURL_CSELECT_OUT;
+        if (revents & EPOLLERR)
+                action |= CURL_CSELECT_ERR;
+
+        if (curl_multi_socket_action(g->multi, fd, action, &running) != CURLM_OK)
+                return log_error_errno(EINVAL, "curl_multi_socket_action() failed.");
+
+        curl_glue_check_finished(g);
+        return 0;
+}
+
+static void ios_remove(CurlGlue *g, sd_event_source *s) {
+        for (size_t i = 0; i < g->n_ios; i++)
+                if (g->ios[i] == s) {
+                        g->ios[i] = g->ios[--g->n_ios];
+                        return;
+                }
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, void *socketp) {
+        CurlGlue *g = userdata;
+        sd_event_source *s = socketp;
+        uint32_t events = 0;
+        int r;
+
+        if (what == CURL_POLL_REMOVE) {
+                if (s) {
+                        ios_remove(g, s);
+                        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                        sd_event_source_unref(s);
+                        (void) curl_multi_assign(g->multi, fd, NULL);
+                }
+                return 0;
+        }
+
+        if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+                events |= EPOLLIN;
+        if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+                events |= EPOLLOUT;
+
+        if (s) {
+                r = sd_event_source_set_io_events(s, events);
+                if (r < 0)
+                        return -1;
+                r = sd_event_source_set_enabled(s, SD_EVENT_ON);
+                if (r < 0)
+                        return -1;
+                return 0;
+        }
+
+        sd_event_source **n = reallocarray(g->ios, g->n_ios + 1, sizeof(sd_event_source *));
+        if (!n)
+                return -1;
+        g->ios = n;
+
+        r = sd_event_add_io(g->event, &s, fd, events, on_io, g);
+        if (r < 0)
+                return -1;
+        (void) sd_event_source_set_description(s, "curl-io");
+        g->ios[g->n_ios++] = s;
+
+        if (curl_multi_assign(g->multi, fd, s) != CURLM_OK) {
+                ios_remove(g, s);
+                sd_event_source_unref(s);
+                return -1;
+        }
+        return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        CurlGlue *g = userdata;
+        int running;
+
+        if (curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+                return log_error_errno(EINVAL, "curl_multi_socket_action() failed.");
+
+        curl_glue_check_finished(g);
+        return 0;
+}
+
+static int on_timer_update(CURLM *multi, long timeout_ms, void *userdata) {
+        CurlGlue *g = userdata;
+        uint64_t usec;
+
+        if (timeout_ms < 0)
+                return sd_event_source_set_enabled(g->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
+
+        /* Accuracy 1 ms: curl's timeouts drive connection setup and retries, and the default
+         * 250 ms slack would add directly to the ready-detection lag. */
+        if (sd_event_now(g->event, CLOCK_MONOTONIC, &usec) < 0)
+                return -1;
+        usec += (uint64_t) timeout_ms * 1000U;
+        if (sd_event_source_set_time(g->timer, usec) < 0)
+                return -1;
+        if (sd_event_source_set_enabled(g->timer, SD_EVENT_ONESHOT) < 0)
+                return -1;
+        return 0;
+}
+
+int curl_glue_new(CurlGlue **ret, sd_event *event) {
+        _cleanup_(curl_glue_freep) CurlGlue *g = NULL;
+        int r;
+
+        g = calloc(1, sizeof(CurlGlue));
+        if (!g)
+                return -ENOMEM;
+        g->event = sd_event_ref(event);
+
+        g->multi = curl_multi_init();
+        if (!g->multi)
+                return -ENOMEM;
+
+        r = sd_event_add_time(event, &g->timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_timer, g);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(g->timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(g->timer, "curl-timer");
+
+        if (curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+            curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g) != CURLM_OK ||
+            curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, on_timer_update) != CURLM_OK ||
+            curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g) != CURLM_OK)
+                return -EINVAL;
+
+        *ret = TAKE_PTR(g);
+        return 0;
+}
+
+CurlGlue *curl_glue_free(CurlGlue *g) {
+        if (!g)
+                return NULL;
+
+        /* Free remaining transfers without calling their callbacks. */
+        while (g->transfers)
+                curl_glue_cancel(g, g->transfers->easy);
+        if (g->multi)
+                curl_multi_cleanup(g->multi);
+        for (size_t i = 0; i < g->n_ios; i++)
+                sd_event_source_disable_unref(g->ios[i]);
+        free(g->ios);
+        sd_event_source_disable_unref(g->timer);
+        sd_event_unref(g->event);
+        return mfree(g);
+}
+
+int curl_glue_add(CurlGlue *g, CURL *easy, CurlDoneCallback cb, void *userdata) {
+        Transfer *t;
+
+        t = malloc(sizeof(Transfer));
+        if (!t)
+                return -ENOMEM;
+        *t = (Transfer) { .easy = easy, .callback = cb, .userdata = userdata };
+
+        if (curl_easy_setopt(easy, CURLOPT_PRIVATE, t) != CURLE_OK) {
+                free(t);
+                return -EINVAL;
+        }
+        if (curl_multi_add_handle(g->multi, easy) != CURLM_OK) {
+                free(t);
+                (void) curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+                return -EINVAL;
+        }
+
+        t->next = g->transfers;
+        if (g->transfers)
+                g->transfers->prev = t;
+        g->transfers = t;
+        return 0;
+}
+
+void curl_glue_cancel(CurlGlue *g, CURL *easy) {
+        Transfer *t = NULL;
+
+        if (!easy)
+                return;
+        (void) curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &t);
+        (void) curl_multi_remove_handle(g->multi, easy);
+        if (t)
+                transfer_unlink(g, t);
+        curl_easy_cleanup(easy);
+}

@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "build-config.h"
+#include "log.h"
+#include "manager.h"
+#include "shared/fileio.h"
+#include "shared/string-util.h"
+
+int pool_unit_name(const char *id, char **ret) {
+        _cleanup_free_ char *e = NULL;
+        char *s;
+        int r;
+
+        r = unit_name_escape(id, &e);
+        if (r < 0)
+                return r;
+        if (asprintf(&s, "pool-engine-%s.service", e) < 0)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+int manager_new(Manager **ret, bool user, Config *config, const char *config_path) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof(Manager));
+        if (!m)
+                return -ENOMEM;
+        m->user = user;
+        m->config = config;
+        m->cuda.nvml_gpus = -1;
+        if (config_path) {
+                m->config_path = strdup(config_path);
+                if (!m->config_path)
+                        return -ENOMEM;
+        }
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        r = registry_new(&m->registry);
+        if (r < 0)
+                return r;
+        r = curl_glue_new(&m->curl, m->event);
+        if (r < 0)
+                return r;
+
+        m->engines_dir = path_join(config->runtime_directory, "engines");
+        m->logs_dir = path_join(config->runtime_directory, "logs");
+        if (!m->engines_dir || !m->logs_dir)
+                return -ENOMEM;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+
+        /* Pools first: they hold bus slots, probes (curl transfers) and event sources. Engines
+         * keep running: they belong to systemd. */
+        for (size_t i = 0; i < m->n_pools; i++)
+                pool_free(m->pools[i]);
+        free(m->pools);
+
+        sd_bus_slot_unref(m->job_removed_slot);
+        sd_bus_slot_unref(m->subscribe_slot);
+        sd_event_source_disable_unref(m->sigterm_source);
+        sd_event_source_disable_unref(m->sigint_source);
+        sd_event_source_disable_unref(m->sighup_source);
+        sd_event_source_disable_unref(m->status_source);
+        curl_glue_free(m->curl);
+        sd_bus_flush_close_unref(m->bus);
+        registry_free(m->registry);
+        cuda_info_done(&m->cuda);
+        config_free(m->config);
+        free(m->config_path);
+        free(m->engines_dir);
+        free(m->logs_dir);
+        sd_event_unref(m->event);
+        return mfree(m);
+}
+
+static int pool_compare_id(const void *key, const void *elem) {
+        return strcmp(key, (*(Pool * const *) elem)->id);
+}
+
+Pool *manager_get_pool(Manager *m, const char *id) {
+        Pool **p;
+
+        if (!id || m->n_pools == 0)
+                return NULL;
+        p = bsearch(id, m->pools, m->n_pools, sizeof(Pool *), pool_compare_id);
+        return p ? *p : NULL;
+}
+
+static int manager_add_pool(Manager *m, const char *id, Pool **ret) {
+        _cleanup_(pool_freep) Pool *p = NULL;
+        Pool **n;
+        size_t i;
+        int r;
+
+        r = pool_new(&p, m, id);
+        if (r < 0)
+                return r;
+
+        n = reallocarray(m->pools, m->n_pools + 1, sizeof(Pool *));
+        if (!n)
+                return -ENOMEM;
+        m->pools = n;
+        for (i = 0; i < m->n_pools && strcmp(m->pools[i]->id, id) < 0; i++)
+                ;
+        memmove(m->pools + i + 1, m->pools + i, (m->n_pools - i) * sizeof(Pool *));
+        m->pools[i] = p;
+        m->n_pools++;
+
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+static int on_status_update(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        size_t ready = 0, n = registry_size(m->registry);
+
+        for (size_t i = 0; i < n; i++)
+                if (registry_nth(m->registry, i)->health.ready)
+                        ready++;
+
+        (void) sd_notifyf(false, "STATUS=%zu pool%s, %zu ready", n, n == 1 ? "" : "s", ready);
+        return 0;
+}
+
+void manager_pool_changed(Manager *m, Pool *p) {
+        int r;
+
+        /* Coalesce: many pools changing in one loop iteration give one STATUS= update. */
+        if (!m->status_source) {
+                r = sd_event_add_defer(m->event, &m->status_source, on_status_update, m);
+                if (r < 0)
+                        return;
+                (void) sd_event_source_set_priority(m->status_source, SD_EVENT_PRIORITY_IDLE);
+                (void) sd_event_source_set_description(m->status_source, "status-update");
+        }
+        (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_ONESHOT);
+}
+
+static int on_job_removed(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        const char *job, *unit, *result;
+        uint32_t id;
+        int r;
+
+        r = sd_bus_message_read(message, "uoss", &id, &job, &unit, &result);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to parse JobRemoved signal: %m");
+                return 0;
+        }
+
+        /* Engine units are named after their pool; find the pool with that unit. */
+        for (size_t i = 0; i < m->n_pools; i++)
+                if (streq(m->pools[i]->unit->name, unit)) {
+                        engine_unit_job_removed(m->pools[i]->unit, job, result);
+                        break;
+                }
+        return 0;
+}
+
+static int on_subscribed(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+
+        m->subscribe_slot = sd_bus_slot_unref(m->subscribe_slot);
+        if (sd_bus_message_is_method_error(message, NULL))
+                log_error("Failed to subscribe to systemd's signals: %s",
+                          sd_bus_message_get_error(message)->message);
+        return 0;
+}
+
+static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        log_info("Received SIG%s, exiting; engines keep running under systemd.", sigabbrev_np(si->ssi_signo));
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        return sd_event_exit(m->event, 0);
+}
+
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_(config_freep) Config *c = NULL;
+        int r;
+
+        (void) sd_notify(false, "RELOADING=1");
+
+        r = config_new(&c, m->user);
+        if (r >= 0)
+                r = config_load(c, m->config_path);
+        if (r < 0) {
+                log_error_errno(r, "Failed to reload configuration, keeping the old one: %m");
+                (void) sd_notify(false, "READY=1");
+                return 0;
+        }
+
+        /* Running pools are not touched. Directories stay: pid and handoff files of running
+         * pools live there. */
+        if (!streq(c->runtime_directory, m->config->runtime_directory)) {
+                log_warning("RuntimeDirectory= changed; the new value takes effect after a restart.");
+                (void) free_and_strdup(&c->runtime_directory, m->config->runtime_directory);
+        }
+        config_free(m->config);
+        m->config = TAKE_PTR(c);
+        log_info("Configuration reloaded.");
+        (void) sd_notify(false, "READY=1");
+        return 0;
+}
+
+int manager_startup(Manager *m) {
+        _cleanup_free_ char *cuda = NULL;
+        int r;
+
+        r = m->user ? sd_bus_open_user(&m->bus) : sd_bus_open_system(&m->bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the %s bus: %m", m->user ? "user" : "system");
+        (void) sd_bus_set_description(m->bus, "pool-managerd");
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach bus to event loop: %m");
+
+        r = sd_bus_match_signal_async(m->bus, &m->job_removed_slot, "org.freedesktop.systemd1",
+                                      "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                      "JobRemoved", on_job_removed, NULL, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch systemd's JobRemoved signal: %m");
+
+        /* Without Subscribe() systemd does not emit unit PropertiesChanged/JobRemoved signals. */
+        r = sd_bus_call_method_async(m->bus, &m->subscribe_slot, "org.freedesktop.systemd1",
+                                     "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                     "Subscribe", on_subscribed, m, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to subscribe to systemd: %m");
+
+        r = sd_event_add_signal(m->event, &m->sigterm_source, SIGTERM, on_terminate, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sigint_source, SIGINT, on_terminate, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sighup_source, SIGHUP, on_reload, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to install signal handlers: %m");
+
+        r = mkdir_p(m->config->runtime_directory, 0755);
+        if (r >= 0)
+                r = mkdir_p(m->engines_dir, 0755);
+        if (r >= 0)
+                r = mkdir_p(m->logs_dir, 0750);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create runtime directory %s: %m",
+                                       m->config->runtime_directory);
+
+        /* Probed once: NVML initialisation can take a moment and GPUs do not come and go. */
+        r = cuda_info_probe(NULL, NULL, &m->cuda);
+        if (r < 0)
+                return log_error_errno(r, "Failed to probe for CUDA: %m");
+        (void) cuda_info_describe(&m->cuda, &cuda);
+        log_info("CUDA %savailable (%s); GpuOnly=%s.", cuda_info_available(&m->cuda) ? "" : "not ",
+                 strna(cuda), m->config->gpu_only ? "yes" : "no");
+
+        return 0;
+}
+
+int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata,
+                    char **ret_error) {
+        Pool *p;
+        int r;
+
+        p = manager_get_pool(m, (*prepared)->pool_id);
+
+        if (p && pool_is_active(p)) {
+                if (asprintf(ret_error, "pool %s is already %s", p->id, pool_state_to_string(p->state)) < 0)
+                        *ret_error = NULL;
+                return -EBUSY;
+        }
+
+        if (m->config->gpu_only && !cuda_info_available(&m->cuda)) {
+                r = cuda_info_gpu_only_error(&m->cuda, ret_error);
+                if (r < 0)
+                        return r;
+                log_struct(LOG_ERR,
+                           LOG_MESSAGE_ID(MESSAGE_ENGINE_FAILED),
+                           "POOL_ID=%s", (*prepared)->pool_id,
+                           "ERROR=%s", *ret_error,
+                           LOG_MESSAGE("Pool \"%s\": preload refused: %s", (*prepared)->pool_id, *ret_error),
+                           NULL);
+                (void) registry_set_last_error(m->registry, (*prepared)->pool_id, *ret_error);
+                return -ENODEV;
+        }
+
+        if (!p) {
+                r = manager_add_pool(m, (*prepared)->pool_id, &p);
+                if (r < 0)
+                        return r;
+        }
+        return pool_preload(p, prepared, cb, userdata, ret_error);
+}
+
+int manager_stop(Manager *m, const char *id, PoolDoneCallback cb, void *userdata, char **ret_error) {
+        Pool *p;
+
+        p = manager_get_pool(m, id);
+        if (!p) {
+                if (asprintf(ret_error, "pool %s not found", id) < 0)
+                        *ret_error = NULL;
+                return -ENOENT;
+        }
+        return pool_stop(p, cb, userdata, ret_error);
+}
+
+static int json_filter(const struct dirent *d) {
+        size_t n = strlen(d->d_name);
+
+        return d->d_name[0] != '.' && n > 5 && streq(d->d_name + n - 5, ".json");
+}
+
+int manager_load_pools_directory(Manager *m) {
+        const char *dir = m->config->pools_directory;
+        struct dirent **list = NULL;
+        int n;
+
+        n = scandir(dir, &list, json_filter, alphasort);
+        if (n < 0) {
+                if (errno == ENOENT) {
+                        log_debug("Pools directory %s does not exist, nothing to preload.", dir);
+                        return 0;
+                }
+                return log_error_errno(errno, "Failed to read pools directory %s: %m", dir);
+        }
+
+        for (int i = 0; i < n; i++) {
+                _cleanup_free_ char *path = NULL, *text = NULL, *error = NULL;
+                _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
+                size_t size;
+                int r;
+
+                path = path_join(dir, list[i]->d_name);
+                free(list[i]);
+                if (!path) {
+                        log_oom();
+                        continue;
+                }
+
+                r = read_full_file(path, PREPARED_ENGINE_MAX_SIZE, &text, &size);
+                if (r < 0) {
+                        log_error_errno(r, "%s: failed to read: %m", path);
+                        continue;
+                }
+                r = prepared_engine_from_json(text, size, &pe, &error);
+                if (r < 0) {
+                        log_error("%s: invalid PreparedEngine: %s", path, error ?: strerror(-r));
+                        continue;
+                }
+                r = manager_preload(m, &pe, NULL, NULL, &error);
+                if (r < 0)
+                        log_error("%s: preload of pool \"%s\" refused: %s", path, pe->pool_id,
+                                  error ?: strerror(-r));
+        }
+        free(list);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Failed to enable watchdog support: %m");
+
+        (void) sd_notify(false, "READY=1");
+        (void) on_status_update(NULL, m);
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(MESSAGE_DAEMON_STARTED),
+                   LOG_MESSAGE("pool-managerd " PACKAGE_VERSION " started (%s instance).",
+                               m->user ? "user" : "system"),
+                   NULL);
+
+        return sd_event_loop(m->event);
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+/*
+ * The Manager owns the event loop, the bus connection to the service manager, the registry
+ * and the pools. No protocol code lives here: D-Bus and HTTP front-ends call the manager_*
+ * operations.
+ */
+
+#include <stdbool.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "curl-glue.h"
+#include "pool.h"
+#include "preflight.h"
+#include "registry.h"
+
+struct Manager {
+        sd_event *event;
+        sd_bus *bus;                    /* to systemd (system bus, or the user bus with --user) */
+        bool user;
+
+        Config *config;
+        char *config_path;
+        Registry *registry;
+        CurlGlue *curl;
+        CudaInfo cuda;
+
+        Pool **pools;                   /* sorted by id */
+        size_t n_pools;
+
+        char *engines_dir;              /* <runtime>/engines */
+        char *logs_dir;                 /* <runtime>/logs */
+
+        sd_bus_slot *job_removed_slot;
+        sd_bus_slot *subscribe_slot;
+        sd_event_source *sigterm_source, *sigint_source, *sighup_source;
+        sd_event_source *status_source; /* deferred STATUS= update */
+};
+
+int manager_new(Manager **ret, bool user, Config *config, const char *config_path);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Connects to the service manager, subscribes, creates directories, probes CUDA. */
+int manager_startup(Manager *m);
+/* Preloads every *.json in PoolsDirectory; bad files are logged and skipped. */
+int manager_load_pools_directory(Manager *m);
+int manager_run(Manager *m);
+
+Pool *manager_get_pool(Manager *m, const char *id);
+/* Validation, GPU preflight and preload. On failure *ret_error says why:
+ * -EINVAL invalid, -EBUSY already running, -ENODEV GPU required. */
+int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata,
+                    char **ret_error);
+/* -ENOENT unknown pool, -ESRCH not running. */
+int manager_stop(Manager *m, const char *id, PoolDoneCallback cb, void *userdata, char **ret_error);
+
+/* "pool-engine-<escaped id>.service" */
+int pool_unit_name(const char *id, char **ret);
+
+/* Called by pools on every state change: STATUS= and, later, bus signals. */
+void manager_pool_changed(Manager *m, Pool *p);

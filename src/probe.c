@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+
+#include <stdlib.h>
+
+#include "build-config.h"
+#include "log.h"
+#include "probe.h"
+
+struct Probe {
+        sd_event *event;
+        CurlGlue *glue;
+        char *url;
+        usec_t interval;
+        usec_t timeout;
+        ProbeCallback callback;
+        void *userdata;
+
+        usec_t start_usec;              /* CLOCK_MONOTONIC */
+        usec_t ready_usec;
+        unsigned attempts;
+        CURL *running;                  /* the attempt in flight, if any */
+        bool due;                       /* the next slot arrived while an attempt was running */
+        sd_event_source *tick;          /* next attempt */
+        sd_event_source *deadline;
+        char *last_error;
+};
+
+static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        return size * nmemb;
+}
+
+static void probe_finish(Probe *p, int r) {
+        if (p->running) {
+                curl_glue_cancel(p->glue, p->running);
+                p->running = NULL;
+        }
+        (void) sd_event_source_set_enabled(p->tick, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(p->deadline, SD_EVENT_OFF);
+        p->callback(p, r, p->userdata);
+}
+
+static void set_last_error(Probe *p, char *e) {
+        free(p->last_error);
+        p->last_error = e;
+}
+
+static int probe_launch(Probe *p);
+
+static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+        Probe *p = userdata;
+        long code = 0;
+        char *e = NULL;
+
+        p->running = NULL;
+
+        if (result == CURLE_OK) {
+                (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+                if (code == 200) {
+                        (void) sd_event_now(p->event, CLOCK_MONOTONIC, &p->ready_usec);
+                        probe_finish(p, 0);
+                        return;
+                }
+                if (asprintf(&e, "HTTP %ld", code) < 0)
+                        e = NULL;
+        } else
+                e = strdup(curl_easy_strerror(result));
+        set_last_error(p, e);
+
+        if (p->due) {
+                p->due = false;
+                (void) probe_launch(p);
+        }
+}
+
+static int probe_launch(Probe *p) {
+        CURL *easy;
+        usec_t per_request;
+        int r;
+
+        easy = curl_easy_init();
+        if (!easy)
+                return -ENOMEM;
+
+        /* A request may take as long as one interval, but at least a second: a loaded engine
+         * answering slowly is still answering. */
+        per_request = MAX(p->interval, USEC_PER_SEC);
+
+        if (curl_easy_setopt(easy, CURLOPT_URL, p->url) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) (per_request / USEC_PER_MSEC)) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard_body) != CURLE_OK) {
+                curl_easy_cleanup(easy);
+                return -EINVAL;
+        }
+
+        r = curl_glue_add(p->glue, easy, on_done, p);
+        if (r < 0) {
+                curl_easy_cleanup(easy);
+                return r;
+        }
+        p->running = easy;
+        p->attempts++;
+        return 0;
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Probe *p = userdata;
+        usec_t next;
+        int r;
+
+        /* Next slot on the fixed grid, skipping slots that are already in the past. */
+        next = p->start_usec + ((usec - p->start_usec) / p->interval + 1) * p->interval;
+        r = sd_event_source_set_time(s, next);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule next health probe of %s: %m", p->url);
+
+        if (p->running) {
+                p->due = true;
+                return 0;
+        }
+        r = probe_launch(p);
+        if (r < 0)
+                log_warning_errno(r, "Failed to start health probe of %s: %m", p->url);
+        return 0;
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        probe_finish(userdata, -ETIMEDOUT);
+        return 0;
+}
+
+int probe_new(Probe **ret, sd_event *event, CurlGlue *glue, const char *url, usec_t interval,
+              usec_t timeout, ProbeCallback cb, void *userdata) {
+        _cleanup_(probe_freep) Probe *p = NULL;
+
+        if (interval == 0)
+                return -EINVAL;
+
+        p = calloc(1, sizeof(Probe));
+        if (!p)
+                return -ENOMEM;
+        *p = (Probe) {
+                .event = sd_event_ref(event),
+                .glue = glue,
+                .interval = interval,
+                .timeout = timeout,
+                .callback = cb,
+                .userdata = userdata,
+        };
+        p->url = strdup(url);
+        if (!p->url)
+                return -ENOMEM;
+
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+Probe *probe_free(Probe *p) {
+        if (!p)
+                return NULL;
+        if (p->running)
+                curl_glue_cancel(p->glue, p->running);
+        sd_event_source_disable_unref(p->tick);
+        sd_event_source_disable_unref(p->deadline);
+        sd_event_unref(p->event);
+        free(p->last_error);
+        free(p->url);
+        return mfree(p);
+}
+
+int probe_start(Probe *p) {
+        int r;
+
+        r = sd_event_now(p->event, CLOCK_MONOTONIC, &p->start_usec);
+        if (r < 0)
+                return r;
+
+        /* Accuracy 1 ms on both: the default slack of 250 ms would be added to the ready lag
+         * and would stretch the configured timeout. */
+        r = sd_event_add_time(p->event, &p->tick, CLOCK_MONOTONIC, p->start_usec + p->interval, 1000,
+                              on_tick, p);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(p->tick, "probe-tick");
+
+        if (p->timeout != USEC_INFINITY) {
+                r = sd_event_add_time(p->event, &p->deadline, CLOCK_MONOTONIC, p->start_usec + p->timeout,
+                                      1000, on_deadline, p);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_description(p->deadline, "probe-deadline");
+        }
+
+        /* The first attempt goes out at once. */
+        return probe_launch(p);
+}
+
+const char *probe_last_error(const Probe *p) {
+        return p->last_error;
+}
+
+unsigned probe_attempts(const Probe *p) {
+        return p->attempts;
+}
+
+usec_t probe_ready_usec(const Probe *p) {
+        return p->ready_usec;
+}
