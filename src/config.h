@@ -61,7 +61,9 @@ int config_default_path(bool user, char **ret);
 
 /*
  * Loads path (a missing file is fine) and then every *.conf in "<path>.d/" in lexical order.
- * Returns negative errno only for I/O errors other than ENOENT and for OOM.
+ * Returns negative errno only for I/O errors other than ENOENT and for OOM. Logs everything
+ * itself (warnings with file:line, and the error it returns), so callers need not log again.
+ * On error c may hold part of the files: load into a fresh Config and swap on success.
  */
 int config_load(Config *c, const char *path);
 

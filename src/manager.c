@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "build-config.h"
+#include "handoff.h"
 #include "log.h"
 #include "manager.h"
 #include "shared/fileio.h"
@@ -26,21 +27,50 @@ int pool_unit_name(const char *id, char **ret) {
         return 0;
 }
 
-int manager_new(Manager **ret, bool user, Config *config, const char *config_path) {
+int manager_read_config(bool user, const char *path, const char *runtime_dir, const char *listen,
+                        Config **ret) {
+        _cleanup_(config_freep) Config *c = NULL;
+        int r;
+
+        r = config_new(&c, user);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up default configuration: %m");
+        if (path) {
+                r = config_load(c, path);       /* logs itself */
+                if (r < 0)
+                        return r;
+        }
+        if (runtime_dir) {
+                r = config_set(c, "Manager", "RuntimeDirectory", runtime_dir);
+                if (r < 0)
+                        return log_error_errno(r, "Invalid --runtime-dir=%s: expected an absolute path", runtime_dir);
+        }
+        if (listen) {
+                r = config_set(c, "Manager", "Listen", listen);
+                if (r < 0)
+                        return log_error_errno(r, "Invalid --listen=%s: expected HOST:PORT", listen);
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+int manager_new(Manager **ret, bool user, Config *config, const char *config_path,
+                const char *override_runtime_dir, const char *override_listen) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
 
         m = calloc(1, sizeof(Manager));
-        if (!m)
+        if (!m) {
+                config_free(config);
                 return -ENOMEM;
+        }
         m->user = user;
         m->config = config;
         m->cuda.nvml_gpus = -1;
-        if (config_path) {
-                m->config_path = strdup(config_path);
-                if (!m->config_path)
-                        return -ENOMEM;
-        }
+        if ((config_path && !(m->config_path = strdup(config_path))) ||
+            (override_runtime_dir && !(m->override_runtime_dir = strdup(override_runtime_dir))) ||
+            (override_listen && !(m->override_listen = strdup(override_listen))))
+                return -ENOMEM;
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -83,6 +113,8 @@ Manager *manager_free(Manager *m) {
         cuda_info_done(&m->cuda);
         config_free(m->config);
         free(m->config_path);
+        free(m->override_runtime_dir);
+        free(m->override_listen);
         free(m->engines_dir);
         free(m->logs_dir);
         sd_event_unref(m->event);
@@ -198,11 +230,9 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 
         (void) sd_notify(false, "RELOADING=1");
 
-        r = config_new(&c, m->user);
-        if (r >= 0)
-                r = config_load(c, m->config_path);
+        r = manager_read_config(m->user, m->config_path, m->override_runtime_dir, m->override_listen, &c);
         if (r < 0) {
-                log_error_errno(r, "Failed to reload configuration, keeping the old one: %m");
+                log_error("Failed to reload configuration, keeping the old one.");
                 (void) sd_notify(false, "READY=1");
                 return 0;
         }
@@ -284,6 +314,25 @@ int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, 
                 if (asprintf(ret_error, "pool %s is already %s", p->id, pool_state_to_string(p->state)) < 0)
                         *ret_error = NULL;
                 return -EBUSY;
+        }
+
+        /* "<pool>-<replica>.json" is ambiguous when ids contain dashes (pool "a-r1" replica "r0"
+         * and pool "a" replica "r1-r0"): refuse a second pool that would share a handoff file. */
+        for (size_t i = 0; i < m->n_pools; i++) {
+                const PreparedEngine *o = m->pools[i]->prepared;
+                _cleanup_free_ char *mine = NULL, *theirs = NULL;
+
+                if (!o || streq(o->pool_id, (*prepared)->pool_id))
+                        continue;
+                if (handoff_path(m->engines_dir, (*prepared)->pool_id, (*prepared)->replica_id, &mine) < 0 ||
+                    handoff_path(m->engines_dir, o->pool_id, o->replica_id, &theirs) < 0)
+                        return -ENOMEM;
+                if (streq(mine, theirs)) {
+                        if (asprintf(ret_error, "pool_id/replica_id: handoff file %s is already used by "
+                                     "pool %s (replica %s)", mine, o->pool_id, o->replica_id) < 0)
+                                *ret_error = NULL;
+                        return -EINVAL;
+                }
         }
 
         if (m->config->gpu_only && !cuda_info_available(&m->cuda)) {

@@ -25,6 +25,8 @@ struct Manager {
 
         Config *config;
         char *config_path;
+        char *override_runtime_dir;     /* --runtime-dir=, reapplied on reload */
+        char *override_listen;          /* --listen=, reapplied on reload */
         Registry *registry;
         CurlGlue *curl;
         CudaInfo cuda;
@@ -41,7 +43,14 @@ struct Manager {
         sd_event_source *status_source; /* deferred STATUS= update */
 };
 
-int manager_new(Manager **ret, bool user, Config *config, const char *config_path);
+/* Reads the configuration: defaults, the file and its drop-ins, then the command line
+ * overrides (NULL: none). Logs what is wrong. */
+int manager_read_config(bool user, const char *path, const char *runtime_dir, const char *listen,
+                        Config **ret);
+
+/* Takes ownership of config. The overrides are kept for reloads. */
+int manager_new(Manager **ret, bool user, Config *config, const char *config_path,
+                const char *override_runtime_dir, const char *override_listen);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 

@@ -105,28 +105,15 @@ static int run(int argc, char *argv[]) {
         if (r <= 0)
                 return r;
 
-        r = config_new(&config, arg_user);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up default configuration: %m");
         if (!arg_config) {
                 r = config_default_path(arg_user, &default_path);
                 if (r < 0)
                         return log_error_errno(r, "Failed to determine configuration path: %m");
                 arg_config = default_path;
         }
-        r = config_load(config, arg_config);
+        r = manager_read_config(arg_user, arg_config, arg_runtime_dir, arg_listen, &config);
         if (r < 0)
-                return log_error_errno(r, "Failed to load configuration %s: %m", arg_config);
-        if (arg_runtime_dir) {
-                r = config_set(config, "Manager", "RuntimeDirectory", arg_runtime_dir);
-                if (r < 0)
-                        return log_error_errno(r, "Invalid --runtime-dir=%s", arg_runtime_dir);
-        }
-        if (arg_listen) {
-                r = config_set(config, "Manager", "Listen", arg_listen);
-                if (r < 0)
-                        return log_error_errno(r, "Invalid --listen=%s: expected HOST:PORT", arg_listen);
-        }
+                return r;
 
         /* sd-event's signal sources need the signals blocked. */
         sigemptyset(&mask);
@@ -136,7 +123,7 @@ static int run(int argc, char *argv[]) {
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(errno, "Failed to block signals: %m");
 
-        r = manager_new(&m, arg_user, TAKE_PTR(config), arg_config);
+        r = manager_new(&m, arg_user, TAKE_PTR(config), arg_config, arg_runtime_dir, arg_listen);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate manager: %m");
 

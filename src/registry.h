@@ -35,7 +35,7 @@ typedef struct PoolEntry {
         char *engine_catalog_id;
         char *device_mask;
         int32_t slots_total;            /* SLOTS_UNSET or >= 0 */
-        int32_t slots_free;             /* SLOTS_UNSET or in [0, slots_total] */
+        int32_t slots_free;             /* SLOTS_UNSET or in [0, slots_total] (>= 0 if total unset) */
         json_object *perf_hints;        /* owned reference, NULL: none */
         uint32_t active_leases;
         bool draining;
@@ -70,7 +70,10 @@ Registry *registry_free(Registry *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Registry *, registry_free);
 
 size_t registry_size(const Registry *r);
-/* The i-th entry in pool id order, NULL past the end. */
+/*
+ * The i-th entry in pool id order, NULL past the end. Entry pointers returned by nth/get/ensure
+ * stay valid only until the next call that adds or removes an entry.
+ */
 PoolEntry *registry_nth(const Registry *r, size_t i);
 PoolEntry *registry_get(const Registry *r, const char *pool_id);
 
@@ -94,6 +97,7 @@ int registry_set_engine_meta(Registry *r, const char *pool_id, const char *engin
 int registry_set_device_mask(Registry *r, const char *pool_id, const char *device_mask);
 /* slots_free is clamped into [0, total]; total < 0 is -EINVAL. */
 int registry_set_slots(Registry *r, const char *pool_id, int32_t total, int32_t free_slots);
+/* hints is not consumed: a reference is taken. NULL clears. */
 int registry_set_perf_hints(Registry *r, const char *pool_id, json_object *hints);
 int registry_set_draining(Registry *r, const char *pool_id, bool draining);
 bool registry_get_draining(const Registry *r, const char *pool_id);
@@ -102,16 +106,24 @@ int registry_set_heartbeat(Registry *r, const char *pool_id, int64_t epoch_ms);
 /* Merges present fields; slots_free is clamped to the resulting total. */
 int registry_update(Registry *r, const char *pool_id, const RegistryUpdate *u);
 
-/* +1 (saturating). -EBUSY while draining (count unchanged). Returns the new count in ret. */
+/*
+ * +1 (saturating at UINT32_MAX), upserting the pool. -EBUSY while draining (count unchanged,
+ * *ret_leases untouched). Returns 0 and the new count in ret_leases (may be NULL).
+ */
 int registry_allocate_lease(Registry *r, const char *pool_id, uint32_t *ret_leases);
-/* -1, never below zero, allowed while draining. */
+/*
+ * -1, never below zero, allowed while draining. Does not upsert: a late release must not
+ * resurrect a deregistered pool. Returns 1 when a lease was released, 0 when there was none
+ * (unknown pool or count already 0); ret_leases gets the resulting count (may be NULL).
+ */
 int registry_release_lease(Registry *r, const char *pool_id, uint32_t *ret_leases);
 uint32_t registry_get_active_leases(const Registry *r, const char *pool_id);
 
 /*
- * live=ready=true; copies engine_version, device_mask and slots from the handoff where
- * present (slots_free defaults to slots_total and is clamped; a handoff without slots leaves
- * them as they are); clears last_error; heartbeat = max(old, now_ms). Other fields stay.
+ * live=ready=true; copies engine_version, device_mask, replica_id, url, unit, pid and slots
+ * from the handoff where present (slots_free defaults to the existing value, else slots_total,
+ * and is clamped; a handoff without slots leaves them as they are, SLOTS_UNSET for a new pool);
+ * clears last_error; heartbeat = max(old, now_ms). Other fields, draining included, stay.
  */
 int registry_register_ready_from_handoff(Registry *r, const char *pool_id, const Handoff *h,
                                          int64_t now_ms);

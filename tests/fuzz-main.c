@@ -58,8 +58,10 @@ int main(int argc, char *argv[]) {
                             asprintf(&p, "%s/%s", argv[i], list[j]->d_name) >= 0) {
                                 if (run_file(p) < 0)
                                         return EXIT_FAILURE;
-                                free(p);
                                 n++;
+                                printf("ok %u - %s\n", n, p);
+                                fflush(stdout);
+                                free(p);
                         }
                         free(list[j]);
                 }

@@ -590,6 +590,24 @@ TEST(preload_of_running_pool_is_refused) {
         free(d.error);
 }
 
+TEST(handoff_file_collision_is_refused) {
+        _cleanup_free_ char *error = NULL;
+        PreparedEngine *pe;
+        Done d = {};
+
+        /* Pool "a-r1" replica "r0" and pool "a" replica "r1-r0" would share a-r1-r0.json. */
+        pe = prepare("a-r1", free_port(), NULL, NULL);
+        preload_and_wait(pe, &d, 20 * USEC_PER_SEC);
+        ASSERT_OK(d.r);
+        pe = prepare("a", free_port(), NULL, "\"replica_id\":\"r1-r0\"");
+        ASSERT_ERROR(manager_preload(manager, &pe, NULL, NULL, &error), EINVAL);
+        ASSERT_CONTAINS(error, "a-r1-r0.json is already used by pool a-r1");
+        ASSERT_NULL(manager_get_pool(manager, "a"));
+        prepared_engine_free(pe);
+        stop_and_wait("a-r1");
+        free(d.error);
+}
+
 TEST(exit_after_ready_marks_pool_unready_at_once) {
         PreparedEngine *pe;
         Pool *p;
@@ -685,7 +703,7 @@ static int setup(void) {
         c->gpu_only = false;
         /* This sandbox's /proc cannot be remounted for ProtectKernelTunables=. */
         c->engine_sandbox = ENGINE_SANDBOX_CONTAINER;
-        ASSERT_OK(manager_new(&manager, true, TAKE_PTR(c), NULL));
+        ASSERT_OK(manager_new(&manager, true, TAKE_PTR(c), NULL, NULL, NULL));
         ASSERT_OK(manager_startup(manager));
         return 0;
 }
@@ -709,6 +727,8 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "/* %s */\n", t->name);
                 t->func();
                 n++;
+                printf("ok %u - %s\n", n, t->name);
+                fflush(stdout);
         }
 
         manager = manager_free(manager);

@@ -98,6 +98,8 @@ extern const TestCase __stop_test_cases[];
                         fprintf(stderr, "/* %s */\n", t->name);                         \
                         t->func();                                                      \
                         n++;                                                            \
+                        printf("ok %u - %s\n", n, t->name);                             \
+                        fflush(stdout);                                                 \
                 }                                                                       \
                 fprintf(stderr, "%u test cases passed\n", n);                           \
                 return 0;                                                               \

@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Shared by tools/test, tools/demo and bench/*: package installation and the build.
+# Sourced, not executed.
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Everything a fresh Debian 12 machine needs to build, test and demo pool-managerd.
+PACKAGES=(
+        gcc meson ninja-build pkg-config
+        libsystemd-dev libjson-c-dev libcurl4-openssl-dev libmicrohttpd-dev libinih-dev
+        scdoc
+        systemd dbus dbus-user-session util-linux
+        curl python3 python3-dbus python3-behave
+)
+
+# Installs the packages of "$@" that are missing (apt-get, non-interactive, only when needed).
+ensure_packages() {
+        local missing=() p sudo=
+
+        for p in "$@"; do
+                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        done
+        [ ${#missing[@]} -eq 0 ] && return 0
+
+        if [ "$(id -u)" -ne 0 ]; then
+                command -v sudo >/dev/null || { echo "Missing packages ${missing[*]} and no sudo to install them." >&2; return 1; }
+                sudo=sudo
+        fi
+        echo "Installing missing packages: ${missing[*]}" >&2
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
+                { $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 &&
+                  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; }
+}
+
+# Configures (once) and builds a build directory: build_dir DIR [MESON OPTIONS...]
+build_dir() {
+        local dir=$1; shift
+        if [ ! -f "$TOP/$dir/build.ninja" ]; then
+                meson setup "$TOP/$dir" "$TOP" "$@" >&2 || return 1
+        fi
+        ninja -C "$TOP/$dir" >&2
+}
