@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
 #include <dirent.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdlib.h>
 
 #include <systemd/sd-daemon.h>
 
 #include "build-config.h"
+#include "bus-common.h"
 #include "handoff.h"
 #include "log.h"
+#include "manager-bus.h"
 #include "manager.h"
+#include "pool-bus.h"
 #include "shared/fileio.h"
 #include "shared/string-util.h"
 
@@ -67,6 +71,7 @@ int manager_new(Manager **ret, bool user, Config *config, const char *config_pat
         m->user = user;
         m->config = config;
         m->cuda.nvml_gpus = -1;
+        m->api_gid = (gid_t) -1;
         if ((config_path && !(m->config_path = strdup(config_path))) ||
             (override_runtime_dir && !(m->override_runtime_dir = strdup(override_runtime_dir))) ||
             (override_listen && !(m->override_listen = strdup(override_listen))))
@@ -101,6 +106,8 @@ Manager *manager_free(Manager *m) {
                 pool_free(m->pools[i]);
         free(m->pools);
 
+        pool_entry_array_free(m->published, m->n_published);
+        sd_bus_slot_unref(m->name_slot);
         sd_bus_slot_unref(m->job_removed_slot);
         sd_bus_slot_unref(m->subscribe_slot);
         sd_event_source_disable_unref(m->sigterm_source);
@@ -167,10 +174,11 @@ static int on_status_update(sd_event_source *s, void *userdata) {
                         ready++;
 
         (void) sd_notifyf(false, "STATUS=%zu pool%s, %zu ready", n, n == 1 ? "" : "s", ready);
+        pool_bus_publish_changes(m);
         return 0;
 }
 
-void manager_pool_changed(Manager *m, Pool *p) {
+void manager_pool_changed(Manager *m, const char *id) {
         int r;
 
         /* Coalesce: many pools changing in one loop iteration give one STATUS= update. */
@@ -250,6 +258,40 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+static int on_name_acquired(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        uint32_t result = 0;
+
+        m->name_slot = sd_bus_slot_unref(m->name_slot);
+
+        if (sd_bus_message_is_method_error(message, NULL) ||
+            sd_bus_message_read(message, "u", &result) < 0 || result != 1 /* PRIMARY_OWNER */) {
+                const sd_bus_error *e = sd_bus_message_get_error(message);
+
+                log_error("Failed to acquire bus name " POOL_MANAGER_BUS_NAME ": %s",
+                          e ? e->message : result == 3 ? "another instance owns it" : "unexpected reply");
+                return sd_event_exit(m->event, -EADDRINUSE);
+        }
+
+        m->name_acquired = true;
+        manager_notify_ready(m);
+        return 0;
+}
+
+void manager_notify_ready(Manager *m) {
+        /* READY=1 only once the API is reachable: the bus name is ours (and the HTTP listener,
+         * started before the event loop runs, is up). */
+        if (!m->name_acquired || !m->running)
+                return;
+        (void) sd_notify(false, "READY=1");
+        (void) on_status_update(NULL, m);
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(MESSAGE_DAEMON_STARTED),
+                   LOG_MESSAGE("pool-managerd " PACKAGE_VERSION " started (%s instance), serving "
+                               POOL_MANAGER_BUS_NAME ".", m->user ? "user" : "system"),
+                   NULL);
+}
+
 int manager_startup(Manager *m) {
         _cleanup_free_ char *cuda = NULL;
         int r;
@@ -282,6 +324,20 @@ int manager_startup(Manager *m) {
                 r = sd_event_add_signal(m->event, &m->sighup_source, SIGHUP, on_reload, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to install signal handlers: %m");
+
+        r = manager_bus_register(m);
+        if (r < 0)
+                return r;
+        /* Flags 0: no queueing, no replacement; a second instance must fail, not wait. */
+        r = sd_bus_request_name_async(m->bus, &m->name_slot, POOL_MANAGER_BUS_NAME, 0, on_name_acquired, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to request bus name " POOL_MANAGER_BUS_NAME ": %m");
+
+        if (!m->user) {
+                struct group *g = getgrnam(POOL_MANAGER_GROUP);
+                if (g)
+                        m->api_gid = g->gr_gid;
+        }
 
         r = mkdir_p(m->config->runtime_directory, 0755);
         if (r >= 0)
@@ -346,6 +402,7 @@ int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, 
                            LOG_MESSAGE("Pool \"%s\": preload refused: %s", (*prepared)->pool_id, *ret_error),
                            NULL);
                 (void) registry_set_last_error(m->registry, (*prepared)->pool_id, *ret_error);
+                manager_pool_changed(m, (*prepared)->pool_id);
                 return -ENODEV;
         }
 
@@ -367,6 +424,58 @@ int manager_stop(Manager *m, const char *id, PoolDoneCallback cb, void *userdata
                 return -ENOENT;
         }
         return pool_stop(p, cb, userdata, ret_error);
+}
+
+static int lease_change(Manager *m, const char *id, bool allocate, uint32_t *ret_leases, char **ret_error) {
+        PoolEntry *e;
+        int r;
+
+        e = registry_get(m->registry, id);
+        if (!e) {
+                if (asprintf(ret_error, "pool %s not found", id) < 0)
+                        *ret_error = NULL;
+                return -ENOENT;
+        }
+
+        r = allocate ? registry_allocate_lease(m->registry, id, ret_leases) :
+                registry_release_lease(m->registry, id, ret_leases);
+        if (r == -EBUSY) {
+                if (asprintf(ret_error, "pool %s is draining: new leases are refused", id) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        if (r < 0)
+                return r;
+
+        manager_pool_changed(m, id);
+        return 0;
+}
+
+int manager_allocate_lease(Manager *m, const char *id, uint32_t *ret_leases, char **ret_error) {
+        return lease_change(m, id, true, ret_leases, ret_error);
+}
+
+int manager_release_lease(Manager *m, const char *id, uint32_t *ret_leases, char **ret_error) {
+        return lease_change(m, id, false, ret_leases, ret_error);
+}
+
+static int not_supported_yet(Manager *m, const char *id, const char *what, char **ret_error) {
+        if (!registry_get(m->registry, id)) {
+                if (asprintf(ret_error, "pool %s not found", id) < 0)
+                        *ret_error = NULL;
+                return -ENOENT;
+        }
+        if (asprintf(ret_error, "%s is not supported yet (it comes with supervision)", what) < 0)
+                *ret_error = NULL;
+        return -EOPNOTSUPP;
+}
+
+int manager_drain(Manager *m, const char *id, uint64_t deadline_ms, char **ret_error) {
+        return not_supported_yet(m, id, "drain", ret_error);
+}
+
+int manager_reload(Manager *m, const char *id, PreparedEngine **prepared, char **ret_error) {
+        return not_supported_yet(m, id, "reload", ret_error);
 }
 
 static int json_filter(const struct dirent *d) {
@@ -428,13 +537,7 @@ int manager_run(Manager *m) {
         if (r < 0)
                 log_warning_errno(r, "Failed to enable watchdog support: %m");
 
-        (void) sd_notify(false, "READY=1");
-        (void) on_status_update(NULL, m);
-        log_struct(LOG_INFO,
-                   LOG_MESSAGE_ID(MESSAGE_DAEMON_STARTED),
-                   LOG_MESSAGE("pool-managerd " PACKAGE_VERSION " started (%s instance).",
-                               m->user ? "user" : "system"),
-                   NULL);
-
+        m->running = true;
+        manager_notify_ready(m);
         return sd_event_loop(m->event);
 }

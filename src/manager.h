@@ -8,6 +8,7 @@
  */
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
@@ -34,6 +35,13 @@ struct Manager {
         Pool **pools;                   /* sorted by id */
         size_t n_pools;
 
+        PoolEntry *published;           /* what the bus last saw (pool-bus.c) */
+        size_t n_published;
+        gid_t api_gid;                  /* group "pool-managerd", or (gid_t) -1 */
+        bool name_acquired;
+        bool running;                   /* the event loop runs */
+        sd_bus_slot *name_slot;
+
         char *engines_dir;              /* <runtime>/engines */
         char *logs_dir;                 /* <runtime>/logs */
 
@@ -59,6 +67,8 @@ int manager_startup(Manager *m);
 /* Preloads every *.json in PoolsDirectory; bad files are logged and skipped. */
 int manager_load_pools_directory(Manager *m);
 int manager_run(Manager *m);
+/* Sends READY=1 once the bus name is acquired and the loop runs. */
+void manager_notify_ready(Manager *m);
 
 Pool *manager_get_pool(Manager *m, const char *id);
 /* Validation, GPU preflight and preload. On failure *ret_error says why:
@@ -68,8 +78,16 @@ int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, 
 /* -ENOENT unknown pool, -ESRCH not running. */
 int manager_stop(Manager *m, const char *id, PoolDoneCallback cb, void *userdata, char **ret_error);
 
+/* Leases of a known pool. -ENOENT unknown pool, -EBUSY draining (allocate only). */
+int manager_allocate_lease(Manager *m, const char *id, uint32_t *ret_leases, char **ret_error);
+int manager_release_lease(Manager *m, const char *id, uint32_t *ret_leases, char **ret_error);
+
+/* Drain and reload come with supervision; until then -EOPNOTSUPP with a clear *ret_error. */
+int manager_drain(Manager *m, const char *id, uint64_t deadline_ms, char **ret_error);
+int manager_reload(Manager *m, const char *id, PreparedEngine **prepared, char **ret_error);
+
 /* "pool-engine-<escaped id>.service" */
 int pool_unit_name(const char *id, char **ret);
 
 /* Called by pools on every state change: STATUS= and, later, bus signals. */
-void manager_pool_changed(Manager *m, Pool *p);
+void manager_pool_changed(Manager *m, const char *id);

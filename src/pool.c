@@ -53,7 +53,7 @@ static void pool_set_state(Pool *p, PoolState s) {
         /* live: the engine process runs and is ours to serve; ready: it answered its health check. */
         e->health.live = s == POOL_PROBING || s == POOL_READY;
         e->health.ready = s == POOL_READY;
-        manager_pool_changed(p->manager, p);
+        manager_pool_changed(p->manager, p->id);
 }
 
 static void waiters_run(Pool *p, PoolWaiter **list, int r, const char *error) {
@@ -258,6 +258,7 @@ static void pool_on_main_pid(Pool *p) {
 
         if (registry_ensure(p->manager->registry, p->id, &e) >= 0)
                 e->main_pid = p->unit->main_pid;
+        manager_pool_changed(p->manager, p->id);
 
         if (p->state != POOL_PROBING)
                 return;

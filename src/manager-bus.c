@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+
+#include <stdlib.h>
+
+#include "build-config.h"
+#include "bus-common.h"
+#include "log.h"
+#include "manager-bus.h"
+#include "manager.h"
+#include "pool-bus.h"
+#include "shared/strv.h"
+#include "shared/string-util.h"
+
+/* An asynchronous method call waiting for a pool operation to finish. */
+typedef struct BusRequest {
+        Manager *manager;
+        sd_bus_message *message;
+        char *pool_id;
+} BusRequest;
+
+static BusRequest *bus_request_free(BusRequest *req) {
+        if (!req)
+                return NULL;
+        sd_bus_message_unref(req->message);
+        free(req->pool_id);
+        return mfree(req);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(BusRequest *, bus_request_free);
+
+static int bus_request_new(Manager *manager, sd_bus_message *message, const char *pool_id, BusRequest **ret) {
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+
+        req = calloc(1, sizeof(BusRequest));
+        if (!req)
+                return -ENOMEM;
+        req->manager = manager;
+        req->message = sd_bus_message_ref(message);
+        req->pool_id = strdup(pool_id);
+        if (!req->pool_id)
+                return -ENOMEM;
+        *ret = TAKE_PTR(req);
+        return 0;
+}
+
+static int validate_pool_id(const char *id, sd_bus_error *error) {
+        if (!pool_id_is_valid(id))
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_ARGUMENT,
+                                         "pool id \"%s\" is invalid: must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
+                                         id);
+        return 0;
+}
+
+static int parse_prepared(const char *json, PreparedEngine **ret, sd_bus_error *error) {
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        r = prepared_engine_from_json(json, strlen(json), ret, &message);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_ARGUMENT, "invalid PreparedEngine: %s",
+                                         message ?: strerror(-r));
+        return 0;
+}
+
+static void on_preload_done(Pool *p, int r, const char *error, void *userdata) {
+        _cleanup_(bus_request_freep) BusRequest *req = userdata;
+        _cleanup_free_ char *path = NULL;
+        const PoolEntry *e;
+
+        if (r < 0) {
+                (void) sd_bus_reply_method_errorf(req->message, BUS_ERROR_PRELOAD_FAILED, "preload failed: %s",
+                                                  error ?: strerror(-r));
+                return;
+        }
+
+        e = registry_get(req->manager->registry, req->pool_id);
+        if (pool_bus_path(req->pool_id, &path) < 0) {
+                (void) sd_bus_reply_method_errno(req->message, ENOMEM, NULL);
+                return;
+        }
+        (void) sd_bus_reply_method_return(req->message, "ous", path, e ? (uint32_t) e->main_pid : 0,
+                                          e ? strempty(e->handoff_path) : "");
+}
+
+static int bus_method_preload(Manager *m, sd_bus_message *message, const char *json, sd_bus_error *error) {
+        _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        r = bus_check_authorized(m, message, error);
+        if (r < 0)
+                return r;
+        r = parse_prepared(json, &pe, error);
+        if (r < 0)
+                return r;
+        r = bus_request_new(m, message, pe->pool_id, &req);
+        if (r < 0)
+                return r;
+
+        r = manager_preload(m, &pe, on_preload_done, req, &msg);
+        if (r < 0) {
+                if (r == -ENOENT)       /* binary missing: a preload failure, not an unknown pool */
+                        return sd_bus_reply_method_errorf(message, BUS_ERROR_PRELOAD_FAILED, "preload failed: %s",
+                                                          msg ?: strerror(-r));
+                return bus_reply_manager_error(message, r, msg, BUS_ERROR_ALREADY_RUNNING,
+                                               BUS_ERROR_PRELOAD_FAILED);
+        }
+        TAKE_PTR(req);          /* owned by the pool's waiter list now; replied to in on_preload_done */
+        return 1;
+}
+
+static int method_preload(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        const char *json;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &json);
+        if (r < 0)
+                return r;
+        return bus_method_preload(userdata, message, json, error);
+}
+
+static int method_list_pools(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_message_new_method_return(message, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "o");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < registry_size(m->registry); i++) {
+                _cleanup_free_ char *path = NULL;
+
+                r = pool_bus_path(registry_nth(m->registry, i)->pool_id, &path);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(reply, "o", path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_pool(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        Manager *m = userdata;
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &id);
+        if (r < 0)
+                return r;
+        r = validate_pool_id(id, error);
+        if (r < 0)
+                return r;
+        if (!registry_get(m->registry, id))
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_POOL, "pool %s not found", id);
+        r = pool_bus_path(id, &path);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(message, "o", path);
+}
+
+static void on_stop_done(Pool *p, int r, const char *error, void *userdata) {
+        _cleanup_(bus_request_freep) BusRequest *req = userdata;
+
+        if (r < 0)
+                (void) sd_bus_reply_method_errorf(req->message, SD_BUS_ERROR_FAILED, "stop failed: %s",
+                                                  error ?: strerror(-r));
+        else
+                (void) sd_bus_reply_method_return(req->message, NULL);
+}
+
+int bus_method_stop(Manager *m, sd_bus_message *message, const char *id, sd_bus_error *error) {
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        r = bus_check_authorized(m, message, error);
+        if (r < 0)
+                return r;
+        r = validate_pool_id(id, error);
+        if (r < 0)
+                return r;
+        r = bus_request_new(m, message, id, &req);
+        if (r < 0)
+                return r;
+        r = manager_stop(m, id, on_stop_done, req, &msg);
+        if (r < 0)
+                return bus_reply_manager_error(message, r, msg, BUS_ERROR_NOT_RUNNING, SD_BUS_ERROR_FAILED);
+        TAKE_PTR(req);
+        return 1;
+}
+
+static int method_stop(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &id);
+        if (r < 0)
+                return r;
+        return bus_method_stop(userdata, message, id, error);
+}
+
+int bus_method_drain(Manager *m, sd_bus_message *message, const char *id, uint64_t deadline_ms,
+                     sd_bus_error *error) {
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        r = bus_check_authorized(m, message, error);
+        if (r < 0)
+                return r;
+        r = validate_pool_id(id, error);
+        if (r < 0)
+                return r;
+        r = manager_drain(m, id, deadline_ms, &msg);
+        if (r < 0)
+                return bus_reply_manager_error(message, r, msg, BUS_ERROR_DRAINING, SD_BUS_ERROR_FAILED);
+        return sd_bus_reply_method_return(message, "btu", false, (uint64_t) 0, (uint32_t) 0);
+}
+
+static int method_drain(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        const char *id;
+        uint64_t deadline;
+        int r;
+
+        r = sd_bus_message_read(message, "st", &id, &deadline);
+        if (r < 0)
+                return r;
+        return bus_method_drain(userdata, message, id, deadline, error);
+}
+
+int bus_method_reload(Manager *m, sd_bus_message *message, const char *id, const char *json,
+                      sd_bus_error *error) {
+        _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        r = bus_check_authorized(m, message, error);
+        if (r < 0)
+                return r;
+        r = validate_pool_id(id, error);
+        if (r < 0)
+                return r;
+        r = parse_prepared(json, &pe, error);
+        if (r < 0)
+                return r;
+        if (!streq(pe->pool_id, id))
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_ARGUMENT,
+                                         "pool_id: \"%s\" in the PreparedEngine differs from the pool \"%s\"",
+                                         pe->pool_id, id);
+        r = manager_reload(m, id, &pe, &msg);
+        if (r < 0)
+                return bus_reply_manager_error(message, r, msg, BUS_ERROR_ALREADY_RUNNING, SD_BUS_ERROR_FAILED);
+        return sd_bus_reply_method_return(message, "bbss", true, false, "", "");
+}
+
+static int method_reload(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        const char *id, *json;
+        int r;
+
+        r = sd_bus_message_read(message, "ss", &id, &json);
+        if (r < 0)
+                return r;
+        return bus_method_reload(userdata, message, id, json, error);
+}
+
+int bus_method_lease(Manager *m, sd_bus_message *message, const char *id, bool allocate, sd_bus_error *error) {
+        _cleanup_free_ char *msg = NULL;
+        uint32_t leases = 0;
+        int r;
+
+        r = bus_check_authorized(m, message, error);
+        if (r < 0)
+                return r;
+        r = validate_pool_id(id, error);
+        if (r < 0)
+                return r;
+        r = allocate ? manager_allocate_lease(m, id, &leases, &msg) : manager_release_lease(m, id, &leases, &msg);
+        if (r < 0)
+                return bus_reply_manager_error(message, r, msg, BUS_ERROR_DRAINING, SD_BUS_ERROR_FAILED);
+        return sd_bus_reply_method_return(message, "u", leases);
+}
+
+static int method_allocate_lease(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &id);
+        if (r < 0)
+                return r;
+        return bus_method_lease(userdata, message, id, true, error);
+}
+
+static int method_release_lease(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &id);
+        if (r < 0)
+                return r;
+        return bus_method_lease(userdata, message, id, false, error);
+}
+
+static int property_get_gpu_only(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "b", (int) m->config->gpu_only);
+}
+
+static int property_get_pool_count(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "u", (uint32_t) registry_size(m->registry));
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+}
+
+const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("GpuOnly", "b", property_get_gpu_only, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PoolCount", "u", property_get_pool_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_NAMES("Preload", "s", SD_BUS_PARAM(prepared_json),
+                                 "ous", SD_BUS_PARAM(pool) SD_BUS_PARAM(pid) SD_BUS_PARAM(handoff_path),
+                                 method_preload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListPools", "", , "ao", SD_BUS_PARAM(pools),
+                                 method_list_pools, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetPool", "s", SD_BUS_PARAM(id), "o", SD_BUS_PARAM(pool),
+                                 method_get_pool, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Stop", "s", SD_BUS_PARAM(id), "", ,
+                                 method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Drain", "st", SD_BUS_PARAM(id) SD_BUS_PARAM(deadline_ms),
+                                 "btu", SD_BUS_PARAM(force_stopped) SD_BUS_PARAM(duration_ms)
+                                 SD_BUS_PARAM(final_lease_count),
+                                 method_drain, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Reload", "ss", SD_BUS_PARAM(id) SD_BUS_PARAM(prepared_json),
+                                 "bbss", SD_BUS_PARAM(success) SD_BUS_PARAM(rolled_back)
+                                 SD_BUS_PARAM(engine_version) SD_BUS_PARAM(error),
+                                 method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("AllocateLease", "s", SD_BUS_PARAM(id), "u", SD_BUS_PARAM(leases),
+                                 method_allocate_lease, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ReleaseLease", "s", SD_BUS_PARAM(id), "u", SD_BUS_PARAM(leases),
+                                 method_release_lease, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+int manager_bus_register(Manager *m) {
+        int r;
+
+        r = sd_bus_add_object_vtable(m->bus, NULL, POOL_MANAGER_PATH, POOL_MANAGER_INTERFACE, manager_vtable, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register manager object: %m");
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, POOL_MANAGER_POOL_PREFIX, POOL_INTERFACE, pool_vtable,
+                                       pool_bus_find, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register pool objects: %m");
+        r = sd_bus_add_node_enumerator(m->bus, NULL, POOL_MANAGER_POOL_PREFIX, pool_bus_enumerate, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register pool enumerator: %m");
+        r = sd_bus_add_object_manager(m->bus, NULL, POOL_MANAGER_PATH);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register object manager: %m");
+        return 0;
+}
