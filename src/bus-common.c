@@ -48,8 +48,11 @@ int bus_check_authorized(Manager *manager, sd_bus_message *m, sd_bus_error *erro
         if (manager->user)
                 return 0;
 
+        /* AUGMENT: dbus-daemon passes only the uid; the groups come from /proc of the peer. The
+         * uid (the bus's own, trustworthy) decides root; the augmented groups only widen access
+         * for members of the group, as the bus policy already does. */
         r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
-                                      SD_BUS_CREDS_SUPPLEMENTARY_GIDS, &creds);
+                                      SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_AUGMENT, &creds);
         if (r < 0)
                 return r;
         r = sd_bus_creds_get_euid(creds, &euid);

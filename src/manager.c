@@ -10,6 +10,7 @@
 #include "build-config.h"
 #include "bus-common.h"
 #include "handoff.h"
+#include "http.h"
 #include "log.h"
 #include "manager-bus.h"
 #include "manager.h"
@@ -104,7 +105,8 @@ Manager *manager_free(Manager *m) {
          * keep running: they belong to systemd. */
         for (size_t i = 0; i < m->n_pools; i++)
                 pool_free(m->pools[i]);
-        free(m->pools);
+        m->pools = mfree(m->pools);
+        m->n_pools = 0;
 
         pool_entry_array_free(m->published, m->n_published);
         sd_bus_slot_unref(m->name_slot);
@@ -114,6 +116,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->sigint_source);
         sd_event_source_disable_unref(m->sighup_source);
         sd_event_source_disable_unref(m->status_source);
+        http_server_free(m->http);
         curl_glue_free(m->curl);
         sd_bus_flush_close_unref(m->bus);
         registry_free(m->registry);
@@ -234,6 +237,7 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         _cleanup_(config_freep) Config *c = NULL;
+        bool gpu_only_changed;
         int r;
 
         (void) sd_notify(false, "RELOADING=1");
@@ -251,8 +255,14 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 log_warning("RuntimeDirectory= changed; the new value takes effect after a restart.");
                 (void) free_and_strdup(&c->runtime_directory, m->config->runtime_directory);
         }
+        if (!streq_ptr(c->listen, m->config->listen) || !streq_ptr(c->api_token_file, m->config->api_token_file))
+                log_warning("Listen= and ApiTokenFile= changes take effect after a restart.");
+        gpu_only_changed = c->gpu_only != m->config->gpu_only;
         config_free(m->config);
         m->config = TAKE_PTR(c);
+        if (gpu_only_changed)
+                (void) sd_bus_emit_properties_changed(m->bus, POOL_MANAGER_PATH, POOL_MANAGER_INTERFACE,
+                                                      "GpuOnly", NULL);
         log_info("Configuration reloaded.");
         (void) sd_notify(false, "READY=1");
         return 0;
@@ -419,9 +429,12 @@ int manager_stop(Manager *m, const char *id, PoolDoneCallback cb, void *userdata
 
         p = manager_get_pool(m, id);
         if (!p) {
-                if (asprintf(ret_error, "pool %s not found", id) < 0)
+                /* Known to the registry (a refused preload, leases) but never started. */
+                bool known = registry_get(m->registry, id);
+
+                if (asprintf(ret_error, known ? "pool %s is not running" : "pool %s not found", id) < 0)
                         *ret_error = NULL;
-                return -ENOENT;
+                return known ? -ESRCH : -ENOENT;
         }
         return pool_stop(p, cb, userdata, ret_error);
 }

@@ -19,6 +19,8 @@
 #include "preflight.h"
 #include "registry.h"
 
+typedef struct HttpServer HttpServer;
+
 struct Manager {
         sd_event *event;
         sd_bus *bus;                    /* to systemd (system bus, or the user bus with --user) */
@@ -30,6 +32,7 @@ struct Manager {
         char *override_listen;          /* --listen=, reapplied on reload */
         Registry *registry;
         CurlGlue *curl;
+        HttpServer *http;
         CudaInfo cuda;
 
         Pool **pools;                   /* sorted by id */
@@ -72,10 +75,11 @@ void manager_notify_ready(Manager *m);
 
 Pool *manager_get_pool(Manager *m, const char *id);
 /* Validation, GPU preflight and preload. On failure *ret_error says why:
- * -EINVAL invalid, -EBUSY already running, -ENODEV GPU required. */
+ * -EINVAL invalid, -EBUSY already running, -ENODEV GPU required, -ENOENT engine binary missing.
+ * The callback may run before this returns (when systemd cannot even be asked). */
 int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata,
                     char **ret_error);
-/* -ENOENT unknown pool, -ESRCH not running. */
+/* -ENOENT unknown pool, -ESRCH not running. The callback may run before this returns. */
 int manager_stop(Manager *m, const char *id, PoolDoneCallback cb, void *userdata, char **ret_error);
 
 /* Leases of a known pool. -ENOENT unknown pool, -EBUSY draining (allocate only). */

@@ -9,6 +9,7 @@
 
 #include "build-config.h"
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "manager.h"
 
@@ -128,6 +129,13 @@ static int run(int argc, char *argv[]) {
                 return log_error_errno(r, "Failed to allocate manager: %m");
 
         r = manager_startup(m);
+        if (r < 0)
+                return r;
+
+        r = http_server_new(&m->http, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate HTTP server: %m");
+        r = http_server_start(m->http);
         if (r < 0)
                 return r;
 

@@ -52,6 +52,9 @@ static void pool_set_state(Pool *p, PoolState s) {
         (void) free_and_strdup(&e->state, pool_state_to_string(s));
         /* live: the engine process runs and is ours to serve; ready: it answered its health check. */
         e->health.live = s == POOL_PROBING || s == POOL_READY;
+        /* MainPID is the engine's current pid: none once the unit is gone. */
+        if (s == POOL_STOPPED || s == POOL_FAILED)
+                e->main_pid = 0;
         e->health.ready = s == POOL_READY;
         manager_pool_changed(p->manager, p->id);
 }
@@ -104,12 +107,17 @@ bool pool_is_active(const Pool *p) {
 }
 
 static void pool_remove_files(Pool *p) {
+        PoolEntry *e = registry_get(p->manager->registry, p->id);
+
         if (p->pid_path)
                 (void) unlink_if_exists(p->pid_path);
         if (p->handoff_path) {
                 (void) unlink_if_exists(p->handoff_path);
                 p->handoff_path = mfree(p->handoff_path);
         }
+        /* The registry must not point readers at a file that is gone. */
+        if (e)
+                e->handoff_path = mfree(e->handoff_path);
 }
 
 static void pool_log_failure(Pool *p, const char *error) {

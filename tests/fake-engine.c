@@ -75,6 +75,7 @@ static char **arg_stdout_lines = NULL;
 static size_t arg_n_stdout_lines = 0;
 static bool arg_http10 = false;
 static const char *arg_probe_log = NULL;
+static const char *arg_ready_log = NULL;
 static unsigned arg_slots = 1;
 static const char *arg_model = "";
 static usec_t arg_delay_bind = 0;
@@ -305,6 +306,7 @@ static void help(void) {
                "     --stdout-line=TEXT     Write TEXT to stdout at start (repeatable)\n"
                "     --http10               Answer with HTTP/1.0 status lines and close after each\n"
                "     --probe-log=PATH       Append \"<realtime ms> <monotonic ms> <status>\" per /health\n"
+               "     --ready-log=PATH       Append \"<realtime us>\" at the moment /health turns 200\n"
                "     --slots=N              Number of slots reported (default 1)\n"
                "     --model=PATH           Model path reported by /props\n"
                "     --delay-bind=MS        Only listen MS ms after start\n\n"
@@ -329,6 +331,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_STDOUT_LINE,
                 ARG_HTTP10,
                 ARG_PROBE_LOG,
+                ARG_READY_LOG,
                 ARG_SLOTS,
                 ARG_MODEL,
                 ARG_DELAY_BIND,
@@ -348,6 +351,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "stdout-line",    required_argument, NULL, ARG_STDOUT_LINE    },
                 { "http10",         no_argument,       NULL, ARG_HTTP10         },
                 { "probe-log",      required_argument, NULL, ARG_PROBE_LOG      },
+                { "ready-log",      required_argument, NULL, ARG_READY_LOG      },
                 { "slots",          required_argument, NULL, ARG_SLOTS          },
                 { "model",          required_argument, NULL, ARG_MODEL          },
                 { "delay-bind",     required_argument, NULL, ARG_DELAY_BIND     },
@@ -429,6 +433,9 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_HTTP10:
                         arg_http10 = true;
                         break;
+                case ARG_READY_LOG:
+                        arg_ready_log = optarg;
+                        break;
                 case ARG_PROBE_LOG:
                         arg_probe_log = optarg;
                         break;
@@ -495,6 +502,22 @@ static void server_log_probe(Server *s, int status) {
                         k < 0 ? strerror(errno) : "short write");
                 s->probe_log_failed = true;
         }
+}
+
+/* For bench/preload-concurrency: when did this engine start answering 200? */
+static void log_ready(usec_t realtime) {
+        char line[32];
+        int fd, n;
+
+        fd = open(arg_ready_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+                fprintf(stderr, "fake-engine: failed to open ready log '%s': %s\n", arg_ready_log, strerror(errno));
+                return;
+        }
+        n = snprintf(line, sizeof line, "%" PRIu64 "\n", realtime);
+        if (write(fd, line, (size_t) n) != n)
+                fprintf(stderr, "fake-engine: failed to write ready log '%s'\n", arg_ready_log);
+        close(fd);
 }
 
 static const char *status_reason(int status) {
@@ -1098,6 +1121,8 @@ static int server_run(Server *s) {
                         printf("fake-engine: model loaded, ready\n");
                         fflush(stdout);
                         s->ready_announced = true;
+                        if (arg_ready_log)
+                                log_ready(now(CLOCK_REALTIME) - (t - ready_at));
                 }
                 if (s->accept_retry_at != USEC_INFINITY && t >= s->accept_retry_at)
                         s->accept_retry_at = USEC_INFINITY;

@@ -20,7 +20,7 @@ wait_for() {
 }
 
 free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+        "$(dirname "$0")/free-port"
 }
 
 [ -n "${POOL_MANAGERD:-}" ] && [ -n "${FAKE_ENGINE:-}" ] && [ -n "${XDG_RUNTIME_DIR:-}" ] || {
@@ -29,7 +29,7 @@ free_port() {
 work=$XDG_RUNTIME_DIR/test-daemon
 runtime=$XDG_RUNTIME_DIR/pool-managerd
 mkdir -p "$work/pools.d" "$work/conf.d"
-p1=$(free_port) p2=$(free_port)
+p1=$(free_port) p2=$(free_port) api=$(free_port)
 
 cat > "$work/pool-managerd.conf" <<CONF
 [Manager]
@@ -37,6 +37,7 @@ PoolsDirectory=$work/pools.d
 GpuOnly=no
 HealthInterval=100ms
 EngineSandbox=container
+Listen=127.0.0.1:$api
 CONF
 cat > "$work/pools.d/alpha.json" <<JSON
 {"binary_path": "$FAKE_ENGINE", "flags": ["--port", "$p1", "--ready-after=500"], "port": $p1,

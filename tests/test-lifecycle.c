@@ -59,17 +59,27 @@ static void run_for(usec_t t) {
         (void) run_until(&never, t);
 }
 
+/* A free port below the ephemeral range (see tests/free-port for why), never the same twice. */
 static uint16_t free_port(void) {
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t l = sizeof(a);
-        int fd;
+        static uint16_t next = 0;
 
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        ASSERT_TRUE(fd >= 0);
-        ASSERT_OK(bind(fd, (struct sockaddr *) &a, sizeof(a)));
-        ASSERT_OK(getsockname(fd, (struct sockaddr *) &a, &l));
-        close(fd);
-        return ntohs(a.sin_port);
+        if (next == 0)
+                next = 20000 + (uint16_t) (getpid() % 10000);
+        for (;;) {
+                struct sockaddr_in a = {
+                        .sin_family = AF_INET,
+                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                        .sin_port = htons(next++),
+                };
+                int fd, r;
+
+                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                ASSERT_TRUE(fd >= 0);
+                r = bind(fd, (struct sockaddr *) &a, sizeof(a));
+                close(fd);
+                if (r >= 0)
+                        return ntohs(a.sin_port);
+        }
 }
 
 /* Builds a PreparedEngine for the fake engine with extra flags and JSON members. */

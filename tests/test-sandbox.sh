@@ -74,7 +74,7 @@ pick_port() {
         local port
 
         for _ in $(seq 100); do
-                port=$((20000 + RANDOM % 30000))
+                port=$((20000 + RANDOM % 12000))   # below the ephemeral range: see tests/free-port
                 if ! (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
                         echo "$port"
                         return 0

@@ -1,0 +1,651 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+
+/*
+ * Route handlers of the HTTP API. The dispatcher does what every route shares (token, route
+ * and method lookup, the body cap, the pool id in the path); each handler parses its body,
+ * calls one manager operation and maps its result to a status code. Preload and stop answer
+ * when the manager's callback runs; their connection is suspended meanwhile (see http.c).
+ *
+ * Status codes: 200 done, 202 accepted (drain, reload), 400 bad input, 401 no or wrong token,
+ * 404 unknown route or pool, 405 wrong method (with Allow:), 409 conflicts with the pool's
+ * state, 413 body over 64 KiB, 500 the operation failed, 501 not implemented yet.
+ */
+
+#include <microhttpd.h>
+
+#include "build-config.h"
+#include "http-api.h"
+#include "log.h"
+#include "manager.h"
+#include "prepared-engine.h"
+#include "shared/json-util.h"
+#include "shared/string-util.h"
+#include "shared/strv.h"
+
+typedef enum RouteFlags {
+        ROUTE_PUBLIC = 1 << 0,          /* no token needed */
+} RouteFlags;
+
+/* id: the decoded, validated {id} of the path, NULL for routes without one. A handler either
+ * answers (http_request_reply*) or defers; a negative return without an answer becomes 500. */
+typedef int (*RouteHandler)(HttpRequest *r, const char *id);
+
+typedef struct Route {
+        const char *method;
+        const char *path;               /* "{id}" matches one segment: the pool id */
+        RouteHandler handler;
+        RouteFlags flags;
+} Route;
+
+static int json_add_optional_int(json_object *o, const char *key, bool set, int64_t v) {
+        if (!set)
+                return json_object_object_add(o, key, NULL) < 0 ? -ENOMEM : 0;
+        return json_add_int(o, key, v);
+}
+
+int pool_entry_to_json(const PoolEntry *e, json_object **ret) {
+        _cleanup_json_ json_object *o = NULL;
+
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+
+        if (json_add_string(o, "pool_id", e->pool_id) < 0 ||
+            json_add_bool(o, "live", e->health.live) < 0 ||
+            json_add_bool(o, "ready", e->health.ready) < 0 ||
+            json_add_int(o, "active_leases", e->active_leases) < 0 ||
+            json_add_string(o, "engine_version", e->engine_version) < 0 ||
+            json_add_string(o, "last_error", e->last_error) < 0 ||
+            json_add_bool(o, "draining", e->draining) < 0 ||
+            json_add_optional_int(o, "slots_total", e->slots_total >= 0, e->slots_total) < 0 ||
+            json_add_optional_int(o, "slots_free", e->slots_free >= 0, e->slots_free) < 0 ||
+            json_add_string(o, "device_mask", e->device_mask) < 0 ||
+            json_add_string(o, "unit", e->unit) < 0 ||
+            json_add_optional_int(o, "pid", e->main_pid > 0, e->main_pid) < 0 ||
+            json_add_string(o, "url", e->url) < 0 ||
+            json_add_string(o, "state", e->state) < 0 ||
+            json_add_string(o, "handoff_path", e->handoff_path) < 0 ||
+            json_add_optional_int(o, "last_heartbeat_ms", e->last_heartbeat_ms > 0, e->last_heartbeat_ms) < 0)
+                return -ENOMEM;
+
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+/* ---- request bodies ---- */
+
+/* The body as a JSON object. Answers 400 itself and returns -EINVAL when it is not one. */
+static int body_parse_object(HttpRequest *r, json_object **ret) {
+        _cleanup_json_ json_object *o = NULL;
+        _cleanup_free_ char *error = NULL;
+        int k;
+
+        k = json_parse_document(strempty(r->body), r->body_size, HTTP_BODY_MAX, &o, &error);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0) {
+                (void) http_request_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s",
+                                                error ?: "invalid JSON");
+                return -EINVAL;
+        }
+        if (!o || !json_object_is_type(o, json_type_object)) {
+                (void) http_request_reply_error(r, MHD_HTTP_BAD_REQUEST,
+                                                "request body must be a JSON object");
+                return -EINVAL;
+        }
+
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+/* Routes that take no parameters accept an empty body or "{}". */
+static int body_parse_empty(HttpRequest *r) {
+        _cleanup_json_ json_object *o = NULL;
+        int k;
+
+        if (r->body_size == 0)
+                return 0;
+        k = body_parse_object(r, &o);
+        if (k < 0)
+                return k;
+        if (json_object_object_length(o) > 0) {
+                (void) http_request_reply_error(r, MHD_HTTP_BAD_REQUEST,
+                                                "this request takes no parameters: send no body or {}");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* Stores the member itself (borrowed from the document). */
+static int dispatch_object(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                           char **ret_error) {
+        *(json_object **) field = v;
+        return 0;
+}
+
+/* {"prepared": PreparedEngine} whose pool_id is the one in the path. Answers 400 itself. */
+static int body_parse_prepared(HttpRequest *r, const char *id, PreparedEngine **ret) {
+        static const JsonDispatch table[] = {
+                { "prepared", json_type_object, dispatch_object, 0, JSON_MANDATORY },
+                {}
+        };
+        _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
+        _cleanup_json_ json_object *o = NULL;
+        _cleanup_free_ char *error = NULL;
+        json_object *prepared = NULL;
+        int k;
+
+        k = body_parse_object(r, &o);
+        if (k < 0)
+                return k;
+
+        k = json_dispatch(o, NULL, table, 0, &prepared, &error);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0) {
+                (void) http_request_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s", strna(error));
+                return -EINVAL;
+        }
+
+        k = prepared_engine_from_object(prepared, &pe, &error);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0) {
+                (void) http_request_reply_error(r, MHD_HTTP_BAD_REQUEST, "prepared: %s", strna(error));
+                return -EINVAL;
+        }
+
+        if (!streq(pe->pool_id, id)) {
+                (void) http_request_reply_error(r, MHD_HTTP_BAD_REQUEST,
+                                                "pool id in the path (%s) differs from prepared.pool_id (%s)",
+                                                id, pe->pool_id);
+                return -EINVAL;
+        }
+
+        *ret = TAKE_PTR(pe);
+        return 0;
+}
+
+/* ---- deferred requests ---- */
+
+static void request_abandon(HttpRequest *r) {
+        Pool *p;
+
+        /* The client is gone: the operation goes on, but must not call back into a freed request. */
+        p = manager_get_pool(r->manager, r->pool_id);
+        if (p)
+                pool_forget_waiter(p, r);
+}
+
+static int request_defer_on_pool(HttpRequest *r, const char *id) {
+        if (free_and_strdup(&r->pool_id, id) < 0)
+                return -ENOMEM;
+        http_request_defer(r, request_abandon);
+        return 0;
+}
+
+/* After an immediate failure: a waiter may have been registered before the error. */
+static void request_undefer(HttpRequest *r) {
+        request_abandon(r);
+        r->deferred = false;
+        r->abandon = NULL;
+}
+
+static void on_preload_done(Pool *p, int error, const char *message, void *userdata) {
+        HttpRequest *r = userdata;
+        _cleanup_json_ json_object *o = NULL;
+        const PoolEntry *e;
+
+        if (error < 0) {
+                (void) http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "preload failed: %s",
+                                                message ?: strerror(-error));
+                return;
+        }
+
+        e = registry_get(r->manager->registry, p->id);
+        o = json_object_new_object();
+        if (!o ||
+            json_add_string(o, "pool_id", p->id) < 0 ||
+            json_add_int(o, "pid", e ? e->main_pid : 0) < 0 ||
+            json_add_string(o, "handoff_path", e ? e->handoff_path : NULL) < 0) {
+                (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+                return;
+        }
+        (void) http_request_reply(r, MHD_HTTP_OK, o);
+}
+
+static void on_stop_done(Pool *p, int error, const char *message, void *userdata) {
+        HttpRequest *r = userdata;
+        _cleanup_json_ json_object *o = NULL;
+
+        if (error < 0) {
+                (void) http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "stop failed: %s",
+                                                message ?: strerror(-error));
+                return;
+        }
+
+        o = json_object_new_object();
+        if (!o || json_add_string(o, "pool_id", p->id) < 0 || json_add_bool(o, "stopped", true) < 0) {
+                (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+                return;
+        }
+        (void) http_request_reply(r, MHD_HTTP_OK, o);
+}
+
+/* ---- routes ---- */
+
+static int reply_pool_leases(HttpRequest *r, const char *id, uint32_t leases) {
+        _cleanup_json_ json_object *o = NULL;
+
+        o = json_object_new_object();
+        if (!o || json_add_string(o, "pool_id", id) < 0 || json_add_int(o, "active_leases", leases) < 0)
+                return -ENOMEM;
+        return http_request_reply(r, MHD_HTTP_OK, o);
+}
+
+/* Errors of the synchronous manager operations: unknown pool, wrong state, not implemented. */
+static int reply_manager_error(HttpRequest *r, int error, const char *message) {
+        unsigned status;
+
+        switch (error) {
+        case -EINVAL:
+                status = MHD_HTTP_BAD_REQUEST;
+                break;
+        case -ENOENT:
+                status = MHD_HTTP_NOT_FOUND;
+                break;
+        case -EBUSY:
+        case -ESRCH:
+                status = MHD_HTTP_CONFLICT;
+                break;
+        case -EOPNOTSUPP:
+                status = MHD_HTTP_NOT_IMPLEMENTED;
+                break;
+        default:
+                status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        return http_request_reply_error(r, status, "%s", message ?: strerror(-error));
+}
+
+static int route_health(HttpRequest *r, const char *id) {
+        _cleanup_json_ json_object *o = NULL;
+
+        o = json_object_new_object();
+        if (!o || json_add_string(o, "status", "ok") < 0 || json_add_string(o, "version", PACKAGE_VERSION) < 0)
+                return -ENOMEM;
+        return http_request_reply(r, MHD_HTTP_OK, o);
+}
+
+static int route_pools(HttpRequest *r, const char *id) {
+        _cleanup_json_ json_object *a = NULL;
+        Registry *reg = r->manager->registry;
+        int k;
+
+        a = json_object_new_array();
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < registry_size(reg); i++) {
+                json_object *o;
+
+                k = pool_entry_to_json(registry_nth(reg, i), &o);
+                if (k < 0)
+                        return k;
+                if (json_object_array_add(a, o) < 0) {
+                        json_object_put(o);
+                        return -ENOMEM;
+                }
+        }
+        return http_request_reply(r, MHD_HTTP_OK, a);
+}
+
+static int route_status(HttpRequest *r, const char *id) {
+        _cleanup_json_ json_object *o = NULL;
+        const PoolEntry *e;
+        int k;
+
+        k = body_parse_empty(r);
+        if (k < 0)
+                return k;
+
+        e = registry_get(r->manager->registry, id);
+        if (!e)
+                return http_request_reply_error(r, MHD_HTTP_NOT_FOUND, "pool %s not found", id);
+        k = pool_entry_to_json(e, &o);
+        if (k < 0)
+                return k;
+        return http_request_reply(r, MHD_HTTP_OK, o);
+}
+
+static int route_preload(HttpRequest *r, const char *id) {
+        _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
+        _cleanup_free_ char *error = NULL;
+        int k;
+
+        k = body_parse_prepared(r, id, &pe);
+        if (k < 0)
+                return k;
+
+        /* Deferred first: the callback may run before manager_preload() returns. */
+        k = request_defer_on_pool(r, id);
+        if (k < 0)
+                return k;
+        k = manager_preload(r->manager, &pe, on_preload_done, r, &error);
+        if (k >= 0)
+                return 0;
+
+        request_undefer(r);
+        switch (k) {
+        case -EINVAL:
+                return http_request_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s", error ?: strerror(-k));
+        case -EBUSY:
+                return http_request_reply_error(r, MHD_HTTP_CONFLICT, "%s", error ?: strerror(-k));
+        default:
+                /* -ENODEV: GpuOnly= refusal, -ENOENT: no engine binary, or anything else. */
+                return http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "preload failed: %s",
+                                                error ?: strerror(-k));
+        }
+}
+
+static int route_stop(HttpRequest *r, const char *id) {
+        _cleanup_free_ char *error = NULL;
+        int k;
+
+        k = body_parse_empty(r);
+        if (k < 0)
+                return k;
+
+        k = request_defer_on_pool(r, id);
+        if (k < 0)
+                return k;
+        k = manager_stop(r->manager, id, on_stop_done, r, &error);
+        if (k >= 0)
+                return 0;
+
+        request_undefer(r);
+        if (k == -ENOENT || k == -ESRCH)
+                return reply_manager_error(r, k, error);
+        return http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "stop failed: %s",
+                                        error ?: strerror(-k));
+}
+
+static int route_drain(HttpRequest *r, const char *id) {
+        static const JsonDispatch table[] = {
+                { "deadline_ms", json_type_int, json_dispatch_uint64, 0, JSON_MANDATORY },
+                {}
+        };
+        _cleanup_json_ json_object *o = NULL, *reply = NULL;
+        _cleanup_free_ char *error = NULL;
+        uint64_t deadline_ms = 0;
+        int k;
+
+        k = body_parse_object(r, &o);
+        if (k < 0)
+                return k;
+        k = json_dispatch(o, NULL, table, 0, &deadline_ms, &error);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0)
+                return http_request_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s", strna(error));
+
+        k = manager_drain(r->manager, id, deadline_ms, &error);
+        if (k < 0)
+                return reply_manager_error(r, k, error);
+
+        reply = json_object_new_object();
+        if (!reply || json_add_string(reply, "pool_id", id) < 0 || json_add_bool(reply, "draining", true) < 0 ||
+            json_add_int(reply, "deadline_ms", (int64_t) deadline_ms) < 0)
+                return -ENOMEM;
+        return http_request_reply(r, MHD_HTTP_ACCEPTED, reply);
+}
+
+static int route_reload(HttpRequest *r, const char *id) {
+        _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
+        _cleanup_json_ json_object *reply = NULL;
+        _cleanup_free_ char *error = NULL;
+        int k;
+
+        k = body_parse_prepared(r, id, &pe);
+        if (k < 0)
+                return k;
+
+        k = manager_reload(r->manager, id, &pe, &error);
+        if (k < 0)
+                return reply_manager_error(r, k, error);
+
+        reply = json_object_new_object();
+        if (!reply || json_add_string(reply, "pool_id", id) < 0 || json_add_bool(reply, "reloading", true) < 0)
+                return -ENOMEM;
+        return http_request_reply(r, MHD_HTTP_ACCEPTED, reply);
+}
+
+static int route_lease_allocate(HttpRequest *r, const char *id) {
+        _cleanup_free_ char *error = NULL;
+        uint32_t leases = 0;
+        int k;
+
+        k = body_parse_empty(r);
+        if (k < 0)
+                return k;
+        k = manager_allocate_lease(r->manager, id, &leases, &error);
+        if (k < 0)
+                return reply_manager_error(r, k, error);
+        return reply_pool_leases(r, id, leases);
+}
+
+static int route_lease_release(HttpRequest *r, const char *id) {
+        _cleanup_free_ char *error = NULL;
+        uint32_t leases = 0;
+        int k;
+
+        k = body_parse_empty(r);
+        if (k < 0)
+                return k;
+        k = manager_release_lease(r->manager, id, &leases, &error);
+        if (k < 0)
+                return reply_manager_error(r, k, error);
+        return reply_pool_leases(r, id, leases);
+}
+
+static const Route routes[] = {
+        { "GET",    "/health",            route_health,         ROUTE_PUBLIC },
+        { "GET",    "/pools",             route_pools                        },
+        { "GET",    "/pools/{id}/status", route_status                       },
+        { "POST",   "/pools/{id}/status", route_status                       },
+        { "POST",   "/pools/{id}/preload", route_preload                     },
+        { "POST",   "/pools/{id}/stop",   route_stop                         },
+        { "POST",   "/pools/{id}/drain",  route_drain                        },
+        { "POST",   "/pools/{id}/reload", route_reload                       },
+        { "POST",   "/pools/{id}/leases", route_lease_allocate               },
+        { "DELETE", "/pools/{id}/leases", route_lease_release                },
+};
+
+/* ---- dispatch ---- */
+
+static int unhex(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -EINVAL;
+}
+
+/* Decodes %XX in one path segment. A bad escape or %00 keeps the segment as it came, which
+ * matches no literal segment and is no valid pool id. */
+static char *segment_decode(const char *s, size_t n) {
+        char *d, *t;
+
+        d = t = malloc(n + 1);
+        if (!d)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                int hi, lo;
+
+                if (s[i] != '%') {
+                        *t++ = s[i];
+                        continue;
+                }
+                if (n - i < 3)
+                        goto raw;
+                hi = unhex(s[i + 1]);
+                lo = unhex(s[i + 2]);
+                if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                        goto raw;
+                *t++ = (char) (hi << 4 | lo);
+                i += 2;
+        }
+        *t = '\0';
+        return d;
+
+raw:
+        memcpy(d, s, n);
+        d[n] = '\0';
+        return d;
+}
+
+/* "/pools/a%2Fb/status" -> { "pools", "a/b", "status" }. "/" -> { "" }. */
+static int path_split(const char *path, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        const char *p;
+        int k;
+
+        if (path[0] != '/')
+                return -EINVAL;
+
+        for (p = path + 1;; ) {
+                size_t n = strcspn(p, "/");
+                char *seg;
+
+                seg = segment_decode(p, n);
+                if (!seg)
+                        return -ENOMEM;
+                k = strv_push(&l, seg);
+                if (k < 0) {
+                        free(seg);
+                        return k;
+                }
+                if (p[n] == '\0')
+                        break;
+                p += n + 1;
+        }
+
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+static bool route_match(const Route *route, char **segments, const char **ret_id) {
+        const char *p = route->path + 1, *id = NULL;
+
+        STRV_FOREACH(s, segments) {
+                size_t n;
+
+                if (!p)
+                        return false;
+                n = strcspn(p, "/");
+                if (n == 4 && strneq(p, "{id}", 4))
+                        id = *s;
+                else if (strlen(*s) != n || !strneq(p, *s, n))
+                        return false;
+                p = p[n] == '/' ? p + n + 1 : NULL;
+        }
+        if (p)
+                return false;
+
+        *ret_id = id;
+        return true;
+}
+
+static int reply_unauthorized(HttpRequest *r) {
+        _cleanup_json_ json_object *o = NULL;
+
+        /* Never the token itself. */
+        log_debug("HTTP %s %s from %s: unauthorized (%s Authorization header).", r->method, r->path,
+                  r->client, http_request_header(r, MHD_HTTP_HEADER_AUTHORIZATION) ? "wrong" : "no");
+
+        o = json_object_new_object();
+        if (!o || json_add_string(o, "error", "unauthorized") < 0)
+                return -ENOMEM;
+        return http_request_reply_full(r, MHD_HTTP_UNAUTHORIZED, o, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+}
+
+static int reply_method_not_allowed(HttpRequest *r, const char *quoted_path, const char *allow) {
+        _cleanup_json_ json_object *o = NULL;
+        _cleanup_free_ char *message = NULL;
+
+        if (asprintf(&message, "method %s not allowed for %s (allowed: %s)", r->method, quoted_path, allow) < 0)
+                return -ENOMEM;
+        o = json_object_new_object();
+        if (!o || json_add_string(o, "error", message) < 0)
+                return -ENOMEM;
+        return http_request_reply_full(r, MHD_HTTP_METHOD_NOT_ALLOWED, o, MHD_HTTP_HEADER_ALLOW, allow);
+}
+
+static int route_request(HttpRequest *r) {
+        _cleanup_strv_free_ char **segments = NULL;
+        _cleanup_free_ char *allow = NULL, *quoted = NULL, *quoted_id = NULL;
+        const Route *route = NULL;
+        const char *id = NULL;
+        bool path_known = false;
+        int k;
+
+        k = path_split(r->path, &segments);
+        if (k == -ENOMEM)
+                return k;
+
+        for (size_t i = 0; k >= 0 && i < ELEMENTSOF(routes); i++) {
+                const char *rid;
+
+                if (!route_match(&routes[i], segments, &rid))
+                        continue;
+                path_known = true;
+                if (streq(routes[i].method, r->method)) {
+                        route = &routes[i];
+                        id = rid;
+                } else if (!allow || !strstr(allow, routes[i].method)) {
+                        if (strextendf(&allow, "%s%s", allow ? ", " : "", routes[i].method) < 0)
+                                return -ENOMEM;
+                }
+        }
+
+        /* The token first: without it nothing is revealed, not even which routes exist. */
+        if (!(route && (route->flags & ROUTE_PUBLIC)) && !http_request_authorized(r))
+                return reply_unauthorized(r);
+
+        quoted = json_escape_for_message(r->path);
+        if (!quoted)
+                return -ENOMEM;
+        if (!path_known)
+                return http_request_reply_error(r, MHD_HTTP_NOT_FOUND, "no such route: %s %s", r->method, quoted);
+        if (!route)
+                return reply_method_not_allowed(r, quoted, allow);
+
+        if (r->body_too_large)
+                return http_request_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+                                                "request body too large (limit %u bytes)", HTTP_BODY_MAX);
+
+        if (strstr(route->path, "{id}") && !pool_id_is_valid(id)) {
+                quoted_id = json_escape_for_message(id);
+                if (!quoted_id)
+                        return -ENOMEM;
+                return http_request_reply_error(r, MHD_HTTP_BAD_REQUEST,
+                                                "invalid pool id \"%s\": expected 1 to %u characters of "
+                                                "[A-Za-z0-9_.-], starting with a letter or digit",
+                                                quoted_id, POOL_ID_MAX);
+        }
+
+        return route->handler(r, id);
+}
+
+void http_api_handle(HttpRequest *r) {
+        int k;
+
+        k = route_request(r);
+        if (k < 0 && !r->replied) {
+                if (k == -ENOMEM)
+                        log_oom();
+                r->deferred = false;
+                (void) http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error: %s",
+                                                strerror(-k));
+        }
+}

@@ -1,0 +1,780 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+
+/*
+ * libmicrohttpd glue. MHD runs "external epoll": it keeps one epoll fd for its listening
+ * socket, its connections and its inter-thread channel (ITC, which MHD_ALLOW_SUSPEND_RESUME
+ * implies), and we watch that fd as an sd-event io source. MHD_run() never blocks in this
+ * mode (it polls its epoll set with a zero timeout), so every callback returns quickly; after
+ * each run the one-shot timer is re-armed from MHD_get_timeout(), which is how idle
+ * connections are timed out and how MHD asks to be run again at once (timeout 0) when it
+ * has work queued that the epoll set does not show (edge-triggered sockets with data left).
+ *
+ * Requests that wait for the manager (preload, stop) are suspended: MHD takes the connection
+ * out of its epoll set and out of the timeout list, so a 2-minute preload is neither timed out
+ * nor polled. The manager's callback stores the answer and resumes the connection; MHD then
+ * calls the access handler again, which queues the stored answer. Resuming writes to the ITC,
+ * which wakes the io source, and a defer source runs MHD as well, so the answer leaves in the
+ * same loop iteration.
+ */
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <microhttpd.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "http-api.h"
+#include "http.h"
+#include "log.h"
+#include "manager.h"
+#include "shared/fileio.h"
+#include "shared/json-util.h"
+#include "shared/string-util.h"
+
+/* Limits. A suspended preload holds its connection (and counts against the limit) for up to
+ * HealthTimeout=; 256 leaves ample room for a node's pools plus status polling. The memory
+ * limit bounds MHD's per-connection pool (request line, headers, read buffer); bodies are
+ * collected outside it, up to HTTP_BODY_MAX. */
+#define HTTP_CONNECTION_LIMIT 256U
+#define HTTP_CONNECTION_MEMORY_LIMIT ((size_t) 32U * 1024U)
+#define HTTP_CONNECTION_TIMEOUT_SEC 30U
+/* Bodies over the cap are read and dropped (then answered 413) up to this much; past it the
+ * connection is closed. MHD lets us answer only before the body is read or after all of it:
+ * an early answer makes MHD close the connection while the client still sends, which may
+ * reset it before the client reads the answer. So a 413 is sent up front only to clients that
+ * wait for "100 Continue" or announce more than this. */
+#define HTTP_BODY_DRAIN_MAX ((size_t) 1024U * 1024U)
+#define HTTP_TOKEN_MAX ((size_t) 4096U)
+
+struct HttpServer {
+        Manager *manager;
+        struct MHD_Daemon *daemon;
+
+        sd_event_source *io_source;     /* MHD's epoll fd */
+        sd_event_source *timer_source;  /* MHD_get_timeout(), one-shot */
+        sd_event_source *run_source;    /* defer: run MHD after a connection was resumed */
+
+        char *token;                    /* NULL: no authentication */
+        char *address;                  /* what we listen on, for messages */
+        char *mhd_error;                /* MHD's last log message, for start-up errors */
+
+        HttpRequest *requests;          /* every request MHD presented to us and not yet completed */
+};
+
+static int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret) {
+        char buf[INET6_ADDRSTRLEN];
+        char *s;
+
+        if (!sa || len < sizeof(sa_family_t))
+                return -EINVAL;
+
+        switch (sa->sa_family) {
+
+        case AF_INET: {
+                const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+
+                if (!inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf)))
+                        return -errno;
+                if (asprintf(&s, "%s:%u", buf, (unsigned) ntohs(in->sin_port)) < 0)
+                        return -ENOMEM;
+                break;
+        }
+
+        case AF_INET6: {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+
+                if (!inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf)))
+                        return -errno;
+                if (asprintf(&s, "[%s]:%u", buf, (unsigned) ntohs(in6->sin6_port)) < 0)
+                        return -ENOMEM;
+                break;
+        }
+
+        case AF_UNIX: {
+                const struct sockaddr_un *un = (const struct sockaddr_un *) sa;
+                size_t n = len > offsetof(struct sockaddr_un, sun_path) ?
+                        len - offsetof(struct sockaddr_un, sun_path) : 0;
+                int k;
+
+                if (n == 0 || (un->sun_path[0] == '\0' && n == 1))
+                        k = asprintf(&s, "unix:(unnamed)");
+                else if (un->sun_path[0] == '\0')      /* abstract */
+                        k = asprintf(&s, "unix:@%.*s", (int) (n - 1), un->sun_path + 1);
+                else
+                        k = asprintf(&s, "unix:%.*s", (int) strnlen(un->sun_path, n), un->sun_path);
+                if (k < 0)
+                        return -ENOMEM;
+                break;
+        }
+
+        default:
+                if (asprintf(&s, "(address family %i)", sa->sa_family) < 0)
+                        return -ENOMEM;
+        }
+
+        *ret = s;
+        return 0;
+}
+
+/* Whether only this machine can reach the address. AF_UNIX counts: file permissions guard it. */
+static bool sockaddr_is_loopback(const struct sockaddr *sa) {
+        switch (sa->sa_family) {
+
+        case AF_INET:
+                return (ntohl(((const struct sockaddr_in *) sa)->sin_addr.s_addr) >> 24) == 127;
+
+        case AF_INET6: {
+                const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+
+                return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+        }
+
+        case AF_UNIX:
+                return true;
+
+        default:
+                return false;
+        }
+}
+
+typedef union SockaddrUnion {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+        struct sockaddr_un un;
+        struct sockaddr_storage storage;
+} SockaddrUnion;
+
+/* Listen= is "a.b.c.d:port", "[v6]:port" or "localhost:port" (config.c has checked it);
+ * "localhost" is 127.0.0.1, without a resolver. */
+static int listen_address_parse(const char *s, SockaddrUnion *ret, socklen_t *ret_len) {
+        _cleanup_free_ char *host = NULL;
+        const char *port_str, *colon;
+        SockaddrUnion u = {};
+        unsigned long port;
+        char *end;
+
+        if (s[0] == '[') {
+                const char *close = strchr(s, ']');
+
+                if (!close || close[1] != ':')
+                        return -EINVAL;
+                host = strndup(s + 1, (size_t) (close - s - 1));
+                port_str = close + 2;
+        } else {
+                colon = strrchr(s, ':');
+                if (!colon)
+                        return -EINVAL;
+                host = strndup(s, (size_t) (colon - s));
+                port_str = colon + 1;
+        }
+        if (!host)
+                return -ENOMEM;
+
+        errno = 0;
+        port = strtoul(port_str, &end, 10);
+        if (errno != 0 || end == port_str || *end != '\0' || port == 0 || port > 65535 ||
+            !(port_str[0] >= '0' && port_str[0] <= '9'))
+                return -EINVAL;
+
+        if (s[0] == '[') {
+                u.in6.sin6_family = AF_INET6;
+                u.in6.sin6_port = htons((uint16_t) port);
+                if (inet_pton(AF_INET6, host, &u.in6.sin6_addr) != 1)
+                        return -EINVAL;
+                *ret_len = sizeof(struct sockaddr_in6);
+        } else {
+                u.in.sin_family = AF_INET;
+                u.in.sin_port = htons((uint16_t) port);
+                if (streq(host, "localhost"))
+                        u.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                else if (inet_pton(AF_INET, host, &u.in.sin_addr) != 1)
+                        return -EINVAL;
+                *ret_len = sizeof(struct sockaddr_in);
+        }
+
+        *ret = u;
+        return 0;
+}
+
+static int listen_socket_bind(const SockaddrUnion *u, socklen_t len) {
+        _cleanup_close_ int fd = -1;
+        const int one = 1;
+
+        fd = socket(u->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* A restarted daemon must not wait for TIME_WAIT connections of its predecessor. */
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+                return -errno;
+        if (u->sa.sa_family == AF_INET6 &&
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+                return -errno;
+        if (bind(fd, &u->sa, len) < 0)
+                return -errno;
+        if (listen(fd, SOMAXCONN) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+static int api_token_load(const Config *c, char **ret) {
+        _cleanup_free_ char *text = NULL;
+        const char *e;
+        size_t size;
+        int r;
+
+        if (c->api_token_file) {
+                r = read_full_file(c->api_token_file, HTTP_TOKEN_MAX, &text, &size);
+                if (r == -EFBIG)
+                        return log_error_errno(r, "API token file %s is larger than %zu bytes.",
+                                               c->api_token_file, HTTP_TOKEN_MAX);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read API token file %s: %m", c->api_token_file);
+                if (memchr(text, '\0', size))
+                        return log_error_errno(EINVAL, "API token file %s contains a NUL byte.",
+                                               c->api_token_file);
+                strstrip_trailing(text);
+                if (isempty(text))
+                        return log_error_errno(EINVAL, "API token file %s is empty.", c->api_token_file);
+                for (const char *p = text; *p; p++)
+                        if ((unsigned char) *p <= ' ' || *p == 0x7f)
+                                return log_error_errno(EINVAL, "API token file %s: the token contains "
+                                                       "whitespace or control characters.",
+                                                       c->api_token_file);
+                *ret = TAKE_PTR(text);
+                return 1;
+        }
+
+        e = getenv("LLORCH_API_TOKEN");
+        if (!isempty(e)) {
+                text = strdup(e);
+                if (!text)
+                        return log_oom();
+                *ret = TAKE_PTR(text);
+                return 1;
+        }
+
+        *ret = NULL;
+        return 0;
+}
+
+static void request_free(HttpRequest *r) {
+        HttpServer *s;
+
+        if (!r)
+                return;
+        s = r->server;
+        if (r->prev)
+                r->prev->next = r->next;
+        else if (s->requests == r)
+                s->requests = r->next;
+        if (r->next)
+                r->next->prev = r->prev;
+
+        free(r->client);
+        free(r->body);
+        free(r->reply);
+        free(r->reply_header_name);
+        free(r->reply_header_value);
+        free(r->pool_id);
+        free(r);
+}
+
+static int request_new(HttpServer *s, struct MHD_Connection *connection, const char *url,
+                       const char *method, HttpRequest **ret) {
+        const union MHD_ConnectionInfo *info;
+        HttpRequest *r;
+
+        r = calloc(1, sizeof(HttpRequest));
+        if (!r)
+                return -ENOMEM;
+        *r = (HttpRequest) {
+                .server = s,
+                .manager = s->manager,
+                .connection = connection,
+                .method = method,
+                .path = url,
+        };
+
+        /* MHD does not say how long the address is; the inet families have fixed sizes. */
+        info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (info && info->client_addr && info->client_addr->sa_family == AF_INET)
+                (void) sockaddr_format(info->client_addr, sizeof(struct sockaddr_in), &r->client);
+        else if (info && info->client_addr && info->client_addr->sa_family == AF_INET6)
+                (void) sockaddr_format(info->client_addr, sizeof(struct sockaddr_in6), &r->client);
+        if (!r->client)
+                r->client = strdup(info && info->client_addr && info->client_addr->sa_family == AF_UNIX ?
+                                   "unix" : "(unknown client)");
+        if (!r->client) {
+                free(r);
+                return -ENOMEM;
+        }
+
+        r->next = s->requests;
+        if (s->requests)
+                s->requests->prev = r;
+        s->requests = r;
+
+        *ret = r;
+        return 0;
+}
+
+static int request_append_body(HttpRequest *r, const char *data, size_t size) {
+        char *n;
+
+        if (r->body_too_large || size > HTTP_BODY_MAX - r->body_size) {
+                /* Over the cap: drop what we have and count the rest. */
+                r->body_too_large = true;
+                r->body = mfree(r->body);
+                r->body_discarded += r->body_size + size;
+                r->body_size = 0;
+                return 0;
+        }
+
+        n = realloc(r->body, r->body_size + size + 1);
+        if (!n)
+                return -ENOMEM;
+        memcpy(n + r->body_size, data, size);
+        r->body_size += size;
+        n[r->body_size] = '\0';
+        r->body = n;
+        return 0;
+}
+
+/* Whether the announced body is over the cap and the 413 can go out before it is read. */
+static bool request_refuse_body_early(HttpRequest *r) {
+        const char *length, *expect;
+        unsigned long long n;
+        char *end;
+
+        length = http_request_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (!length)
+                return false;
+        errno = 0;
+        n = strtoull(length, &end, 10);
+        if (errno != 0 || end == length || *end != '\0' || n <= HTTP_BODY_MAX)
+                return false;
+
+        expect = http_request_header(r, MHD_HTTP_HEADER_EXPECT);
+        return n > HTTP_BODY_DRAIN_MAX || (expect && strcasecmp(expect, "100-continue") == 0);
+}
+
+static enum MHD_Result request_queue_reply(HttpRequest *r) {
+        struct MHD_Response *response;
+        enum MHD_Result ret;
+        const char *body = r->reply ?: "";
+
+        response = MHD_create_response_from_buffer(strlen(body), (void *) body, MHD_RESPMEM_MUST_COPY);
+        if (!response)
+                return MHD_NO;
+
+        if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") != MHD_YES ||
+            MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
+            (r->reply_header_name &&
+             MHD_add_response_header(response, r->reply_header_name, r->reply_header_value) != MHD_YES)) {
+                MHD_destroy_response(response);
+                return MHD_NO;
+        }
+
+        ret = MHD_queue_response(r->connection, r->status, response);
+        MHD_destroy_response(response);
+
+        log_debug("HTTP %s %s from %s: %u", r->method, r->path, r->client, r->status);
+        return ret;
+}
+
+static void http_server_schedule_run(HttpServer *s) {
+        if (s->run_source)
+                (void) sd_event_source_set_enabled(s->run_source, SD_EVENT_ONESHOT);
+}
+
+int http_request_reply_full(HttpRequest *r, unsigned status, json_object *body,
+                            const char *header_name, const char *header_value) {
+        const char *text = NULL;
+        int ret = 0;
+
+        if (r->replied)
+                return 0;
+        r->replied = true;
+        r->status = status;
+
+        if (body) {
+                text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
+                                                      JSON_C_TO_STRING_NOSLASHESCAPE);
+                if (!text || asprintf(&r->reply, "%s\n", text) < 0) {
+                        r->reply = NULL;
+                        ret = -ENOMEM;
+                }
+        }
+        if (ret >= 0 && header_name) {
+                r->reply_header_name = strdup(header_name);
+                r->reply_header_value = strdup(header_value);
+                if (!r->reply_header_name || !r->reply_header_value)
+                        ret = -ENOMEM;
+        }
+        if (ret < 0) {
+                /* Send a bare 500 rather than half an answer. */
+                r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+                r->reply = mfree(r->reply);
+                r->reply_header_name = mfree(r->reply_header_name);
+                r->reply_header_value = mfree(r->reply_header_value);
+        }
+
+        if (r->suspended) {
+                r->suspended = false;
+                MHD_resume_connection(r->connection);
+                http_server_schedule_run(r->server);
+        }
+        return ret;
+}
+
+int http_request_reply_error(HttpRequest *r, unsigned status, const char *format, ...) {
+        _cleanup_json_ json_object *o = NULL;
+        _cleanup_free_ char *message = NULL;
+        va_list ap;
+        int k;
+
+        va_start(ap, format);
+        k = vasprintf(&message, format, ap);
+        va_end(ap);
+        if (k < 0) {
+                message = NULL;
+                (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+                return -ENOMEM;
+        }
+
+        o = json_object_new_object();
+        if (!o || json_add_string(o, "error", message) < 0) {
+                (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+                return -ENOMEM;
+        }
+        return http_request_reply(r, status, o);
+}
+
+void http_request_defer(HttpRequest *r, HttpRequestAbandonCallback abandon) {
+        r->deferred = true;
+        r->abandon = abandon;
+}
+
+const char *http_request_header(HttpRequest *r, const char *name) {
+        return MHD_lookup_connection_value(r->connection, MHD_HEADER_KIND, name);
+}
+
+bool http_request_authorized(HttpRequest *r) {
+        const char *h, *given;
+
+        if (!r->server->token)
+                return true;
+
+        h = http_request_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!h)
+                return false;
+        /* RFC 9110: the scheme is case-insensitive. */
+        if (strncasecmp(h, "Bearer ", 7) != 0)
+                return false;
+        given = h + 7;
+        given += strspn(given, " ");
+
+        /* Time depends on the length of what the client sent only. */
+        return streq_consttime(given, r->server->token);
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls) {
+        HttpServer *s = cls;
+        HttpRequest *r = *con_cls;
+
+        if (!r) {
+                /* First call: headers only. The body (if any) follows in later calls. */
+                if (request_new(s, connection, url, method, &r) < 0) {
+                        log_oom();
+                        return MHD_NO;
+                }
+                *con_cls = r;
+
+                if (request_refuse_body_early(r)) {
+                        (void) http_request_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+                                                        "request body too large (limit %u bytes)", HTTP_BODY_MAX);
+                        return request_queue_reply(r);
+                }
+                return MHD_YES;
+        }
+
+        if (*upload_data_size > 0) {
+                if (request_append_body(r, upload_data, *upload_data_size) < 0) {
+                        log_oom();
+                        return MHD_NO;
+                }
+                *upload_data_size = 0;
+
+                if (r->body_discarded > HTTP_BODY_DRAIN_MAX) {
+                        log_debug("HTTP %s %s from %s: body over %zu bytes, closing the connection.",
+                                  r->method, r->path, r->client, HTTP_BODY_DRAIN_MAX);
+                        return MHD_NO;
+                }
+                return MHD_YES;
+        }
+
+        /* The request is complete (or was resumed): route it once. */
+        if (!r->replied && !r->deferred)
+                http_api_handle(r);
+
+        if (r->replied)
+                return request_queue_reply(r);
+
+        if (r->deferred) {
+                if (!r->suspended) {
+                        r->suspended = true;
+                        MHD_suspend_connection(connection);
+                }
+                return MHD_YES;
+        }
+
+        log_error("HTTP %s %s: the handler neither answered nor deferred.", r->method, r->path);
+        (void) http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error");
+        return request_queue_reply(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+        HttpRequest *r = *con_cls;
+
+        if (!r)
+                return;
+
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+                log_debug("HTTP %s %s from %s ended without a complete answer (reason %i).",
+                          r->method, r->path, r->client, (int) toe);
+
+        /* Whoever would answer later must forget this request before it is freed. */
+        if (r->deferred && !r->replied && r->abandon)
+                r->abandon(r);
+
+        request_free(r);
+        *con_cls = NULL;
+}
+
+/* MHD's own messages: client errors mostly, hence debug; the last one is kept for start-up
+ * errors, which MHD reports only through its log. */
+_printf_(2, 0)
+static void on_mhd_log(void *cls, const char *format, va_list ap) {
+        HttpServer *s = cls;
+        char *m;
+
+        if (vasprintf(&m, format, ap) < 0)
+                return;
+        strstrip_trailing(m);
+        log_debug("libmicrohttpd: %s", m);
+        free(s->mhd_error);
+        s->mhd_error = m;
+}
+
+/* The URL is kept percent-encoded: http-api.c splits it into segments first and decodes each,
+ * so "/pools/a%2Fb/status" names the pool "a/b" (and is refused) rather than another path. */
+static size_t on_unescape(void *cls, struct MHD_Connection *c, char *s) {
+        return strlen(s);
+}
+
+static void http_server_run(HttpServer *s) {
+        MHD_UNSIGNED_LONG_LONG timeout_ms;
+        uint64_t usec;
+
+        if (MHD_run(s->daemon) != MHD_YES)
+                log_debug("MHD_run() failed.");
+
+        if (MHD_get_timeout(s->daemon, &timeout_ms) != MHD_YES) {
+                (void) sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
+                return;
+        }
+        if (sd_event_now(s->manager->event, CLOCK_MONOTONIC, &usec) < 0)
+                usec = now(CLOCK_MONOTONIC);
+        usec += MIN((uint64_t) timeout_ms, (uint64_t) 24 * 3600 * 1000) * USEC_PER_MSEC;
+        if (sd_event_source_set_time(s->timer_source, usec) < 0 ||
+            sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT) < 0)
+                log_warning("Failed to arm the HTTP timer.");
+}
+
+static int on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        http_server_run(userdata);
+        return 0;
+}
+
+static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        http_server_run(userdata);
+        return 0;
+}
+
+static int on_run(sd_event_source *source, void *userdata) {
+        http_server_run(userdata);
+        return 0;
+}
+
+int http_server_new(HttpServer **ret, Manager *m) {
+        _cleanup_(http_server_freep) HttpServer *s = NULL;
+
+        s = calloc(1, sizeof(HttpServer));
+        if (!s)
+                return -ENOMEM;
+        s->manager = m;
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+HttpServer *http_server_free(HttpServer *s) {
+        if (!s)
+                return NULL;
+
+        s->io_source = sd_event_source_disable_unref(s->io_source);
+        s->timer_source = sd_event_source_disable_unref(s->timer_source);
+        s->run_source = sd_event_source_disable_unref(s->run_source);
+
+        if (s->daemon) {
+                /* MHD_stop_daemon() with a suspended connection is an API violation (MHD panics):
+                 * resume them all. Their requests end unanswered; MHD_stop_daemon() completes
+                 * them, which runs their abandon callbacks. */
+                for (HttpRequest *r = s->requests; r; r = r->next)
+                        if (r->suspended) {
+                                r->suspended = false;
+                                MHD_resume_connection(r->connection);
+                        }
+                MHD_stop_daemon(s->daemon);
+        }
+
+        while (s->requests)
+                request_free(s->requests);
+
+        free(s->token);
+        free(s->address);
+        free(s->mhd_error);
+        return mfree(s);
+}
+
+static int http_server_open_socket(HttpServer *s, bool *ret_activated) {
+        SockaddrUnion u;
+        socklen_t len;
+        int fd, n, r;
+
+        n = sd_listen_fds(true);
+        if (n < 0)
+                return log_error_errno(n, "Failed to read the sockets passed by systemd: %m");
+        if (n > 0) {
+                if (n > 1)
+                        log_warning("systemd passed %i sockets; serving HTTP on the first only.", n);
+                fd = SD_LISTEN_FDS_START;
+                r = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to check the socket passed by systemd: %m");
+                if (r == 0)
+                        return log_error_errno(EINVAL, "The socket passed by systemd is not a listening "
+                                               "stream socket.");
+                /* MHD accepts in a loop until EAGAIN. */
+                r = fcntl(fd, F_GETFL);
+                if (r < 0 || fcntl(fd, F_SETFL, r | O_NONBLOCK) < 0)
+                        return log_error_errno(errno, "Failed to make the passed socket non-blocking: %m");
+                *ret_activated = true;
+                return fd;
+        }
+
+        r = listen_address_parse(s->manager->config->listen, &u, &len);
+        if (r < 0)
+                return log_error_errno(r, "Invalid Listen=%s: %m", s->manager->config->listen);
+
+        /* Checked again on the bound address below; refusing here avoids binding at all. */
+        if (!s->token && !sockaddr_is_loopback(&u.sa))
+                return log_error_errno(EPERM, "Refusing to listen on %s without an API token: set "
+                                       "ApiTokenFile= (or $LLORCH_API_TOKEN), or listen on a loopback "
+                                       "address.", s->manager->config->listen);
+
+        fd = listen_socket_bind(&u, len);
+        if (fd < 0)
+                return log_error_errno(fd, "Failed to listen on %s: %m", s->manager->config->listen);
+        *ret_activated = false;
+        return fd;
+}
+
+int http_server_start(HttpServer *s) {
+        const union MHD_DaemonInfo *info;
+        sd_event *event = s->manager->event;
+        _cleanup_close_ int fd = -1;
+        SockaddrUnion bound = {};
+        socklen_t len = sizeof(bound);
+        bool activated = false;
+        unsigned flags;
+        int r;
+
+        r = api_token_load(s->manager->config, &s->token);
+        if (r < 0)
+                return r;
+
+        fd = http_server_open_socket(s, &activated);
+        if (fd < 0)
+                return fd;
+
+        if (getsockname(fd, &bound.sa, &len) < 0)
+                return log_error_errno(errno, "Failed to get the address of the HTTP socket: %m");
+        r = sockaddr_format(&bound.sa, len, &s->address);
+        if (r < 0)
+                return log_error_errno(r, "Failed to format the address of the HTTP socket: %m");
+        if (!s->token && !sockaddr_is_loopback(&bound.sa))
+                return log_error_errno(EPERM, "Refusing to serve HTTP on %s%s without an API token: set "
+                                       "ApiTokenFile= (or $LLORCH_API_TOKEN), or listen on a loopback "
+                                       "address.", s->address, activated ? " (passed by systemd)" : "");
+
+        /* No MHD_USE_INTERNAL_POLLING_THREAD: MHD has no thread; we poll its epoll fd. */
+        flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        if (bound.sa.sa_family == AF_INET6)
+                flags |= MHD_USE_IPv6;
+
+        s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
+                                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                                     MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
+                                     MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
+                                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONNECTION_MEMORY_LIMIT,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_SEC,
+                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                     MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,
+                                     MHD_OPTION_END);
+        if (!s->daemon)
+                return log_error_errno(EIO, "Failed to start the HTTP server on %s: %s", s->address,
+                                       s->mhd_error ?: "libmicrohttpd refused to start");
+        TAKE_FD(fd);    /* MHD closes it in MHD_stop_daemon() */
+
+        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!info || info->epoll_fd < 0)
+                return log_error_errno(EIO, "Failed to get libmicrohttpd's epoll fd.");
+
+        r = sd_event_add_io(event, &s->io_source, info->epoll_fd, EPOLLIN, on_io, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the HTTP server's epoll fd: %m");
+        (void) sd_event_source_set_description(s->io_source, "http-io");
+
+        /* Accuracy 1 ms: MHD uses a zero timeout to ask for another run at once. */
+        r = sd_event_add_time(event, &s->timer_source, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_MSEC,
+                              on_timer, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the HTTP timer: %m");
+        (void) sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(s->timer_source, "http-timer");
+
+        r = sd_event_add_defer(event, &s->run_source, on_run, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the HTTP run source: %m");
+        (void) sd_event_source_set_enabled(s->run_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(s->run_source, "http-run");
+
+        http_server_run(s);
+
+        log_info("Listening on http://%s%s%s.", s->address, activated ? " (socket passed by systemd)" : "",
+                 s->token ? ", API token required" : "");
+        return 0;
+}

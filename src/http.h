@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+/*
+ * The HTTP front-end's transport: libmicrohttpd on the manager's sd-event loop. MHD runs in
+ * epoll mode without threads of its own; its epoll fd is an sd-event io source and its
+ * connection timeouts a one-shot timer re-armed after every MHD_run(). The listening socket is
+ * the one systemd passed (socket activation) or one bound to Listen=.
+ *
+ * A request is collected here (headers, then the whole body up to HTTP_BODY_MAX) and handed to
+ * http_api_handle() once complete. A handler answers at once with http_request_reply(), or
+ * defers: the connection is suspended until a later http_request_reply() (from a manager
+ * callback) resumes it. Routes and their JSON live in http-api.c.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "shared/macro.h"
+
+typedef struct Manager Manager;
+typedef struct HttpServer HttpServer;
+typedef struct HttpRequest HttpRequest;
+
+/* Hard cap on request bodies; larger ones get 413 and are never parsed. */
+#define HTTP_BODY_MAX (64U * 1024U)
+
+/* A deferred request whose client went away before the answer: the handler's chance to
+ * unregister whatever would call http_request_reply() later. */
+typedef void (*HttpRequestAbandonCallback)(HttpRequest *r);
+
+struct HttpRequest {
+        HttpServer *server;
+        Manager *manager;
+        struct MHD_Connection *connection;
+
+        const char *method;             /* owned by MHD, valid for the request's life */
+        const char *path;               /* raw (still percent-encoded), without the query */
+        char *client;                   /* "127.0.0.1:41234", for log messages */
+
+        char *body;                     /* NUL-terminated; NULL when empty */
+        size_t body_size;
+        bool body_too_large;            /* more than HTTP_BODY_MAX bytes came: body is discarded */
+        size_t body_discarded;
+
+        /* The answer, once known. */
+        unsigned status;
+        char *reply;
+        char *reply_header_name, *reply_header_value;
+        bool replied;
+
+        /* Deferred: the connection is (or is about to be) suspended until replied. */
+        bool deferred, suspended;
+        HttpRequestAbandonCallback abandon;
+        char *pool_id;                  /* the pool a deferred request waits for (http-api.c) */
+
+        HttpRequest *prev, *next;
+};
+
+int http_server_new(HttpServer **ret, Manager *m);
+/* Suspended requests are resumed and dropped first, as MHD requires. Free the pools first:
+ * their pending callbacks complete the requests waiting on them. */
+HttpServer *http_server_free(HttpServer *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(HttpServer *, http_server_free);
+
+/*
+ * Reads the API token (ApiTokenFile=, else $LLORCH_API_TOKEN), takes the socket passed by
+ * systemd or binds Listen=, and starts serving. Refuses to serve a non-loopback address
+ * without a token. Logs its errors.
+ */
+int http_server_start(HttpServer *s);
+
+/* Whether the request carries "Authorization: Bearer <token>" with the configured token, or
+ * no token is configured. Constant-time. */
+bool http_request_authorized(HttpRequest *r);
+/* A request header, NULL when absent. */
+const char *http_request_header(HttpRequest *r, const char *name);
+
+/*
+ * Sets the answer: a JSON body (not consumed; NULL for none) and optionally one extra header.
+ * From a handler the answer is sent when it returns; for a deferred request the connection is
+ * resumed. Only the first answer counts. On -ENOMEM a bare 500 goes out instead.
+ */
+int http_request_reply_full(HttpRequest *r, unsigned status, json_object *body,
+                            const char *header_name, const char *header_value);
+static inline int http_request_reply(HttpRequest *r, unsigned status, json_object *body) {
+        return http_request_reply_full(r, status, body, NULL, NULL);
+}
+/* {"error": "<formatted message>"} */
+int http_request_reply_error(HttpRequest *r, unsigned status, const char *format, ...) _printf_(3, 4);
+
+/* From a handler: answer later. abandon (optional) runs if the request ends unanswered. */
+void http_request_defer(HttpRequest *r, HttpRequestAbandonCallback abandon);
