@@ -205,6 +205,22 @@ static int config_parse_duration(const char *value, uint64_t ltype, void *data) 
         return 0;
 }
 
+/* ltype is the minimum; at most 1000000. */
+static int config_parse_unsigned(const char *value, uint64_t ltype, void *data) {
+        unsigned *u = data;
+        unsigned long v;
+        char *end;
+
+        if (isempty(value) || !strchr("0123456789", value[0]))
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(value, &end, 10);
+        if (errno != 0 || *end != '\0' || v < ltype || v > 1000000)
+                return -EINVAL;
+        *u = (unsigned) v;
+        return 0;
+}
+
 static int config_parse_engine_logs(const char *value, uint64_t ltype, void *data) {
         EngineLogs *l = data, v;
 
@@ -256,6 +272,25 @@ static const ConfigTableItem config_table[] = {
           offsetof(Config, engine_logs) },
         { "Manager", "EngineSandbox",    config_parse_engine_sandbox, 0,
           offsetof(Config, engine_sandbox) },
+        { "Manager", "ReloadDrainTimeout", config_parse_duration,  0,
+          offsetof(Config, reload_drain_timeout) },
+
+#define SUP(field) offsetof(Config, supervision) + offsetof(SupervisionPolicy, field)
+        { "Supervision", "BackoffInitial",    config_parse_duration, USEC_PER_MSEC, SUP(backoff_initial) },
+        { "Supervision", "BackoffMax",        config_parse_duration, USEC_PER_MSEC, SUP(backoff_max) },
+        { "Supervision", "BackoffMin",        config_parse_duration, 0,             SUP(backoff_min) },
+        { "Supervision", "BackoffJitter",     config_parse_unsigned, 0,             SUP(jitter_percent) },
+        { "Supervision", "CudaBackoffFactor", config_parse_unsigned, 1,             SUP(cuda_factor) },
+        { "Supervision", "StableAfter",       config_parse_duration, USEC_PER_MSEC, SUP(stable_after) },
+        { "Supervision", "BreakerThreshold",  config_parse_unsigned, 1,             SUP(breaker_threshold) },
+        { "Supervision", "BreakerTimeout",    config_parse_duration, USEC_PER_MSEC, SUP(breaker_timeout) },
+        { "Supervision", "BreakerCloseAfter", config_parse_duration, USEC_PER_MSEC, SUP(breaker_close_after) },
+        { "Supervision", "StormWindow",       config_parse_duration, USEC_PER_MSEC, SUP(storm_window) },
+        { "Supervision", "StormWarn",         config_parse_unsigned, 1,             SUP(storm_warn) },
+        { "Supervision", "StormLimit",        config_parse_unsigned, 1,             SUP(storm_limit) },
+        { "Supervision", "LivenessInterval",  config_parse_duration, 10 * USEC_PER_MSEC, SUP(liveness_interval) },
+        { "Supervision", "LivenessFailures",  config_parse_unsigned, 1,             SUP(liveness_failures) },
+#undef SUP
 };
 
 static bool config_section_is_known(const char *section) {
@@ -370,7 +405,9 @@ int config_new(Config **ret, bool user) {
                 .stop_timeout = 5 * USEC_PER_SEC,
                 .engine_logs = ENGINE_LOGS_JOURNAL,
                 .engine_sandbox = ENGINE_SANDBOX_FULL,
+                .reload_drain_timeout = 30 * USEC_PER_SEC,
         };
+        supervision_policy_init(&c->supervision);
 
         c->listen = strdup("127.0.0.1:9200");
         if (!c->listen)

@@ -11,6 +11,7 @@
 
 #include "shared/macro.h"
 #include "shared/time-util.h"
+#include "supervision.h"
 
 typedef enum EngineLogs {
         ENGINE_LOGS_JOURNAL,
@@ -46,6 +47,9 @@ typedef struct Config {
         usec_t stop_timeout;            /* 5s */
         EngineLogs engine_logs;         /* journal */
         EngineSandbox engine_sandbox;   /* full */
+        usec_t reload_drain_timeout;    /* 30s: how long a reload waits for leases to finish */
+
+        SupervisionPolicy supervision;  /* [Supervision], defaults from supervision_policy_init() */
 
         unsigned n_warnings;            /* warnings emitted by the last load */
 } Config;

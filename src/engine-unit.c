@@ -21,6 +21,8 @@
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
 #define SYSTEMD_MANAGER "org.freedesktop.systemd1.Manager"
 
+static int engine_unit_watch(EngineUnit *u);
+
 static void engine_unit_emit(EngineUnit *u, EngineUnitEvent event, const char *error) {
         u->callback(u, event, error, u->userdata);
 }
@@ -304,6 +306,7 @@ EngineUnit *engine_unit_free(EngineUnit *u) {
         sd_bus_slot_unref(u->properties_slot);
         sd_bus_slot_unref(u->call_slot);
         sd_bus_slot_unref(u->pid_slot);
+        sd_bus_slot_unref(u->state_slot);
         sd_event_source_disable_unref(u->evaluate);
         sd_bus_unref(u->bus);
         sd_event_unref(u->event);
@@ -426,17 +429,9 @@ int engine_unit_start(EngineUnit *u, const EngineUnitSpec *spec) {
         if ((u->starting && !u->start_done) || u->stopping || u->call_slot)
                 return -EBUSY;
 
-        /* Install the PropertiesChanged match before starting: otherwise an engine that exits
-         * at once could change state before we listen (dbus-broker's launcher does the same).
-         * Match installation is asynchronous but goes out on the same connection before the
-         * StartTransientUnit call, and the bus keeps the order. */
-        if (!u->properties_slot) {
-                r = sd_bus_match_signal_async(u->bus, &u->properties_slot, SYSTEMD_SERVICE, u->path,
-                                              "org.freedesktop.DBus.Properties", "PropertiesChanged",
-                                              on_properties_changed, NULL, u);
-                if (r < 0)
-                        return r;
-        }
+        r = engine_unit_watch(u);
+        if (r < 0)
+                return r;
 
         r = sd_bus_message_new_method_call(u->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
                                            "StartTransientUnit");
@@ -464,6 +459,56 @@ int engine_unit_start(EngineUnit *u, const EngineUnitSpec *spec) {
         u->active_state = mfree(u->active_state);
         u->result = mfree(u->result);
         return 0;
+}
+
+static int on_active_state(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        EngineUnit *u = userdata;
+        const char *state = "inactive";
+
+        u->state_slot = sd_bus_slot_unref(u->state_slot);
+
+        /* An error means the unit is gone (exited and collected since it was listed). */
+        if (!sd_bus_message_is_method_error(m, NULL) && sd_bus_message_read(m, "v", "s", &state) < 0)
+                state = "inactive";
+        if (!u->active_state || !u->exited)
+                (void) free_and_strdup(&u->active_state, state);
+        engine_unit_schedule_evaluate(u);
+        return 0;
+}
+
+static int engine_unit_watch(EngineUnit *u) {
+        if (u->properties_slot)
+                return 0;
+        /* Install the PropertiesChanged match before starting: otherwise an engine that exits
+         * at once could change state before we listen (dbus-broker's launcher does the same).
+         * Match installation is asynchronous but goes out on the same connection before the
+         * next call, and the bus keeps the order. */
+        return sd_bus_match_signal_async(u->bus, &u->properties_slot, SYSTEMD_SERVICE, u->path,
+                                         "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                         on_properties_changed, NULL, u);
+}
+
+int engine_unit_adopt(EngineUnit *u) {
+        int r;
+
+        r = engine_unit_watch(u);
+        if (r < 0)
+                return r;
+
+        u->starting = true;
+        u->start_done = true;
+        u->stopping = false;
+        u->exited = false;
+        u->main_pid = 0;
+
+        r = sd_bus_call_method_async(u->bus, &u->pid_slot, SYSTEMD_SERVICE, u->path,
+                                     "org.freedesktop.DBus.Properties", "Get", on_main_pid, u, "ss",
+                                     "org.freedesktop.systemd1.Service", "MainPID");
+        if (r < 0)
+                return r;
+        return sd_bus_call_method_async(u->bus, &u->state_slot, SYSTEMD_SERVICE, u->path,
+                                        "org.freedesktop.DBus.Properties", "Get", on_active_state, u, "ss",
+                                        "org.freedesktop.systemd1.Unit", "ActiveState");
 }
 
 int engine_unit_stop(EngineUnit *u) {

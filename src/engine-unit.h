@@ -56,6 +56,7 @@ struct EngineUnit {
         sd_bus_slot *properties_slot;
         sd_bus_slot *call_slot;         /* StartTransientUnit or StopUnit in flight */
         sd_bus_slot *pid_slot;
+        sd_bus_slot *state_slot;
         sd_event_source *evaluate;      /* deferred evaluation of the unit's state */
         char *start_job;
         char *stop_job;
@@ -77,6 +78,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EngineUnit *, engine_unit_free);
 
 /* Installs the PropertiesChanged match, then calls StartTransientUnit. */
 int engine_unit_start(EngineUnit *u, const EngineUnitSpec *spec);
+/* Follows a unit that already runs (started before a daemon restart): installs the match and
+ * reads MainPID and ActiveState; a unit that is gone is reported as ENGINE_UNIT_EXITED. */
+int engine_unit_adopt(EngineUnit *u);
 /* StopUnit with mode "replace": systemd sends SIGTERM, waits TimeoutStopSec, then SIGKILL. */
 int engine_unit_stop(EngineUnit *u);
 /* Forwarded by the Manager's JobRemoved match. */

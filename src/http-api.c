@@ -5,10 +5,11 @@
  * and method lookup, the body cap, the pool id in the path); each handler parses its body,
  * calls one manager operation and maps its result to a status code. Preload and stop answer
  * when the manager's callback runs; their connection is suspended meanwhile (see http.c).
+ * Drain and reload answer when done too (drain?wait=false: 202 at once).
  *
- * Status codes: 200 done, 202 accepted (drain, reload), 400 bad input, 401 no or wrong token,
- * 404 unknown route or pool, 405 wrong method (with Allow:), 409 conflicts with the pool's
- * state, 413 body over 64 KiB, 500 the operation failed, 501 not implemented yet.
+ * Status codes: 200 done, 202 accepted (drain?wait=false), 400 bad input, 401 no or wrong
+ * token, 404 unknown route or pool, 405 wrong method (with Allow:), 409 conflicts with the
+ * pool's state, 413 body over 64 KiB, 500 the operation failed (a failed reload too).
  */
 
 #include <microhttpd.h>
@@ -65,7 +66,12 @@ int pool_entry_to_json(const PoolEntry *e, json_object **ret) {
             json_add_string(o, "url", e->url) < 0 ||
             json_add_string(o, "state", e->state) < 0 ||
             json_add_string(o, "handoff_path", e->handoff_path) < 0 ||
-            json_add_optional_int(o, "last_heartbeat_ms", e->last_heartbeat_ms > 0, e->last_heartbeat_ms) < 0)
+            json_add_optional_int(o, "last_heartbeat_ms", e->last_heartbeat_ms > 0, e->last_heartbeat_ms) < 0 ||
+            json_add_int(o, "crash_count", e->crash_count) < 0 ||
+            json_add_int(o, "restart_count", e->restart_count) < 0 ||
+            json_add_int(o, "backoff_ms", (int64_t) e->backoff_ms) < 0 ||
+            json_add_optional_int(o, "next_restart_usec", e->next_restart_usec > 0, (int64_t) e->next_restart_usec) < 0 ||
+            json_add_string(o, "circuit_state", e->circuit ?: "closed") < 0)
                 return -ENOMEM;
 
         *ret = TAKE_PTR(o);
@@ -232,6 +238,44 @@ static void on_stop_done(Pool *p, int error, const char *message, void *userdata
         (void) http_request_reply(r, MHD_HTTP_OK, o);
 }
 
+static void on_drain_done(Pool *p, int error, const char *message, void *userdata) {
+        HttpRequest *r = userdata;
+        _cleanup_json_ json_object *o = NULL;
+
+        if (error < 0) {
+                (void) http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "drain failed: %s",
+                                                message ?: strerror(-error));
+                return;
+        }
+        o = json_object_new_object();
+        if (!o || json_add_string(o, "pool_id", p->id) < 0 ||
+            json_add_bool(o, "force_stopped", p->drain_outcome.force_stopped) < 0 ||
+            json_add_int(o, "duration_ms", (int64_t) p->drain_outcome.duration_ms) < 0 ||
+            json_add_int(o, "final_lease_count", p->drain_outcome.final_lease_count) < 0) {
+                (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+                return;
+        }
+        (void) http_request_reply(r, MHD_HTTP_OK, o);
+}
+
+static void on_reload_done(Pool *p, int error, const char *message, void *userdata) {
+        HttpRequest *r = userdata;
+        const ReloadOutcome *ro = &p->reload_outcome;
+        _cleanup_json_ json_object *o = NULL;
+
+        o = json_object_new_object();
+        if (!o || json_add_string(o, "pool_id", p->id) < 0 ||
+            json_add_bool(o, "success", ro->success) < 0 ||
+            json_add_bool(o, "rolled_back", ro->rolled_back) < 0 ||
+            json_add_string(o, "engine_version", ro->engine_version) < 0 ||
+            json_add_string(o, "error", ro->error) < 0) {
+                (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+                return;
+        }
+        /* 200 with success=true; a rolled-back or aborted reload is 500 with the outcome. */
+        (void) http_request_reply(r, ro->success ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR, o);
+}
+
 /* ---- routes ---- */
 
 static int reply_pool_leases(HttpRequest *r, const char *id, uint32_t leases) {
@@ -387,15 +431,27 @@ static int route_drain(HttpRequest *r, const char *id) {
         if (k < 0)
                 return http_request_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s", strna(error));
 
-        k = manager_drain(r->manager, id, deadline_ms, &error);
-        if (k < 0)
-                return reply_manager_error(r, k, error);
+        /* ?wait=false: answer 202 at once; the drain goes on. Otherwise answer when done. */
+        if (streq_ptr(MHD_lookup_connection_value(r->connection, MHD_GET_ARGUMENT_KIND, "wait"), "false")) {
+                k = manager_drain(r->manager, id, deadline_ms, NULL, NULL, &error);
+                if (k < 0)
+                        return reply_manager_error(r, k, error);
+                reply = json_object_new_object();
+                if (!reply || json_add_string(reply, "pool_id", id) < 0 ||
+                    json_add_bool(reply, "draining", true) < 0 ||
+                    json_add_int(reply, "deadline_ms", (int64_t) deadline_ms) < 0)
+                        return -ENOMEM;
+                return http_request_reply(r, MHD_HTTP_ACCEPTED, reply);
+        }
 
-        reply = json_object_new_object();
-        if (!reply || json_add_string(reply, "pool_id", id) < 0 || json_add_bool(reply, "draining", true) < 0 ||
-            json_add_int(reply, "deadline_ms", (int64_t) deadline_ms) < 0)
-                return -ENOMEM;
-        return http_request_reply(r, MHD_HTTP_ACCEPTED, reply);
+        k = request_defer_on_pool(r, id);
+        if (k < 0)
+                return k;
+        k = manager_drain(r->manager, id, deadline_ms, on_drain_done, r, &error);
+        if (k >= 0)
+                return 0;
+        request_undefer(r);
+        return reply_manager_error(r, k, error);
 }
 
 static int route_reload(HttpRequest *r, const char *id) {
@@ -408,14 +464,31 @@ static int route_reload(HttpRequest *r, const char *id) {
         if (k < 0)
                 return k;
 
-        k = manager_reload(r->manager, id, &pe, &error);
+        k = request_defer_on_pool(r, id);
+        if (k < 0)
+                return k;
+        k = manager_reload(r->manager, id, &pe, 0, on_reload_done, r, &error);
+        if (k >= 0)
+                return 0;
+        request_undefer(r);
+        return reply_manager_error(r, k, error);
+}
+
+static int route_reset(HttpRequest *r, const char *id) {
+        _cleanup_json_ json_object *reply = NULL;
+        _cleanup_free_ char *error = NULL;
+        int k;
+
+        k = body_parse_empty(r);
+        if (k < 0)
+                return k;
+        k = manager_reset(r->manager, id, &error);
         if (k < 0)
                 return reply_manager_error(r, k, error);
-
         reply = json_object_new_object();
-        if (!reply || json_add_string(reply, "pool_id", id) < 0 || json_add_bool(reply, "reloading", true) < 0)
+        if (!reply || json_add_string(reply, "pool_id", id) < 0 || json_add_string(reply, "circuit", "closed") < 0)
                 return -ENOMEM;
-        return http_request_reply(r, MHD_HTTP_ACCEPTED, reply);
+        return http_request_reply(r, MHD_HTTP_OK, reply);
 }
 
 static int route_lease_allocate(HttpRequest *r, const char *id) {
@@ -455,6 +528,7 @@ static const Route routes[] = {
         { "POST",   "/pools/{id}/stop",   route_stop                         },
         { "POST",   "/pools/{id}/drain",  route_drain                        },
         { "POST",   "/pools/{id}/reload", route_reload                       },
+        { "POST",   "/pools/{id}/reset",  route_reset                        },
         { "POST",   "/pools/{id}/leases", route_lease_allocate               },
         { "DELETE", "/pools/{id}/leases", route_lease_release                },
 };

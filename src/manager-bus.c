@@ -209,8 +209,21 @@ static int method_stop(sd_bus_message *message, void *userdata, sd_bus_error *er
         return bus_method_stop(userdata, message, id, error);
 }
 
+static void on_drain_done(Pool *p, int r, const char *error, void *userdata) {
+        _cleanup_(bus_request_freep) BusRequest *req = userdata;
+
+        if (r < 0) {
+                (void) sd_bus_reply_method_errorf(req->message, SD_BUS_ERROR_FAILED, "drain failed: %s",
+                                                  error ?: strerror(-r));
+                return;
+        }
+        (void) sd_bus_reply_method_return(req->message, "btu", p->drain_outcome.force_stopped,
+                                          p->drain_outcome.duration_ms, p->drain_outcome.final_lease_count);
+}
+
 int bus_method_drain(Manager *m, sd_bus_message *message, const char *id, uint64_t deadline_ms,
                      sd_bus_error *error) {
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
         _cleanup_free_ char *msg = NULL;
         int r;
 
@@ -220,10 +233,14 @@ int bus_method_drain(Manager *m, sd_bus_message *message, const char *id, uint64
         r = validate_pool_id(id, error);
         if (r < 0)
                 return r;
-        r = manager_drain(m, id, deadline_ms, &msg);
+        r = bus_request_new(m, message, id, &req);
+        if (r < 0)
+                return r;
+        r = manager_drain(m, id, deadline_ms, on_drain_done, req, &msg);
         if (r < 0)
                 return bus_reply_manager_error(message, r, msg, BUS_ERROR_DRAINING, SD_BUS_ERROR_FAILED);
-        return sd_bus_reply_method_return(message, "btu", false, (uint64_t) 0, (uint32_t) 0);
+        TAKE_PTR(req);          /* replied to when the engine is stopped */
+        return 1;
 }
 
 static int method_drain(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -237,9 +254,19 @@ static int method_drain(sd_bus_message *message, void *userdata, sd_bus_error *e
         return bus_method_drain(userdata, message, id, deadline, error);
 }
 
+static void on_reload_done(Pool *p, int r, const char *error, void *userdata) {
+        _cleanup_(bus_request_freep) BusRequest *req = userdata;
+        const ReloadOutcome *o = &p->reload_outcome;
+
+        /* A failed reload is an answer, not an error: the caller learns whether it rolled back. */
+        (void) sd_bus_reply_method_return(req->message, "bbss", o->success, o->rolled_back,
+                                          strempty(o->engine_version), strempty(o->error));
+}
+
 int bus_method_reload(Manager *m, sd_bus_message *message, const char *id, const char *json,
                       sd_bus_error *error) {
         _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
+        _cleanup_(bus_request_freep) BusRequest *req = NULL;
         _cleanup_free_ char *msg = NULL;
         int r;
 
@@ -256,10 +283,14 @@ int bus_method_reload(Manager *m, sd_bus_message *message, const char *id, const
                 return sd_bus_error_setf(error, BUS_ERROR_INVALID_ARGUMENT,
                                          "pool_id: \"%s\" in the PreparedEngine differs from the pool \"%s\"",
                                          pe->pool_id, id);
-        r = manager_reload(m, id, &pe, &msg);
+        r = bus_request_new(m, message, id, &req);
         if (r < 0)
-                return bus_reply_manager_error(message, r, msg, BUS_ERROR_ALREADY_RUNNING, SD_BUS_ERROR_FAILED);
-        return sd_bus_reply_method_return(message, "bbss", true, false, "", "");
+                return r;
+        r = manager_reload(m, id, &pe, 0, on_reload_done, req, &msg);
+        if (r < 0)
+                return bus_reply_manager_error(message, r, msg, BUS_ERROR_DRAINING, SD_BUS_ERROR_FAILED);
+        TAKE_PTR(req);          /* replied to when the new (or the old) engine serves */
+        return 1;
 }
 
 static int method_reload(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -287,6 +318,32 @@ int bus_method_lease(Manager *m, sd_bus_message *message, const char *id, bool a
         if (r < 0)
                 return bus_reply_manager_error(message, r, msg, BUS_ERROR_DRAINING, SD_BUS_ERROR_FAILED);
         return sd_bus_reply_method_return(message, "u", leases);
+}
+
+int bus_method_reset(Manager *m, sd_bus_message *message, const char *id, sd_bus_error *error) {
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        r = bus_check_authorized(m, message, error);
+        if (r < 0)
+                return r;
+        r = validate_pool_id(id, error);
+        if (r < 0)
+                return r;
+        r = manager_reset(m, id, &msg);
+        if (r < 0)
+                return bus_reply_manager_error(message, r, msg, BUS_ERROR_ALREADY_RUNNING, SD_BUS_ERROR_FAILED);
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_reset_pool(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &id);
+        if (r < 0)
+                return r;
+        return bus_method_reset(userdata, message, id, error);
 }
 
 static int method_allocate_lease(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -350,6 +407,8 @@ const sd_bus_vtable manager_vtable[] = {
                                  "bbss", SD_BUS_PARAM(success) SD_BUS_PARAM(rolled_back)
                                  SD_BUS_PARAM(engine_version) SD_BUS_PARAM(error),
                                  method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ResetPool", "s", SD_BUS_PARAM(id), "", ,
+                                 method_reset_pool, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("AllocateLease", "s", SD_BUS_PARAM(id), "u", SD_BUS_PARAM(leases),
                                  method_allocate_lease, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ReleaseLease", "s", SD_BUS_PARAM(id), "u", SD_BUS_PARAM(leases),

@@ -20,6 +20,7 @@ int bus_method_drain(Manager *m, sd_bus_message *message, const char *id, uint64
 int bus_method_reload(Manager *m, sd_bus_message *message, const char *id, const char *json,
                       sd_bus_error *error);
 int bus_method_lease(Manager *m, sd_bus_message *message, const char *id, bool allocate, sd_bus_error *error);
+int bus_method_reset(Manager *m, sd_bus_message *message, const char *id, sd_bus_error *error);
 
 /* Registers the manager object, the pool objects and the object manager. */
 int manager_bus_register(Manager *m);

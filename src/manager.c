@@ -16,6 +16,7 @@
 #include "manager.h"
 #include "pool-bus.h"
 #include "shared/fileio.h"
+#include "shared/strv.h"
 #include "shared/string-util.h"
 
 int pool_unit_name(const char *id, char **ret) {
@@ -111,6 +112,7 @@ Manager *manager_free(Manager *m) {
         pool_entry_array_free(m->published, m->n_published);
         sd_bus_slot_unref(m->name_slot);
         sd_bus_slot_unref(m->job_removed_slot);
+        sd_bus_slot_unref(m->list_units_slot);
         sd_bus_slot_unref(m->subscribe_slot);
         sd_event_source_disable_unref(m->sigterm_source);
         sd_event_source_disable_unref(m->sigint_source);
@@ -268,6 +270,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+static int manager_adopt_engines(Manager *m);
+
 static int on_name_acquired(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
         Manager *m = userdata;
         uint32_t result = 0;
@@ -357,6 +361,10 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create runtime directory %s: %m",
                                        m->config->runtime_directory);
+
+        r = manager_adopt_engines(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to list engine units for re-adoption: %m");
 
         /* Probed once: NVML initialisation can take a moment and GPUs do not come and go. */
         r = cuda_info_probe(NULL, NULL, &m->cuda);
@@ -452,6 +460,8 @@ static int lease_change(Manager *m, const char *id, bool allocate, uint32_t *ret
 
         r = allocate ? registry_allocate_lease(m->registry, id, ret_leases) :
                 registry_release_lease(m->registry, id, ret_leases);
+        if (r >= 0 && !allocate && manager_get_pool(m, id))
+                pool_leases_changed(manager_get_pool(m, id));
         if (r == -EBUSY) {
                 if (asprintf(ret_error, "pool %s is draining: new leases are refused", id) < 0)
                         *ret_error = NULL;
@@ -472,23 +482,191 @@ int manager_release_lease(Manager *m, const char *id, uint32_t *ret_leases, char
         return lease_change(m, id, false, ret_leases, ret_error);
 }
 
-static int not_supported_yet(Manager *m, const char *id, const char *what, char **ret_error) {
-        if (!registry_get(m->registry, id)) {
-                if (asprintf(ret_error, "pool %s not found", id) < 0)
-                        *ret_error = NULL;
-                return -ENOENT;
-        }
-        if (asprintf(ret_error, "%s is not supported yet (it comes with supervision)", what) < 0)
+static Pool *lookup_pool(Manager *m, const char *id, char **ret_error) {
+        Pool *p = manager_get_pool(m, id);
+
+        if (!p && asprintf(ret_error, registry_get(m->registry, id) ? "pool %s is not running" :
+                           "pool %s not found", id) < 0)
                 *ret_error = NULL;
-        return -EOPNOTSUPP;
+        return p;
 }
 
-int manager_drain(Manager *m, const char *id, uint64_t deadline_ms, char **ret_error) {
-        return not_supported_yet(m, id, "drain", ret_error);
+int manager_drain(Manager *m, const char *id, uint64_t deadline_ms, PoolDoneCallback cb, void *userdata,
+                  char **ret_error) {
+        Pool *p = lookup_pool(m, id, ret_error);
+
+        if (!p)
+                return registry_get(m->registry, id) ? -ESRCH : -ENOENT;
+        return pool_drain(p, deadline_ms, cb, userdata, ret_error);
 }
 
-int manager_reload(Manager *m, const char *id, PreparedEngine **prepared, char **ret_error) {
-        return not_supported_yet(m, id, "reload", ret_error);
+int manager_reload(Manager *m, const char *id, PreparedEngine **prepared, uint64_t drain_deadline_ms,
+                   PoolDoneCallback cb, void *userdata, char **ret_error) {
+        Pool *p = lookup_pool(m, id, ret_error);
+
+        if (!p)
+                return registry_get(m->registry, id) ? -ESRCH : -ENOENT;
+        if (!streq((*prepared)->pool_id, id)) {
+                if (asprintf(ret_error, "pool_id: \"%s\" in the PreparedEngine differs from the pool \"%s\"",
+                             (*prepared)->pool_id, id) < 0)
+                        *ret_error = NULL;
+                return -EINVAL;
+        }
+        if (m->config->gpu_only && !cuda_info_available(&m->cuda)) {
+                int r = cuda_info_gpu_only_error(&m->cuda, ret_error);
+                return r < 0 ? r : -ENODEV;
+        }
+        return pool_reload(p, prepared, drain_deadline_ms > 0 ? drain_deadline_ms :
+                           m->config->reload_drain_timeout / USEC_PER_MSEC, cb, userdata, ret_error);
+}
+
+int manager_reset(Manager *m, const char *id, char **ret_error) {
+        Pool *p = lookup_pool(m, id, ret_error);
+
+        if (!p)
+                return registry_get(m->registry, id) ? -ESRCH : -ENOENT;
+        return pool_reset(p, ret_error);
+}
+
+/* ---- Re-adoption of engines that outlived a previous instance ---- */
+
+#define ENGINE_UNIT_PREFIX "pool-engine-"
+#define ENGINE_UNIT_SUFFIX ".service"
+
+/* "pool-engine-<id>.service" -> id; NULL when it is not one of ours. */
+static char *pool_id_from_unit(const char *unit) {
+        size_t n = strlen(unit), lp = strlen(ENGINE_UNIT_PREFIX), ls = strlen(ENGINE_UNIT_SUFFIX);
+        char *id;
+
+        if (n <= lp + ls || !strneq(unit, ENGINE_UNIT_PREFIX, lp) || !streq(unit + n - ls, ENGINE_UNIT_SUFFIX))
+                return NULL;
+        id = strndup(unit + lp, n - lp - ls);
+        if (id && !pool_id_is_valid(id))
+                id = mfree(id);
+        return id;
+}
+
+static void stop_orphan_unit(Manager *m, const char *unit, const char *why) {
+        int r;
+
+        log_warning("Engine unit %s has %s; stopping it.", unit, why);
+        r = sd_bus_call_method_async(m->bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                     "org.freedesktop.systemd1.Manager", "StopUnit", NULL, NULL, "ss", unit,
+                                     "replace");
+        if (r < 0)
+                log_warning_errno(r, "Failed to stop orphaned unit %s: %m", unit);
+}
+
+static void adopt_unit(Manager *m, const char *unit) {
+        _cleanup_free_ char *id = pool_id_from_unit(unit), *error = NULL;
+        SavedPool state = {};
+        Pool *p;
+        int r;
+
+        if (!id)
+                return;
+        r = pool_state_load(m->config->state_directory, id, &state, &error);
+        if (r < 0) {
+                stop_orphan_unit(m, unit, r == -ENOENT ? "no saved state" : error ?: "damaged saved state");
+                return;
+        }
+        if (!state.running) {
+                pool_state_done(&state);
+                stop_orphan_unit(m, unit, "saved state saying it should be stopped");
+                return;
+        }
+        r = manager_add_pool(m, id, &p);
+        if (r >= 0)
+                r = pool_adopt(p, &state);
+        pool_state_done(&state);
+        if (r < 0)
+                log_error_errno(r, "Failed to re-adopt %s: %m", unit);
+}
+
+static int state_filter(const struct dirent *d) {
+        size_t n = strlen(d->d_name);
+
+        return d->d_name[0] != '.' && n > 5 && streq(d->d_name + n - 5, ".json");
+}
+
+/* Pools whose saved state says "running" but whose unit is gone: the engine died while the
+ * daemon was away. They are restarted. */
+static void resume_saved_pools(Manager *m) {
+        _cleanup_free_ char *dir = path_join(m->config->state_directory, "pools");
+        struct dirent **list = NULL;
+        int n;
+
+        if (!dir)
+                return (void) log_oom();
+        n = scandir(dir, &list, state_filter, alphasort);
+        if (n < 0)
+                return;
+        for (int i = 0; i < n; i++) {
+                _cleanup_free_ char *id = strndup(list[i]->d_name, strlen(list[i]->d_name) - 5), *error = NULL;
+                SavedPool state = {};
+                Pool *p;
+                int r;
+
+                free(list[i]);
+                if (!id || !pool_id_is_valid(id) || manager_get_pool(m, id))
+                        continue;
+                r = pool_state_load(m->config->state_directory, id, &state, &error);
+                if (r < 0) {
+                        log_warning("Ignoring saved state of pool \"%s\": %s", id, error ?: strerror(-r));
+                        continue;
+                }
+                if (state.running && manager_add_pool(m, id, &p) >= 0)
+                        (void) pool_resume(p, &state);
+                pool_state_done(&state);
+        }
+        free(list);
+}
+
+static int on_units_listed(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        const char *unit, *active;
+        int r;
+
+        m->list_units_slot = sd_bus_slot_unref(m->list_units_slot);
+
+        if (sd_bus_message_is_method_error(message, NULL))
+                log_error("Failed to list engine units, nothing re-adopted: %s",
+                          sd_bus_message_get_error(message)->message);
+        else {
+                r = sd_bus_message_enter_container(message, 'a', "(ssssssouso)");
+                while (r > 0) {
+                        r = sd_bus_message_read(message, "(ssssssouso)", &unit, NULL, NULL, &active, NULL, NULL,
+                                                NULL, NULL, NULL, NULL);
+                        if (r <= 0)
+                                break;
+                        if (streq(active, "active") || streq(active, "activating") || streq(active, "reloading"))
+                                adopt_unit(m, unit);
+                }
+                if (r < 0)
+                        log_error_errno(r, "Failed to parse the unit list: %m");
+        }
+
+        resume_saved_pools(m);
+        m->adoption_done = true;
+        return manager_load_pools_directory(m);
+}
+
+static int manager_adopt_engines(Manager *m) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *req = NULL;
+        int r;
+
+        /* Engines are units of their own and outlive the daemon: take them back before
+         * PoolsDirectory is read, so a running pool is re-adopted rather than started twice. */
+        r = sd_bus_message_new_method_call(m->bus, &req, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                           "org.freedesktop.systemd1.Manager", "ListUnitsByPatterns");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(req, NULL);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(req, STRV_MAKE(ENGINE_UNIT_PREFIX "*" ENGINE_UNIT_SUFFIX));
+        if (r < 0)
+                return r;
+        return sd_bus_call_async(m->bus, &m->list_units_slot, req, on_units_listed, m, 0);
 }
 
 static int json_filter(const struct dirent *d) {

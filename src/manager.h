@@ -49,6 +49,8 @@ struct Manager {
         char *logs_dir;                 /* <runtime>/logs */
 
         sd_bus_slot *job_removed_slot;
+        sd_bus_slot *list_units_slot;   /* re-adoption at start-up */
+        bool adoption_done;
         sd_bus_slot *subscribe_slot;
         sd_event_source *sigterm_source, *sigint_source, *sighup_source;
         sd_event_source *status_source; /* deferred STATUS= update */
@@ -67,7 +69,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 /* Connects to the service manager, subscribes, creates directories, probes CUDA. */
 int manager_startup(Manager *m);
-/* Preloads every *.json in PoolsDirectory; bad files are logged and skipped. */
+/* Preloads every *.json in PoolsDirectory; bad files are logged and skipped. Runs once the
+ * engines left running by a previous instance are re-adopted (manager_startup starts that). */
 int manager_load_pools_directory(Manager *m);
 int manager_run(Manager *m);
 /* Sends READY=1 once the bus name is acquired and the loop runs. */
@@ -86,9 +89,18 @@ int manager_stop(Manager *m, const char *id, PoolDoneCallback cb, void *userdata
 int manager_allocate_lease(Manager *m, const char *id, uint32_t *ret_leases, char **ret_error);
 int manager_release_lease(Manager *m, const char *id, uint32_t *ret_leases, char **ret_error);
 
-/* Drain and reload come with supervision; until then -EOPNOTSUPP with a clear *ret_error. */
-int manager_drain(Manager *m, const char *id, uint64_t deadline_ms, char **ret_error);
-int manager_reload(Manager *m, const char *id, PreparedEngine **prepared, char **ret_error);
+/* Drain: leases refused, the engine stopped once they are released or at the deadline; the
+ * callback runs then, with the result in p->drain_outcome. -ENOENT, -ESRCH not running,
+ * -EBUSY already draining. */
+int manager_drain(Manager *m, const char *id, uint64_t deadline_ms, PoolDoneCallback cb, void *userdata,
+                  char **ret_error);
+/* Reload with rollback; drain_deadline_ms 0: ReloadDrainTimeout=. The callback runs when the
+ * new engine (or, after a failure, the old one again) is ready; see p->reload_outcome.
+ * -ENOENT, -EINVAL (pool_id differs), -ESRCH not ready, -EBUSY draining/reloading. */
+int manager_reload(Manager *m, const char *id, PreparedEngine **prepared, uint64_t drain_deadline_ms,
+                   PoolDoneCallback cb, void *userdata, char **ret_error);
+/* Manual circuit-breaker reset. -ENOENT unknown pool. */
+int manager_reset(Manager *m, const char *id, char **ret_error);
 
 /* "pool-engine-<escaped id>.service" */
 int pool_unit_name(const char *id, char **ret);

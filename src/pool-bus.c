@@ -91,6 +91,11 @@ DEFINE_POOL_PROPERTY(main_pid, "u", (uint32_t) MAX(e->main_pid, 0));
 DEFINE_POOL_PROPERTY(url, "s", strempty(e->url));
 DEFINE_POOL_PROPERTY(handoff_path, "s", strempty(e->handoff_path));
 DEFINE_POOL_PROPERTY(last_heartbeat_usec, "t", (uint64_t) e->last_heartbeat_ms * 1000U);
+DEFINE_POOL_PROPERTY(crash_count, "u", e->crash_count);
+DEFINE_POOL_PROPERTY(restart_count, "u", e->restart_count);
+DEFINE_POOL_PROPERTY(backoff_msec, "t", e->backoff_ms);
+DEFINE_POOL_PROPERTY(next_restart_usec, "t", e->next_restart_usec);
+DEFINE_POOL_PROPERTY(circuit_state, "s", e->circuit ?: "closed");
 
 static int pool_method_with_id(sd_bus_message *message, void *userdata, sd_bus_error *error, char **ret_id) {
         int r;
@@ -153,6 +158,16 @@ static int method_allocate_lease(sd_bus_message *message, void *userdata, sd_bus
         return method_lease(message, userdata, error, true);
 }
 
+static int method_reset(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *id = NULL;
+        int r;
+
+        r = pool_method_with_id(message, userdata, error, &id);
+        if (r < 0)
+                return r;
+        return bus_method_reset(userdata, message, id, error);
+}
+
 static int method_release_lease(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         return method_lease(message, userdata, error, false);
 }
@@ -179,6 +194,11 @@ const sd_bus_vtable pool_vtable[] = {
         POOL_PROPERTY("Url", "s", property_get_url),
         POOL_PROPERTY("HandoffPath", "s", property_get_handoff_path),
         POOL_PROPERTY("LastHeartbeatUSec", "t", property_get_last_heartbeat_usec),
+        POOL_PROPERTY("CrashCount", "u", property_get_crash_count),
+        POOL_PROPERTY("RestartCount", "u", property_get_restart_count),
+        POOL_PROPERTY("BackoffMSec", "t", property_get_backoff_msec),
+        POOL_PROPERTY("NextRestartUSec", "t", property_get_next_restart_usec),
+        POOL_PROPERTY("CircuitState", "s", property_get_circuit_state),
         SD_BUS_METHOD("Stop", "", "", method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Drain", "t", SD_BUS_PARAM(deadline_ms),
                                  "btu", SD_BUS_PARAM(force_stopped) SD_BUS_PARAM(duration_ms)
@@ -188,6 +208,7 @@ const sd_bus_vtable pool_vtable[] = {
                                  "bbss", SD_BUS_PARAM(success) SD_BUS_PARAM(rolled_back)
                                  SD_BUS_PARAM(engine_version) SD_BUS_PARAM(error),
                                  method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Reset", "", "", method_reset, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("AllocateLease", "", , "u", SD_BUS_PARAM(leases),
                                  method_allocate_lease, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ReleaseLease", "", , "u", SD_BUS_PARAM(leases),
@@ -217,6 +238,11 @@ static int changed_properties(const PoolEntry *a, const PoolEntry *b, char ***re
                 { "Url", !streq_ptr(a->url, b->url) },
                 { "HandoffPath", !streq_ptr(a->handoff_path, b->handoff_path) },
                 { "LastHeartbeatUSec", a->last_heartbeat_ms != b->last_heartbeat_ms },
+                { "CrashCount", a->crash_count != b->crash_count },
+                { "RestartCount", a->restart_count != b->restart_count },
+                { "BackoffMSec", a->backoff_ms != b->backoff_ms },
+                { "NextRestartUSec", a->next_restart_usec != b->next_restart_usec },
+                { "CircuitState", !streq_ptr(a->circuit, b->circuit) },
         };
         _cleanup_strv_free_ char **l = NULL;
         int r;

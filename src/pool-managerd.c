@@ -139,10 +139,6 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
 
-        r = manager_load_pools_directory(m);
-        if (r < 0)
-                return r;
-
         r = manager_run(m);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");

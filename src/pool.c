@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
 #include <stdlib.h>
+#include <sys/random.h>
+
+#include <systemd/sd-journal.h>
 
 #include "handoff.h"
 #include "log.h"
 #include "manager.h"
 #include "pool.h"
 #include "shared/fileio.h"
+#include "shared/json-util.h"
 #include "shared/strv.h"
 
 static const char *const pool_state_table[_POOL_STATE_MAX] = {
@@ -17,6 +21,7 @@ static const char *const pool_state_table[_POOL_STATE_MAX] = {
         [POOL_STOPPING] = "stopping",
         [POOL_FAILING] = "failing",
         [POOL_FAILED] = "failed",
+        [POOL_BACKOFF] = "backoff",
 };
 
 const char *pool_state_to_string(PoolState s) {
@@ -32,31 +37,59 @@ PoolState pool_state_from_string(const char *s) {
         return _POOL_STATE_INVALID;
 }
 
-/* States in which an engine unit exists or is being created or removed. */
+/* States in which an engine unit exists, is being created or removed, or will be restarted. */
 static bool state_is_active(PoolState s) {
         return s == POOL_STARTING || s == POOL_PROBING || s == POOL_READY || s == POOL_STOPPING ||
-                s == POOL_FAILING;
+                s == POOL_FAILING || s == POOL_BACKOFF;
 }
 
 static int64_t now_epoch_ms(void) {
         return (int64_t) (now(CLOCK_REALTIME) / USEC_PER_MSEC);
 }
 
-static void pool_set_state(Pool *p, PoolState s) {
-        Registry *reg = p->manager->registry;
+static const SupervisionPolicy *policy(Pool *p) {
+        return &p->manager->config->supervision;
+}
+
+static void pool_mirror(Pool *p) {
         PoolEntry *e;
 
-        p->state = s;
-        if (registry_ensure(reg, p->id, &e) < 0)
+        if (registry_ensure(p->manager->registry, p->id, &e) < 0)
                 return (void) log_oom();
-        (void) free_and_strdup(&e->state, pool_state_to_string(s));
+        (void) free_and_strdup(&e->state, pool_state_to_string(p->state));
         /* live: the engine process runs and is ours to serve; ready: it answered its health check. */
-        e->health.live = s == POOL_PROBING || s == POOL_READY;
+        e->health.live = p->state == POOL_PROBING || p->state == POOL_READY;
+        e->health.ready = p->state == POOL_READY;
         /* MainPID is the engine's current pid: none once the unit is gone. */
-        if (s == POOL_STOPPED || s == POOL_FAILED)
+        if (p->state == POOL_STOPPED || p->state == POOL_FAILED || p->state == POOL_BACKOFF)
                 e->main_pid = 0;
-        e->health.ready = s == POOL_READY;
+        e->draining = p->draining;
+        e->crash_count = p->supervisor.crash_count;
+        e->restart_count = p->supervisor.restart_count;
+        e->backoff_ms = p->supervisor.last_backoff / USEC_PER_MSEC;
+        e->next_restart_usec = p->state == POOL_BACKOFF ? p->supervisor.next_restart_at : 0;
+        e->circuit = circuit_state_to_string(p->supervisor.circuit);
         manager_pool_changed(p->manager, p->id);
+}
+
+static void pool_set_state(Pool *p, PoolState s) {
+        p->state = s;
+        pool_mirror(p);
+}
+
+/* Saves what a restarted daemon needs: the engine, whether it should run, the supervision. */
+static void pool_save(Pool *p, bool running) {
+        _cleanup_json_ json_object *sup = NULL;
+        int r;
+
+        if (!p->prepared || !p->manager->config->state_directory)
+                return;
+        r = supervisor_to_json(&p->supervisor, &sup);
+        if (r >= 0)
+                r = pool_state_save(p->manager->config->state_directory, p->prepared, running, sup);
+        if (r < 0)
+                log_warning_errno(r, "Pool \"%s\": failed to save state in %s: %m", p->id,
+                                  p->manager->config->state_directory);
 }
 
 static void waiters_run(Pool *p, PoolWaiter **list, int r, const char *error) {
@@ -100,6 +133,8 @@ static void waiters_forget(PoolWaiter **list, void *userdata) {
 void pool_forget_waiter(Pool *p, void *userdata) {
         waiters_forget(&p->preload_waiters, userdata);
         waiters_forget(&p->stop_waiters, userdata);
+        waiters_forget(&p->drain_waiters, userdata);
+        waiters_forget(&p->reload_waiters, userdata);
 }
 
 bool pool_is_active(const Pool *p) {
@@ -120,6 +155,12 @@ static void pool_remove_files(Pool *p) {
                 e->handoff_path = mfree(e->handoff_path);
 }
 
+static void pool_stop_timers(Pool *p) {
+        p->restart_timer = sd_event_source_disable_unref(p->restart_timer);
+        p->liveness_timer = sd_event_source_disable_unref(p->liveness_timer);
+        p->probe = probe_free(p->probe);
+}
+
 static void pool_log_failure(Pool *p, const char *error) {
         log_struct(LOG_ERR,
                    LOG_MESSAGE_ID(MESSAGE_ENGINE_FAILED),
@@ -127,20 +168,28 @@ static void pool_log_failure(Pool *p, const char *error) {
                    "UNIT=%s", p->unit ? p->unit->name : "",
                    "ENGINE_VERSION=%s", p->prepared ? strempty(p->prepared->engine_version) : "",
                    "ERROR=%s", error,
-                   LOG_MESSAGE("Pool \"%s\": preload failed: %s", p->id, error),
+                   LOG_MESSAGE("Pool \"%s\": %s failed: %s", p->id,
+                               p->start_reason == START_RESTART ? "restart" :
+                               p->start_reason == START_ADOPT ? "re-adoption" : "preload", error),
                    NULL);
 }
 
-/* Preload failed: stop the unit (if systemd knows it), then report. */
+static int pool_start_engine(Pool *p, StartReason reason);
+static void pool_start_finished(Pool *p, int r, const char *error);
+static void pool_schedule_restart_timer(Pool *p, usec_t at_realtime);
+static void pool_crashed(Pool *p, CrashReason reason, const char *error);
+
+/* Starting failed: stop the unit (if systemd knows it), then report. */
 static void pool_fail(Pool *p, const char *error) {
         int r;
 
-        probe_free(TAKE_PTR(p->probe));
+        p->probe = probe_free(p->probe);
         (void) free_and_strdup(&p->failure, error);
         (void) registry_set_last_error(p->manager->registry, p->id, error);
         pool_log_failure(p, error);
 
         if (p->unit && !p->unit->exited) {
+                p->stop_requested = true;
                 pool_set_state(p, POOL_FAILING);
                 r = engine_unit_stop(p->unit);
                 if (r >= 0)
@@ -149,8 +198,7 @@ static void pool_fail(Pool *p, const char *error) {
         }
 
         pool_remove_files(p);
-        pool_set_state(p, POOL_FAILED);
-        waiters_run(p, &p->preload_waiters, -EIO, error);
+        pool_start_finished(p, -EIO, error);
 }
 
 static int pool_write_handoff(Pool *p) {
@@ -184,11 +232,90 @@ static int pool_write_handoff(Pool *p) {
         return 0;
 }
 
+/* ---- Liveness: once ready, a probe every LivenessInterval=; LivenessFailures= in a row fail. */
+
+static int pool_schedule_liveness(Pool *p);
+
+static void on_liveness_done(Probe *probe, int r, void *userdata) {
+        Pool *p = userdata;
+        _cleanup_free_ char *last = probe_last_error(probe) ? strdup(probe_last_error(probe)) : NULL;
+        int k;
+
+        p->probe = probe_free(p->probe);
+        if (p->state != POOL_READY)
+                return;
+
+        if (r >= 0) {
+                if (p->liveness_failed > 0)
+                        log_info("Pool \"%s\": liveness probe answers again.", p->id);
+                p->liveness_failed = 0;
+                (void) registry_set_heartbeat(p->manager->registry, p->id, now_epoch_ms());
+                manager_pool_changed(p->manager, p->id);
+        } else if (++p->liveness_failed >= policy(p)->liveness_failures) {
+                _cleanup_free_ char *msg = NULL;
+
+                if (asprintf(&msg, "engine failed %u liveness probes in a row (last: %s)", p->liveness_failed,
+                             strna(last)) < 0)
+                        return (void) log_oom();
+                log_error("Pool \"%s\": %s; stopping it.", p->id, msg);
+                (void) registry_set_last_error(p->manager->registry, p->id, msg);
+                p->health_failure = true;
+                p->stop_requested = true;
+                pool_set_state(p, POOL_STOPPING);
+                k = engine_unit_stop(p->unit);
+                if (k < 0)
+                        pool_crashed(p, CRASH_HEALTH_FAILURE, msg);
+                return;
+        } else if (p->liveness_failed == 1)
+                /* Logged once per state change, not once per probe. */
+                log_warning("Pool \"%s\": liveness probe failed (%s).", p->id, strna(last));
+
+        (void) pool_schedule_liveness(p);
+}
+
+static int on_liveness_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Pool *p = userdata;
+        _cleanup_free_ char *url = NULL;
+        usec_t t = MIN(policy(p)->liveness_interval, 2 * USEC_PER_SEC);
+        int r;
+
+        p->liveness_timer = sd_event_source_disable_unref(p->liveness_timer);
+        if (p->state != POOL_READY || p->probe)
+                return 0;
+
+        if (asprintf(&url, "%s%s", p->url, p->prepared->health_path) < 0)
+                return log_oom();
+        /* One attempt: the deadline comes before a second slot. */
+        r = probe_new(&p->probe, p->manager->event, p->manager->curl, url, 2 * t, t, on_liveness_done, p);
+        if (r >= 0)
+                r = probe_start(p->probe);
+        if (r < 0) {
+                p->probe = probe_free(p->probe);
+                log_warning_errno(r, "Pool \"%s\": failed to start liveness probe: %m", p->id);
+                (void) pool_schedule_liveness(p);
+        }
+        return 0;
+}
+
+static int pool_schedule_liveness(Pool *p) {
+        int r;
+
+        p->liveness_timer = sd_event_source_disable_unref(p->liveness_timer);
+        r = sd_event_add_time_relative(p->manager->event, &p->liveness_timer, CLOCK_MONOTONIC,
+                                       policy(p)->liveness_interval, USEC_PER_MSEC, on_liveness_timer, p);
+        if (r < 0)
+                return log_warning_errno(r, "Pool \"%s\": failed to schedule liveness probe: %m", p->id);
+        (void) sd_event_source_set_description(p->liveness_timer, "pool-liveness");
+        return 0;
+}
+
+/* ---- Readiness ---- */
+
 static void on_probe_done(Probe *probe, int r, void *userdata) {
         Pool *p = userdata;
-        PoolEntry *e;
         usec_t ready_usec = probe_ready_usec(probe);
         _cleanup_free_ char *msg = NULL;
+        PoolEntry *e;
 
         if (r == -ETIMEDOUT) {
                 const char *last = probe_last_error(probe);
@@ -217,7 +344,13 @@ static void on_probe_done(Probe *probe, int r, void *userdata) {
                 (void) free_and_strdup(&e->handoff_path, p->handoff_path);
                 e->ready_at_usec = now(CLOCK_REALTIME);
         }
+        supervisor_on_ready(&p->supervisor, policy(p), now(CLOCK_REALTIME));
+        p->liveness_failed = 0;
         pool_set_state(p, POOL_READY);
+        pool_save(p, true);
+        (void) pool_schedule_liveness(p);
+        if (p->supervisor.circuit == CIRCUIT_HALF_OPEN)
+                pool_schedule_restart_timer(p, supervisor_next_tick(&p->supervisor, policy(p)));
 
         log_struct(LOG_INFO,
                    LOG_MESSAGE_ID(MESSAGE_ENGINE_READY),
@@ -228,12 +361,13 @@ static void on_probe_done(Probe *probe, int r, void *userdata) {
                    "ENGINE_VERSION=%s", strempty(p->prepared->engine_version),
                    "HANDOFF_PATH=%s", p->handoff_path,
                    "TIME_TO_READY_MSEC=%llu", (unsigned long long) ((ready_usec - p->start_usec) / USEC_PER_MSEC),
-                   LOG_MESSAGE("Pool \"%s\" is ready: engine %s (pid %d) serves %s after %llu ms", p->id,
+                   LOG_MESSAGE("Pool \"%s\" is ready: engine %s (pid %d) serves %s after %llu ms%s", p->id,
                                p->unit->name, (int) p->unit->main_pid, p->url,
-                               (unsigned long long) ((ready_usec - p->start_usec) / USEC_PER_MSEC)),
+                               (unsigned long long) ((ready_usec - p->start_usec) / USEC_PER_MSEC),
+                               p->start_reason == START_ADOPT ? " (re-adopted)" : ""),
                    NULL);
 
-        waiters_run(p, &p->preload_waiters, 0, NULL);
+        pool_start_finished(p, 0, NULL);
 }
 
 static int pool_start_probe(Pool *p) {
@@ -268,7 +402,7 @@ static void pool_on_main_pid(Pool *p) {
                 e->main_pid = p->unit->main_pid;
         manager_pool_changed(p->manager, p->id);
 
-        if (p->state != POOL_PROBING)
+        if (p->state != POOL_PROBING || p->probe)
                 return;
 
         /* The pid file is written before health checking starts (predecessor contract). */
@@ -288,6 +422,167 @@ static void pool_on_main_pid(Pool *p) {
                 return pool_fail(p, "failed to start health probe");
 }
 
+/* ---- Supervision ---- */
+
+static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void pool_schedule_restart_timer(Pool *p, usec_t at_realtime) {
+        usec_t now_rt = now(CLOCK_REALTIME), delay;
+        int r;
+
+        p->restart_timer = sd_event_source_disable_unref(p->restart_timer);
+        if (at_realtime == USEC_INFINITY)
+                return;
+        delay = at_realtime > now_rt ? at_realtime - now_rt : 0;
+        /* Accuracy 1 ms: a backoff is a promise about when the engine comes back. */
+        r = sd_event_add_time_relative(p->manager->event, &p->restart_timer, CLOCK_MONOTONIC, delay,
+                                       USEC_PER_MSEC, on_restart_timer, p);
+        if (r < 0)
+                log_error_errno(r, "Pool \"%s\": failed to schedule restart: %m", p->id);
+        else
+                (void) sd_event_source_set_description(p->restart_timer, "pool-restart");
+}
+
+static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Pool *p = userdata;
+        usec_t t = now(CLOCK_REALTIME);
+
+        p->restart_timer = sd_event_source_disable_unref(p->restart_timer);
+
+        if (p->state == POOL_BACKOFF) {
+                supervisor_on_restart(&p->supervisor, policy(p), t);
+                log_info("Pool \"%s\": restarting engine (restart %u, after %llu ms backoff).", p->id,
+                         p->supervisor.restart_count,
+                         (unsigned long long) (p->supervisor.last_backoff / USEC_PER_MSEC));
+                if (pool_start_engine(p, START_RESTART) < 0)
+                        pool_crashed(p, _CRASH_REASON_INVALID, "failed to ask systemd to restart the engine");
+                return 0;
+        }
+
+        /* Circuit open: time passes, maybe half-open now. */
+        if (p->state == POOL_FAILED && supervisor_tick(&p->supervisor, policy(p), t)) {
+                log_struct(LOG_WARNING,
+                           "POOL_ID=%s", p->id,
+                           "OLD_STATE=open", "NEW_STATE=half-open",
+                           "FAILURE_COUNT=%u", p->supervisor.consecutive_failures,
+                           LOG_MESSAGE("Pool \"%s\": circuit half-open, one trial restart.", p->id),
+                           NULL);
+                supervisor_on_restart(&p->supervisor, policy(p), t);
+                pool_save(p, true);
+                if (pool_start_engine(p, START_RESTART) < 0)
+                        pool_crashed(p, _CRASH_REASON_INVALID, "failed to ask systemd to restart the engine");
+                return 0;
+        }
+        /* Half-open and serving: after BreakerCloseAfter= of stable running the circuit closes. */
+        if (p->state == POOL_READY) {
+                CircuitState old = p->supervisor.circuit;
+
+                (void) supervisor_tick(&p->supervisor, policy(p), t);
+                if (old != p->supervisor.circuit) {
+                        log_struct(LOG_NOTICE,
+                                   "POOL_ID=%s", p->id,
+                                   "OLD_STATE=%s", circuit_state_to_string(old),
+                                   "NEW_STATE=%s", circuit_state_to_string(p->supervisor.circuit),
+                                   LOG_MESSAGE("Pool \"%s\": circuit %s after stable running.", p->id,
+                                               circuit_state_to_string(p->supervisor.circuit)),
+                                   NULL);
+                        pool_mirror(p);
+                        pool_save(p, true);
+                }
+        }
+        if (p->state == POOL_FAILED || (p->state == POOL_READY && p->supervisor.circuit != CIRCUIT_CLOSED))
+                pool_schedule_restart_timer(p, supervisor_next_tick(&p->supervisor, policy(p)));
+        return 0;
+}
+
+/* Reads the last lines the engine wrote (journal or log file), for crash classification. */
+static char **pool_last_log_lines(Pool *p);
+
+/* What the unit and the engine's last log lines say about an exit. */
+static CrashReason pool_classify(Pool *p) {
+        _cleanup_strv_free_ char **lines = pool_last_log_lines(p);
+
+        return crash_classify(&(CrashFacts) {
+                .result = p->unit->result,
+                .exec_main_code = p->unit->exec_main_code,
+                .exec_main_status = p->unit->exec_main_status,
+                .log_lines = lines,
+        });
+}
+
+/* reason: _CRASH_REASON_INVALID to classify from the unit's exit. */
+static void pool_crashed(Pool *p, CrashReason reason, const char *error) {
+        SupervisionDecision d;
+        CircuitState old_circuit = p->supervisor.circuit;
+        uint64_t random_u64 = 0;
+        usec_t t = now(CLOCK_REALTIME);
+        uint64_t uptime = p->supervisor.running_since > 0 && t > p->supervisor.running_since ?
+                (t - p->supervisor.running_since) / USEC_PER_SEC : 0;
+
+        if (reason < 0)
+                reason = pool_classify(p);
+        pool_stop_timers(p);
+        pool_remove_files(p);
+        (void) getrandom(&random_u64, sizeof(random_u64), GRND_NONBLOCK);
+
+        supervisor_on_crash(&p->supervisor, policy(p), reason, t, random_u64, &d);
+        (void) registry_set_last_error(p->manager->registry, p->id, error);
+
+        log_struct(reason == CRASH_OUT_OF_MEMORY ? LOG_CRIT : LOG_ERR,
+                   LOG_MESSAGE_ID(MESSAGE_ENGINE_EXITED),
+                   "POOL_ID=%s", p->id,
+                   "UNIT=%s", p->unit->name,
+                   "ENGINE_VERSION=%s", strempty(p->prepared->engine_version),
+                   "CRASH_REASON=%s", crash_reason_to_string(reason),
+                   "UPTIME_SECONDS=%llu", (unsigned long long) uptime,
+                   "EXIT_CODE=%d", p->unit->exec_main_code,
+                   "EXIT_STATUS=%d", p->unit->exec_main_status,
+                   "UNIT_RESULT=%s", strna(p->unit->result),
+                   "CRASH_COUNT=%u", p->supervisor.crash_count,
+                   "BACKOFF_MS=%llu", (unsigned long long) (d.delay / USEC_PER_MSEC),
+                   "ERROR=%s", error,
+                   LOG_MESSAGE("Pool \"%s\": %s (%s, crash %u)", p->id, error, crash_reason_to_string(reason),
+                               p->supervisor.crash_count),
+                   NULL);
+
+        if (d.storm_warning && !d.storm)
+                log_warning("Pool \"%s\": %u restarts within %llu s.", p->id, d.restarts_in_window,
+                            (unsigned long long) (policy(p)->storm_window / USEC_PER_SEC));
+
+        if (d.restart) {
+                char ts[FORMAT_TIMESTAMP_MAX];
+
+                log_struct(LOG_NOTICE,
+                           "POOL_ID=%s", p->id,
+                           "BACKOFF_MS=%llu", (unsigned long long) (d.delay / USEC_PER_MSEC),
+                           "CRASH_COUNT=%u", p->supervisor.crash_count,
+                           "NEXT_RESTART_AT=%s", format_timestamp_rfc3339(ts, sizeof(ts), t + d.delay),
+                           LOG_MESSAGE("Pool \"%s\": restart in %llu ms.", p->id,
+                                       (unsigned long long) (d.delay / USEC_PER_MSEC)),
+                           NULL);
+                pool_set_state(p, POOL_BACKOFF);
+                pool_schedule_restart_timer(p, t + d.delay);
+        } else {
+                if (d.circuit_opened)
+                        log_struct(LOG_CRIT,
+                                   "POOL_ID=%s", p->id,
+                                   "OLD_STATE=%s", circuit_state_to_string(old_circuit),
+                                   "NEW_STATE=open",
+                                   "FAILURE_COUNT=%u", p->supervisor.consecutive_failures,
+                                   LOG_MESSAGE("Pool \"%s\": circuit open after %u consecutive failures%s; "
+                                               "no restarts until %llu s have passed or a reset.", p->id,
+                                               p->supervisor.consecutive_failures,
+                                               d.storm ? " (restart storm)" : "",
+                                               (unsigned long long) (p->supervisor.circuit_timeout / USEC_PER_SEC)),
+                                   NULL);
+                pool_set_state(p, POOL_FAILED);
+                pool_schedule_restart_timer(p, supervisor_next_tick(&p->supervisor, policy(p)));
+        }
+        pool_save(p, true);
+}
+
+static void pool_on_stopped(Pool *p, const char *error);
+
 static void pool_on_exited(Pool *p) {
         _cleanup_free_ char *exit = NULL, *msg = NULL;
 
@@ -305,21 +600,23 @@ static void pool_on_exited(Pool *p) {
         case POOL_READY:
                 if (asprintf(&msg, "engine %s", strna(exit)) < 0)
                         return (void) log_oom();
-                (void) registry_set_last_error(p->manager->registry, p->id, msg);
-                pool_remove_files(p);
-                log_struct(LOG_ERR,
-                           LOG_MESSAGE_ID(MESSAGE_ENGINE_EXITED),
-                           "POOL_ID=%s", p->id,
-                           "UNIT=%s", p->unit->name,
-                           "ENGINE_PID=%d", (int) p->unit->main_pid,
-                           "ENGINE_VERSION=%s", strempty(p->prepared->engine_version),
-                           "EXIT_CODE=%d", p->unit->exec_main_code,
-                           "EXIT_STATUS=%d", p->unit->exec_main_status,
-                           "UNIT_RESULT=%s", strna(p->unit->result),
-                           "ERROR=%s", msg,
-                           LOG_MESSAGE("Pool \"%s\": %s", p->id, msg),
-                           NULL);
-                pool_set_state(p, POOL_FAILED);
+                if (engine_unit_exit_was_clean(p->unit)) {
+                        /* Exit 0 nobody asked for: not a crash, no restart. */
+                        pool_stop_timers(p);
+                        pool_remove_files(p);
+                        (void) registry_set_last_error(p->manager->registry, p->id, msg);
+                        log_notice("Pool \"%s\": %s; not restarting it.", p->id, msg);
+                        pool_set_state(p, POOL_STOPPED);
+                        pool_save(p, false);
+                        return;
+                }
+                if (p->draining) {
+                        /* A drain (or a reload's drain) wanted it gone anyway. */
+                        log_warning("Pool \"%s\": %s while draining.", p->id, msg);
+                        pool_on_stopped(p, NULL);
+                        return;
+                }
+                pool_crashed(p, _CRASH_REASON_INVALID, msg);
                 return;
 
         default:
@@ -328,37 +625,67 @@ static void pool_on_exited(Pool *p) {
         }
 }
 
-static void pool_on_stopped(Pool *p, const char *error) {
-        PoolState old = p->state;
+/* ---- Start and its outcome ---- */
 
-        pool_remove_files(p);
+static void pool_reload_finish(Pool *p, bool success, bool rolled_back, const char *error);
 
-        if (old == POOL_FAILING) {
+static void pool_start_finished(Pool *p, int r, const char *error) {
+        switch (p->start_reason) {
+
+        case START_PRELOAD:
+                if (r < 0) {
+                        pool_set_state(p, POOL_FAILED);
+                        pool_save(p, false);
+                }
+                waiters_run(p, &p->preload_waiters, r, error);
+                return;
+
+        case START_RESTART:
+        case START_ADOPT:
+                if (r < 0)
+                        pool_crashed(p, _CRASH_REASON_INVALID, error);
+                else
+                        waiters_run(p, &p->preload_waiters, 0, NULL);
+                return;
+
+        case START_RELOAD_NEW:
+                if (r >= 0) {
+                        p->rollback = prepared_engine_free(p->rollback);
+                        pool_reload_finish(p, true, false, NULL);
+                        return;
+                }
+                /* Roll back: the old engine again, under the same pool id. */
+                log_warning("Pool \"%s\": new engine failed (%s); rolling back.", p->id, error);
+                (void) free_and_strdup(&p->reload_outcome.error, error);
+                prepared_engine_free(p->prepared);
+                p->prepared = TAKE_PTR(p->rollback);
+                if (pool_start_engine(p, START_RELOAD_ROLLBACK) < 0) {
+                        pool_set_state(p, POOL_FAILED);
+                        pool_reload_finish(p, false, false, "rollback could not be started");
+                }
+                return;
+
+        case START_RELOAD_ROLLBACK: {
+                _cleanup_free_ char *msg = NULL;
+
+                if (r >= 0) {
+                        pool_reload_finish(p, false, true, p->reload_outcome.error);
+                        return;
+                }
+                if (asprintf(&msg, "%s; rollback failed too: %s", strna(p->reload_outcome.error), error) < 0)
+                        msg = NULL;
                 pool_set_state(p, POOL_FAILED);
-                waiters_run(p, &p->preload_waiters, -EIO, p->failure);
-                waiters_run(p, &p->stop_waiters, 0, NULL);
+                pool_save(p, false);
+                pool_reload_finish(p, false, false, msg ?: error);
                 return;
         }
 
-        if (error) {
-                log_warning("Pool \"%s\": stopping %s failed: %s", p->id, p->unit->name, error);
-                /* Keep the state: the unit may still run. */
-                pool_set_state(p, p->unit->exited ? POOL_STOPPED : old);
-                waiters_run(p, &p->stop_waiters, -EIO, error);
-                return;
+        case _START_REASON_MAX:
+                break;
         }
-
-        log_struct(LOG_INFO,
-                   LOG_MESSAGE_ID(MESSAGE_ENGINE_STOPPED),
-                   "POOL_ID=%s", p->id,
-                   "UNIT=%s", p->unit->name,
-                   LOG_MESSAGE("Pool \"%s\": engine %s stopped", p->id, p->unit->name),
-                   NULL);
-        pool_set_state(p, POOL_STOPPED);
-        /* A preload interrupted by a stop fails. */
-        waiters_run(p, &p->preload_waiters, -ECANCELED, "preload canceled: the pool was stopped");
-        waiters_run(p, &p->stop_waiters, 0, NULL);
 }
+
+static void pool_on_stopped(Pool *p, const char *error);
 
 static void on_unit_event(EngineUnit *u, EngineUnitEvent event, const char *error, void *userdata) {
         Pool *p = userdata;
@@ -396,59 +723,11 @@ static void on_unit_event(EngineUnit *u, EngineUnitEvent event, const char *erro
         }
 }
 
-int pool_new(Pool **ret, Manager *m, const char *id) {
-        _cleanup_(pool_freep) Pool *p = NULL;
-        _cleanup_free_ char *unit = NULL, *name = NULL;
-        int r;
-
-        p = calloc(1, sizeof(Pool));
-        if (!p)
-                return -ENOMEM;
-        p->manager = m;
-        p->state = POOL_STOPPED;
-        p->id = strdup(id);
-        if (!p->id)
-                return -ENOMEM;
-
-        r = pool_unit_name(id, &unit);
-        if (r < 0)
-                return r;
-        r = engine_unit_new(&p->unit, m->bus, m->event, unit, on_unit_event, p);
-        if (r < 0)
-                return r;
-
-        if (asprintf(&name, "%s.pid", id) < 0)
-                return -ENOMEM;
-        p->pid_path = path_join(m->config->runtime_directory, name);
-        if (!p->pid_path)
-                return -ENOMEM;
-
-        *ret = TAKE_PTR(p);
-        return 0;
-}
-
-Pool *pool_free(Pool *p) {
-        if (!p)
-                return NULL;
-        /* Freeing cancels every callback: the unit's bus slots and the probe go with it. */
-        waiters_run(p, &p->preload_waiters, -ECANCELED, "daemon shutting down");
-        waiters_run(p, &p->stop_waiters, -ECANCELED, "daemon shutting down");
-        probe_free(p->probe);
-        engine_unit_free(p->unit);
-        prepared_engine_free(p->prepared);
-        free(p->id);
-        free(p->pid_path);
-        free(p->handoff_path);
-        free(p->url);
-        free(p->failure);
-        return mfree(p);
-}
-
 static int build_spec_and_start(Pool *p) {
         const PreparedEngine *pe = p->prepared;
         const Config *c = p->manager->config;
         _cleanup_strv_free_ char **argv = NULL, **env = NULL;
-        _cleanup_free_ char *description = NULL, *ident = NULL, *log_file = NULL, *cvd = NULL;
+        _cleanup_free_ char *description = NULL, *ident = NULL, *log_file = NULL, *cvd = NULL, *pool_env = NULL;
         EngineUnitSpec spec;
         int r;
 
@@ -478,16 +757,12 @@ static int build_spec_and_start(Pool *p) {
                 TAKE_PTR(a);
         }
         /* Let engines and their tools know which pool they serve. */
-        {
-                _cleanup_free_ char *a = NULL;
-
-                if (asprintf(&a, "POOL_ID=%s", pe->pool_id) < 0)
-                        return -ENOMEM;
-                r = strv_push(&env, a);
-                if (r < 0)
-                        return r;
-                TAKE_PTR(a);
-        }
+        if (asprintf(&pool_env, "POOL_ID=%s", pe->pool_id) < 0)
+                return -ENOMEM;
+        r = strv_push(&env, pool_env);
+        if (r < 0)
+                return r;
+        TAKE_PTR(pool_env);
 
         if (asprintf(&description, "LLM engine %s for pool %s", engine_kind_to_string(pe->engine),
                      pe->pool_id) < 0 ||
@@ -518,6 +793,365 @@ static int build_spec_and_start(Pool *p) {
         return engine_unit_start(p->unit, &spec);
 }
 
+/* Registry facts of a starting engine. */
+static int pool_registry_starting(Pool *p) {
+        PoolEntry *e;
+        int r;
+
+        r = registry_ensure(p->manager->registry, p->id, &e);
+        if (r < 0)
+                return r;
+        if (free_and_strdup(&e->replica_id, p->prepared->replica_id) < 0 ||
+            free_and_strdup(&e->unit, p->unit->name) < 0 ||
+            free_and_strdup(&e->url, p->url) < 0 ||
+            free_and_strdup(&e->engine_version, p->prepared->engine_version) < 0 ||
+            free_and_strdup(&e->device_mask, p->prepared->device_mask) < 0)
+                return -ENOMEM;
+        e->handoff_path = mfree(e->handoff_path);
+        if (p->prepared->slots_total >= 0)
+                (void) registry_set_slots(p->manager->registry, p->id, p->prepared->slots_total,
+                                          p->prepared->slots_total);
+        e->main_pid = 0;
+        e->started_at_usec = now(CLOCK_REALTIME);
+        e->ready_at_usec = 0;
+        return 0;
+}
+
+/* Starts p->prepared as the pool's unit. Failures end in pool_start_finished(). */
+static int pool_start_engine(Pool *p, StartReason reason) {
+        int r;
+
+        p->start_reason = reason;
+        p->failure = mfree(p->failure);
+        p->stop_requested = false;
+        p->health_failure = false;
+        p->url = mfree(p->url);
+        r = prepared_engine_base_url(p->prepared, &p->url);
+        if (r < 0)
+                return r;
+        p->start_usec = now(CLOCK_MONOTONIC);
+        r = pool_registry_starting(p);
+        if (r < 0)
+                return r;
+
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(MESSAGE_ENGINE_STARTING),
+                   "POOL_ID=%s", p->id,
+                   "UNIT=%s", p->unit->name,
+                   "ENGINE=%s", engine_kind_to_string(p->prepared->engine),
+                   "ENGINE_VERSION=%s", strempty(p->prepared->engine_version),
+                   "ENGINE_BINARY=%s", p->prepared->binary_path,
+                   "DEVICE_MASK=%s", strempty(p->prepared->device_mask),
+                   LOG_MESSAGE("Pool \"%s\": starting engine %s as %s", p->id, p->prepared->binary_path,
+                               p->unit->name),
+                   NULL);
+
+        pool_set_state(p, POOL_STARTING);
+        pool_save(p, true);
+
+        r = build_spec_and_start(p);
+        if (r < 0) {
+                _cleanup_free_ char *msg = NULL;
+
+                if (asprintf(&msg, "failed to ask systemd to start %s: %s", p->unit->name, strerror(-r)) < 0)
+                        msg = NULL;
+                pool_fail(p, msg ?: "failed to start unit");
+        }
+        return 0;
+}
+
+/* ---- Stop, drain, reload ---- */
+
+static void pool_drain_finish(Pool *p, bool stopped);
+
+static void pool_on_stopped(Pool *p, const char *error) {
+        PoolState old = p->state;
+
+        pool_remove_files(p);
+
+        if (old == POOL_FAILING) {
+                /* The failed start's unit is gone: now report the failure. */
+                pool_start_finished(p, -EIO, p->failure);
+                waiters_run(p, &p->stop_waiters, 0, NULL);
+                return;
+        }
+
+        if (error) {
+                log_warning("Pool \"%s\": stopping %s failed: %s", p->id, p->unit->name, error);
+                /* Keep the state: the unit may still run. */
+                pool_set_state(p, p->unit->exited ? POOL_STOPPED : old);
+                waiters_run(p, &p->stop_waiters, -EIO, error);
+                return;
+        }
+
+        if (p->health_failure) {
+                _cleanup_free_ char *msg = NULL;
+
+                p->health_failure = false;
+                if (asprintf(&msg, "engine failed %u liveness probes in a row and was stopped",
+                             p->liveness_failed) < 0)
+                        return (void) log_oom();
+                pool_crashed(p, CRASH_HEALTH_FAILURE, msg);
+                return;
+        }
+
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(MESSAGE_ENGINE_STOPPED),
+                   "POOL_ID=%s", p->id,
+                   "UNIT=%s", p->unit->name,
+                   LOG_MESSAGE("Pool \"%s\": engine %s stopped", p->id, p->unit->name),
+                   NULL);
+
+        /* A reload stops the old engine and starts the new one. */
+        if (p->reload_new) {
+                p->draining = false;
+                pool_drain_finish(p, true);
+                prepared_engine_free(p->prepared);
+                p->prepared = TAKE_PTR(p->reload_new);
+                if (pool_start_engine(p, START_RELOAD_NEW) < 0)
+                        pool_start_finished(p, -EIO, "failed to start the new engine");
+                return;
+        }
+
+        p->draining = false;
+        pool_set_state(p, POOL_STOPPED);
+        pool_save(p, false);
+        pool_drain_finish(p, true);
+        /* A preload interrupted by a stop fails. */
+        waiters_run(p, &p->preload_waiters, -ECANCELED, "preload canceled: the pool was stopped");
+        waiters_run(p, &p->stop_waiters, 0, NULL);
+}
+
+static int pool_stop_engine(Pool *p) {
+        int r;
+
+        pool_stop_timers(p);
+        p->stop_requested = true;
+        if (p->state == POOL_BACKOFF || p->state == POOL_FAILED) {
+                /* No unit right now: stopped at once. */
+                pool_on_stopped(p, NULL);
+                return 0;
+        }
+        pool_set_state(p, POOL_STOPPING);
+        r = engine_unit_stop(p->unit);
+        if (r < 0)
+                pool_on_stopped(p, strerror(-r));
+        return 0;
+}
+
+int pool_stop(Pool *p, PoolDoneCallback cb, void *userdata, char **ret_error) {
+        int r;
+
+        if (!pool_is_active(p) && p->state != POOL_FAILED) {
+                if (asprintf(ret_error, "pool %s is not running (%s)", p->id, pool_state_to_string(p->state)) < 0)
+                        *ret_error = NULL;
+                return -ESRCH;
+        }
+        if (p->state == POOL_FAILED && !p->restart_timer) {
+                if (asprintf(ret_error, "pool %s is not running (failed)", p->id) < 0)
+                        *ret_error = NULL;
+                return -ESRCH;
+        }
+
+        r = waiter_add(&p->stop_waiters, cb, userdata);
+        if (r < 0)
+                return r;
+        if (p->state == POOL_STOPPING || p->state == POOL_FAILING)
+                return 0;
+        /* An explicit stop ends a reload's plans too. */
+        p->reload_new = prepared_engine_free(p->reload_new);
+        return pool_stop_engine(p);
+}
+
+static void pool_drain_finish(Pool *p, bool stopped) {
+        usec_t t = now(CLOCK_MONOTONIC);
+
+        if (!p->drain_timer && p->drain_start_usec == 0)
+                return;
+        p->drain_timer = sd_event_source_disable_unref(p->drain_timer);
+        p->drain_outcome.duration_ms = (t - p->drain_start_usec) / USEC_PER_MSEC;
+        p->drain_outcome.final_lease_count = registry_get_active_leases(p->manager->registry, p->id);
+        p->drain_start_usec = 0;
+        p->drain_for_reload = false;
+        (void) registry_set_draining(p->manager->registry, p->id, p->draining);
+        manager_pool_changed(p->manager, p->id);
+
+        log_struct(p->drain_outcome.force_stopped ? LOG_WARNING : LOG_INFO,
+                   "POOL_ID=%s", p->id,
+                   "DURATION_MS=%llu", (unsigned long long) p->drain_outcome.duration_ms,
+                   "FORCE_STOPPED=%d", (int) p->drain_outcome.force_stopped,
+                   "FINAL_LEASE_COUNT=%u", p->drain_outcome.final_lease_count,
+                   LOG_MESSAGE("Pool \"%s\": drain %s after %llu ms%s", p->id,
+                               stopped ? "done" : "aborted",
+                               (unsigned long long) p->drain_outcome.duration_ms,
+                               p->drain_outcome.force_stopped ? " (force-stopped with leases in flight)" : ""),
+                   NULL);
+        waiters_run(p, &p->drain_waiters, stopped ? 0 : -ETIMEDOUT, stopped ? NULL : "drain deadline passed");
+}
+
+static int on_drain_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Pool *p = userdata;
+        uint32_t leases = registry_get_active_leases(p->manager->registry, p->id);
+
+        p->drain_timer = sd_event_source_disable_unref(p->drain_timer);
+
+        if (p->drain_for_reload) {
+                _cleanup_free_ char *msg = NULL;
+
+                /* A reload does not force: the old engine keeps serving. */
+                p->draining = false;
+                p->reload_new = prepared_engine_free(p->reload_new);
+                p->rollback = prepared_engine_free(p->rollback);
+                p->drain_outcome.force_stopped = false;
+                pool_drain_finish(p, false);
+                pool_mirror(p);
+                if (asprintf(&msg, "reload aborted: drain deadline passed with %u active lease%s; "
+                             "the old engine keeps serving", leases, leases == 1 ? "" : "s") < 0)
+                        msg = NULL;
+                pool_reload_finish(p, false, false, msg ?: "reload aborted: drain deadline passed");
+                return 0;
+        }
+
+        log_warning("Pool \"%s\": drain deadline passed with %u active lease%s; stopping the engine anyway.",
+                    p->id, leases, leases == 1 ? "" : "s");
+        p->drain_outcome.force_stopped = true;
+        (void) pool_stop_engine(p);
+        return 0;
+}
+
+static int pool_begin_drain(Pool *p, uint64_t deadline_ms, bool for_reload) {
+        int r;
+
+        p->draining = true;
+        p->drain_for_reload = for_reload;
+        p->drain_outcome = (DrainOutcome) {};
+        p->drain_start_usec = now(CLOCK_MONOTONIC);
+        (void) registry_set_draining(p->manager->registry, p->id, true);
+        pool_mirror(p);
+
+        if (registry_get_active_leases(p->manager->registry, p->id) == 0) {
+                pool_stop_timers(p);
+                return pool_stop_engine(p);
+        }
+
+        r = sd_event_add_time_relative(p->manager->event, &p->drain_timer, CLOCK_MONOTONIC,
+                                       deadline_ms * USEC_PER_MSEC, USEC_PER_MSEC, on_drain_deadline, p);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(p->drain_timer, "pool-drain");
+        return 0;
+}
+
+void pool_leases_changed(Pool *p) {
+        if (!p->draining || !p->drain_timer)
+                return;
+        if (registry_get_active_leases(p->manager->registry, p->id) > 0)
+                return;
+        /* The last lease is released: the engine can go. */
+        p->drain_timer = sd_event_source_disable_unref(p->drain_timer);
+        (void) pool_stop_engine(p);
+}
+
+int pool_drain(Pool *p, uint64_t deadline_ms, PoolDoneCallback cb, void *userdata, char **ret_error) {
+        int r;
+
+        if (p->state != POOL_READY && p->state != POOL_PROBING && p->state != POOL_STARTING) {
+                if (asprintf(ret_error, "pool %s is not running (%s)", p->id, pool_state_to_string(p->state)) < 0)
+                        *ret_error = NULL;
+                return -ESRCH;
+        }
+        if (p->draining) {
+                if (asprintf(ret_error, "pool %s is already draining", p->id) < 0)
+                        *ret_error = NULL;
+                return -EBUSY;
+        }
+        r = waiter_add(&p->drain_waiters, cb, userdata);
+        if (r < 0)
+                return r;
+        log_info("Pool \"%s\": draining, deadline %llu ms, %u active lease(s).", p->id,
+                 (unsigned long long) deadline_ms, registry_get_active_leases(p->manager->registry, p->id));
+        r = pool_begin_drain(p, deadline_ms, false);
+        if (r < 0) {
+                waiters_forget(&p->drain_waiters, userdata);
+                p->draining = false;
+                pool_mirror(p);
+                return r;
+        }
+        return 0;
+}
+
+static void pool_reload_finish(Pool *p, bool success, bool rolled_back, const char *error) {
+        ReloadOutcome *o = &p->reload_outcome;
+
+        o->success = success;
+        o->rolled_back = rolled_back;
+        (void) free_and_strdup(&o->engine_version, p->prepared ? p->prepared->engine_version : NULL);
+        (void) free_and_strdup(&o->error, error);
+
+        log_struct(success ? LOG_INFO : LOG_WARNING,
+                   "POOL_ID=%s", p->id,
+                   "RELOAD_SUCCESS=%d", (int) success,
+                   "ROLLED_BACK=%d", (int) rolled_back,
+                   "ENGINE_VERSION=%s", strempty(o->engine_version),
+                   LOG_MESSAGE("Pool \"%s\": reload %s%s%s", p->id,
+                               success ? "succeeded" : rolled_back ? "failed and was rolled back" : "failed",
+                               error ? ": " : "", strempty(error)),
+                   NULL);
+        waiters_run(p, &p->reload_waiters, success ? 0 : -EIO, error);
+}
+
+int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, PoolDoneCallback cb,
+                void *userdata, char **ret_error) {
+        int r;
+
+        if (p->state != POOL_READY) {
+                if (asprintf(ret_error, "pool %s is not ready (%s); reload needs a serving engine", p->id,
+                             pool_state_to_string(p->state)) < 0)
+                        *ret_error = NULL;
+                return -ESRCH;
+        }
+        if (p->draining || p->reload_new) {
+                if (asprintf(ret_error, "pool %s is already draining or reloading", p->id) < 0)
+                        *ret_error = NULL;
+                return -EBUSY;
+        }
+        if (access((*prepared)->binary_path, X_OK) < 0) {
+                if (asprintf(ret_error, "engine binary not found: %s", (*prepared)->binary_path) < 0)
+                        *ret_error = NULL;
+                return -ENOENT;
+        }
+
+        r = prepared_engine_copy(p->prepared, &p->rollback);
+        if (r < 0)
+                return r;
+        /* The device mask stays unless the new engine sets one. */
+        if (!(*prepared)->device_mask && p->prepared->device_mask) {
+                (*prepared)->device_mask = strdup(p->prepared->device_mask);
+                if (!(*prepared)->device_mask)
+                        return -ENOMEM;
+        }
+        r = waiter_add(&p->reload_waiters, cb, userdata);
+        if (r < 0)
+                return r;
+        p->reload_new = TAKE_PTR(*prepared);
+        p->reload_outcome = (ReloadOutcome) {};
+
+        log_info("Pool \"%s\": reloading to engine %s, draining first (up to %llu ms).", p->id,
+                 strna(p->reload_new->engine_version), (unsigned long long) drain_deadline_ms);
+        r = pool_begin_drain(p, drain_deadline_ms, true);
+        if (r < 0) {
+                waiters_forget(&p->reload_waiters, userdata);
+                p->reload_new = prepared_engine_free(p->reload_new);
+                p->rollback = prepared_engine_free(p->rollback);
+                p->draining = false;
+                pool_mirror(p);
+                return r;
+        }
+        return 0;
+}
+
+/* ---- Preload, adoption, reset ---- */
+
 int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata, char **ret_error) {
         int r;
 
@@ -542,84 +1176,170 @@ int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *
                 return -ENOENT;
         }
 
-        prepared_engine_free(p->prepared);
-        p->prepared = TAKE_PTR(*prepared);
-        p->failure = mfree(p->failure);
-        p->url = mfree(p->url);
-        r = prepared_engine_base_url(p->prepared, &p->url);
-        if (r < 0)
-                return r;
-
         r = waiter_add(&p->preload_waiters, cb, userdata);
         if (r < 0)
                 return r;
 
+        prepared_engine_free(p->prepared);
+        p->prepared = TAKE_PTR(*prepared);
+        /* A new preload is a fresh start for supervision; crash and restart counts stay. */
+        supervisor_reset(&p->supervisor, policy(p), now(CLOCK_REALTIME));
+
+        r = pool_start_engine(p, START_PRELOAD);
+        if (r < 0)
+                pool_start_finished(p, r, "failed to start the engine");
+        return 0;
+}
+
+static int pool_take_state(Pool *p, SavedPool *state) {
+        if (state->supervisor &&
+            supervisor_from_json(state->supervisor, policy(p), &p->supervisor) < 0)
+                log_warning("Pool \"%s\": saved supervision state is damaged, starting afresh.", p->id);
+        prepared_engine_free(p->prepared);
+        p->prepared = TAKE_PTR(state->prepared);
+        pool_state_done(state);
+        return prepared_engine_base_url(p->prepared, &p->url);
+}
+
+int pool_adopt(Pool *p, SavedPool *state) {
+        int r;
+
+        r = pool_take_state(p, state);
+        if (r < 0)
+                return r;
+        p->start_reason = START_ADOPT;
         p->start_usec = now(CLOCK_MONOTONIC);
-        {
-                PoolEntry *e;
+        r = pool_registry_starting(p);
+        if (r < 0)
+                return r;
 
-                r = registry_ensure(p->manager->registry, p->id, &e);
-                if (r < 0)
-                        return r;
-                (void) free_and_strdup(&e->replica_id, p->prepared->replica_id);
-                (void) free_and_strdup(&e->unit, p->unit->name);
-                (void) free_and_strdup(&e->url, p->url);
-                (void) free_and_strdup(&e->engine_version, p->prepared->engine_version);
-                (void) free_and_strdup(&e->device_mask, p->prepared->device_mask);
-                (void) free_and_strdup(&e->handoff_path, NULL);
-                if (p->prepared->slots_total >= 0)
-                        (void) registry_set_slots(p->manager->registry, p->id, p->prepared->slots_total,
-                                                  p->prepared->slots_total);
-                e->main_pid = 0;
-                e->started_at_usec = now(CLOCK_REALTIME);
-                e->ready_at_usec = 0;
-        }
+        log_info("Pool \"%s\": re-adopting running unit %s.", p->id, p->unit->name);
+        /* Already started: probe once MainPID is known (same path as a fresh start). */
+        pool_set_state(p, POOL_PROBING);
+        return engine_unit_adopt(p->unit);
+}
 
-        log_struct(LOG_INFO,
-                   LOG_MESSAGE_ID(MESSAGE_ENGINE_STARTING),
+int pool_resume(Pool *p, SavedPool *state) {
+        int r;
+
+        r = pool_take_state(p, state);
+        if (r < 0)
+                return r;
+        /* The engine died while the daemon was away: a restart, not a preload. */
+        log_notice("Pool \"%s\": its engine is gone; restarting it.", p->id);
+        supervisor_on_restart(&p->supervisor, policy(p), now(CLOCK_REALTIME));
+        return pool_start_engine(p, START_RESTART);
+}
+
+int pool_reset(Pool *p, char **ret_error) {
+        supervisor_reset(&p->supervisor, policy(p), now(CLOCK_REALTIME));
+        log_struct(LOG_NOTICE,
                    "POOL_ID=%s", p->id,
-                   "UNIT=%s", p->unit->name,
-                   "ENGINE=%s", engine_kind_to_string(p->prepared->engine),
-                   "ENGINE_VERSION=%s", strempty(p->prepared->engine_version),
-                   "ENGINE_BINARY=%s", p->prepared->binary_path,
-                   "DEVICE_MASK=%s", strempty(p->prepared->device_mask),
-                   LOG_MESSAGE("Pool \"%s\": starting engine %s as %s", p->id, p->prepared->binary_path,
-                               p->unit->name),
+                   "NEW_STATE=closed",
+                   LOG_MESSAGE("Pool \"%s\": circuit reset by request.", p->id),
                    NULL);
+        pool_mirror(p);
+        pool_save(p, pool_is_active(p) || p->state == POOL_FAILED);
 
-        pool_set_state(p, POOL_STARTING);
-        r = build_spec_and_start(p);
-        if (r < 0) {
-                _cleanup_free_ char *msg = NULL;
-
-                if (asprintf(&msg, "failed to ask systemd to start %s: %s", p->unit->name, strerror(-r)) < 0)
-                        msg = NULL;
-                pool_fail(p, msg ?: "failed to start unit");
+        if (p->state == POOL_FAILED && p->prepared && p->restart_timer) {
+                /* A failed pool under supervision: try again now. */
+                p->restart_timer = sd_event_source_disable_unref(p->restart_timer);
+                supervisor_on_restart(&p->supervisor, policy(p), now(CLOCK_REALTIME));
+                return pool_start_engine(p, START_RESTART);
         }
         return 0;
 }
 
-int pool_stop(Pool *p, PoolDoneCallback cb, void *userdata, char **ret_error) {
+/* ---- Logs for classification ---- */
+
+static char **pool_last_log_lines(Pool *p) {
+        _cleanup_strv_free_ char **l = NULL;
+        sd_journal *j = NULL;
+        char match[256];
+        unsigned n = 0;
+
+        /* The journal is read directly (mmap'ed files, a few entries): no IPC, no waiting. Lines
+         * written just before the exit can lose their unit fields (journald looks the cgroup up
+         * after the process is gone), so match on the pid too. */
+        if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY) < 0)
+                return NULL;
+        (void) snprintf(match, sizeof(match), "%s=%s",
+                        p->manager->user ? "_SYSTEMD_USER_UNIT" : "_SYSTEMD_UNIT", p->unit->name);
+        (void) sd_journal_add_match(j, match, 0);
+        if (p->unit->main_pid > 0) {
+                (void) sd_journal_add_disjunction(j);
+                (void) snprintf(match, sizeof(match), "_PID=%d", (int) p->unit->main_pid);
+                (void) sd_journal_add_match(j, match, 0);
+        }
+        if (sd_journal_seek_tail(j) >= 0)
+                while (n < 50 && sd_journal_previous(j) > 0) {
+                        const void *data;
+                        size_t len;
+
+                        if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8)
+                                continue;
+                        if (strv_extend(&l, strndupa((const char *) data + 8, len - 8)) < 0)
+                                break;
+                        n++;
+                }
+        sd_journal_close(j);
+        return TAKE_PTR(l);
+}
+
+/* ---- Object ---- */
+
+int pool_new(Pool **ret, Manager *m, const char *id) {
+        _cleanup_(pool_freep) Pool *p = NULL;
+        _cleanup_free_ char *unit = NULL, *name = NULL;
         int r;
 
-        if (!pool_is_active(p)) {
-                if (asprintf(ret_error, "pool %s is not running (%s)", p->id, pool_state_to_string(p->state)) < 0)
-                        *ret_error = NULL;
-                return -ESRCH;
-        }
+        p = calloc(1, sizeof(Pool));
+        if (!p)
+                return -ENOMEM;
+        p->manager = m;
+        p->state = POOL_STOPPED;
+        supervisor_init(&p->supervisor, &m->config->supervision);
+        p->id = strdup(id);
+        if (!p->id)
+                return -ENOMEM;
 
-        r = waiter_add(&p->stop_waiters, cb, userdata);
+        r = pool_unit_name(id, &unit);
         if (r < 0)
                 return r;
-        if (p->state == POOL_STOPPING || p->state == POOL_FAILING)
-                return 0;
+        r = engine_unit_new(&p->unit, m->bus, m->event, unit, on_unit_event, p);
+        if (r < 0)
+                return r;
 
-        probe_free(TAKE_PTR(p->probe));
-        pool_set_state(p, POOL_STOPPING);
-        r = engine_unit_stop(p->unit);
-        if (r < 0) {
-                pool_on_stopped(p, strerror(-r));
-                return 0;
-        }
+        if (asprintf(&name, "%s.pid", id) < 0)
+                return -ENOMEM;
+        p->pid_path = path_join(m->config->runtime_directory, name);
+        if (!p->pid_path)
+                return -ENOMEM;
+
+        *ret = TAKE_PTR(p);
         return 0;
+}
+
+Pool *pool_free(Pool *p) {
+        if (!p)
+                return NULL;
+        /* Freeing cancels every callback: the unit's bus slots, the probe and the timers go with it. */
+        waiters_run(p, &p->preload_waiters, -ECANCELED, "daemon shutting down");
+        waiters_run(p, &p->stop_waiters, -ECANCELED, "daemon shutting down");
+        waiters_run(p, &p->drain_waiters, -ECANCELED, "daemon shutting down");
+        waiters_run(p, &p->reload_waiters, -ECANCELED, "daemon shutting down");
+        pool_stop_timers(p);
+        sd_event_source_disable_unref(p->drain_timer);
+        engine_unit_free(p->unit);
+        prepared_engine_free(p->prepared);
+        prepared_engine_free(p->reload_new);
+        prepared_engine_free(p->rollback);
+        free(p->reload_outcome.engine_version);
+        free(p->reload_outcome.error);
+        free(p->id);
+        free(p->pid_path);
+        free(p->handoff_path);
+        free(p->url);
+        free(p->failure);
+        return mfree(p);
 }

@@ -2,18 +2,27 @@
 #pragma once
 
 /*
- * Pool: the engine lifecycle of one pool. Preload goes
+ * Pool: the engine lifecycle and supervision of one pool.
+ *
  *   starting (start job pending) -> probing (engine runs, health not yet 200) -> ready
- * and any failure on the way goes through "failing" (the unit is stopped) to "failed";
- * stop goes through "stopping" to "stopped". An engine that exits while ready makes the pool
- * "failed" at once. The registry entry of the pool mirrors every transition.
+ *   any failure on the way: failing (the unit is stopped) -> failed, or backoff when the
+ *   failed start was a restart
+ *   ready and the engine exits or fails its liveness probes: backoff (restart scheduled),
+ *   failed (circuit open), or stopped (it exited cleanly)
+ *   stop: stopping -> stopped; drain: leases run out (or the deadline), then stop;
+ *   reload: drain, stop, start the new engine; on failure start the old one again.
+ *
+ * The registry entry mirrors every transition; the PreparedEngine and the supervision state
+ * are saved in StateDirectory so a restarted daemon re-adopts the engine.
  */
 
 #include <stdbool.h>
 
 #include "engine-unit.h"
+#include "pool-state.h"
 #include "prepared-engine.h"
 #include "probe.h"
+#include "supervision.h"
 
 typedef struct Manager Manager;
 typedef struct Pool Pool;
@@ -26,12 +35,23 @@ typedef enum PoolState {
         POOL_STOPPING,
         POOL_FAILING,
         POOL_FAILED,
+        POOL_BACKOFF,
         _POOL_STATE_MAX,
         _POOL_STATE_INVALID = -EINVAL,
 } PoolState;
 
 const char *pool_state_to_string(PoolState s);
 PoolState pool_state_from_string(const char *s);
+
+/* Why the engine is being started: decides what a failure leads to. */
+typedef enum StartReason {
+        START_PRELOAD,                  /* a caller asked: report the failure, no restart */
+        START_RESTART,                  /* supervision: a failure is another crash */
+        START_ADOPT,                    /* re-adopting a running unit after a daemon restart */
+        START_RELOAD_NEW,               /* reload: a failure rolls back */
+        START_RELOAD_ROLLBACK,          /* reload: starting the old engine again */
+        _START_REASON_MAX,
+} StartReason;
 
 /* r == 0: the operation succeeded; r < 0 with error: why it failed. */
 typedef void (*PoolDoneCallback)(Pool *p, int r, const char *error, void *userdata);
@@ -42,14 +62,28 @@ typedef struct PoolWaiter {
         struct PoolWaiter *next;
 } PoolWaiter;
 
+typedef struct DrainOutcome {
+        bool force_stopped;
+        uint64_t duration_ms;
+        uint32_t final_lease_count;
+} DrainOutcome;
+
+typedef struct ReloadOutcome {
+        bool success;
+        bool rolled_back;
+        char *engine_version;           /* the engine serving afterwards */
+        char *error;
+} ReloadOutcome;
+
 struct Pool {
         Manager *manager;
         char *id;
         PreparedEngine *prepared;
         PoolState state;
+        StartReason start_reason;
 
         EngineUnit *unit;
-        Probe *probe;
+        Probe *probe;                   /* readiness, or one liveness check */
 
         char *pid_path;
         char *handoff_path;             /* set once written */
@@ -57,8 +91,30 @@ struct Pool {
         char *failure;                  /* while failing: what went wrong */
         usec_t start_usec;              /* CLOCK_MONOTONIC of the start request */
 
+        /* Supervision */
+        Supervisor supervisor;
+        sd_event_source *restart_timer; /* backoff, or the circuit's next tick */
+        sd_event_source *liveness_timer;
+        unsigned liveness_failed;       /* consecutive failed liveness probes */
+        bool health_failure;            /* we are stopping it because liveness failed */
+        bool stop_requested;            /* an exit now is expected, not a crash */
+
+        /* Drain */
+        bool draining;
+        bool drain_for_reload;          /* a deadline aborts instead of forcing a stop */
+        usec_t drain_start_usec;        /* CLOCK_MONOTONIC */
+        sd_event_source *drain_timer;
+        DrainOutcome drain_outcome;     /* the last drain's result */
+
+        /* Reload */
+        PreparedEngine *reload_new;
+        PreparedEngine *rollback;
+        ReloadOutcome reload_outcome;   /* the last reload's result */
+
         PoolWaiter *preload_waiters;
         PoolWaiter *stop_waiters;
+        PoolWaiter *drain_waiters;
+        PoolWaiter *reload_waiters;
 };
 
 int pool_new(Pool **ret, Manager *m, const char *id);
@@ -66,11 +122,27 @@ Pool *pool_free(Pool *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Pool *, pool_free);
 
 /* Takes ownership of *prepared on success. The callback (optional) runs once the pool is
- * ready or the preload failed. -EBUSY when the pool is starting, ready or stopping. */
+ * ready or the preload failed. -EBUSY when the pool is active. */
 int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata, char **ret_error);
 /* -ESRCH when there is no engine to stop. The callback runs once the unit is gone. */
 int pool_stop(Pool *p, PoolDoneCallback cb, void *userdata, char **ret_error);
-/* Drops a waiter registered by pool_preload()/pool_stop() (its requester went away). */
+/* Refuse new leases; stop once the leases are released or deadline_ms passes (force).
+ * The callback runs when the engine is stopped; p->drain_outcome holds the result. */
+int pool_drain(Pool *p, uint64_t deadline_ms, PoolDoneCallback cb, void *userdata, char **ret_error);
+/* Drain (up to drain_deadline_ms; passing it aborts the reload), stop, start *prepared;
+ * on failure start the old engine again. p->reload_outcome holds the result. */
+int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, PoolDoneCallback cb,
+                void *userdata, char **ret_error);
+/* Re-adopts a unit that runs from before a daemon restart. Takes ownership of state. */
+int pool_adopt(Pool *p, SavedPool *state);
+/* Starts a pool whose saved state says it should run but whose unit is gone. */
+int pool_resume(Pool *p, SavedPool *state);
+/* Manual circuit reset: closes it and, for a failed pool, restarts the engine now. */
+int pool_reset(Pool *p, char **ret_error);
+/* Leases changed: a draining pool may now stop. */
+void pool_leases_changed(Pool *p);
+
+/* Drops a waiter registered by an operation (its requester went away). */
 void pool_forget_waiter(Pool *p, void *userdata);
 
 bool pool_is_active(const Pool *p);

@@ -495,6 +495,11 @@ static int pool_entry_copy(const PoolEntry *src, PoolEntry *dst) {
                 .main_pid = src->main_pid,
                 .started_at_usec = src->started_at_usec,
                 .ready_at_usec = src->ready_at_usec,
+                .crash_count = src->crash_count,
+                .restart_count = src->restart_count,
+                .backoff_ms = src->backoff_ms,
+                .next_restart_usec = src->next_restart_usec,
+                .circuit = src->circuit,
         };
 
         if (strdup_optional(src->pool_id, &c.pool_id) < 0 ||

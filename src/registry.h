@@ -50,6 +50,13 @@ typedef struct PoolEntry {
         uint64_t started_at_usec;       /* CLOCK_REALTIME, 0: not started */
         uint64_t ready_at_usec;         /* CLOCK_REALTIME, 0: not ready */
         char *state;                    /* lifecycle/supervision state name, e.g. "starting" */
+
+        /* Supervision, mirrored from the pool's Supervisor. */
+        uint32_t crash_count;
+        uint32_t restart_count;
+        uint64_t backoff_ms;            /* the last backoff decided */
+        uint64_t next_restart_usec;     /* CLOCK_REALTIME, 0: none scheduled */
+        const char *circuit;            /* static string: "closed", "open", "half-open"; NULL: none */
 } PoolEntry;
 
 /* Optional fields for registry_update(): NULL / SLOTS_UNSET means "leave as is". */

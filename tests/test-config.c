@@ -514,7 +514,7 @@ TEST(load_unknown) {
                         "[Manager]\n"                           /* 2 */
                         "Frobnicate=yes\n"                      /* 3: unknown key */
                         "HealthInterval=1s\n"                   /* 4 */
-                        "[Supervision]\n"                       /* 5: unknown section, one warning */
+                        "[Policy]\n"                            /* 5: unknown section, one warning */
                         "RestartSec=1s\n"                       /* 6 */
                         "StartLimitBurst=5\n"                   /* 7 */
                         "[Manager]\n"                           /* 8 */
@@ -532,10 +532,41 @@ TEST(load_unknown) {
 
         ASSERT_CONTAINS(out, "pool-managerd.conf:1: Assignment to \"HealthInterval\" outside of any section");
         ASSERT_CONTAINS(out, "pool-managerd.conf:3: Unknown key \"Frobnicate\" in section [Manager], ignoring.");
-        ASSERT_CONTAINS(out, "pool-managerd.conf:6: Unknown section [Supervision], ignoring.");
+        ASSERT_CONTAINS(out, "pool-managerd.conf:6: Unknown section [Policy], ignoring.");
         ASSERT_CONTAINS(out, "pool-managerd.conf:11: Unknown section [GPU], ignoring.");
         ASSERT_NULL(strstr(out, "RestartSec"));
         ASSERT_NULL(strstr(out, "StartLimitBurst"));
+}
+
+TEST(supervision_section) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        c = load_string("[Supervision]\n"
+                        "BackoffInitial=250ms\n"
+                        "BackoffMax=10s\n"
+                        "BreakerThreshold=3\n"
+                        "BreakerTimeout=2s\n"
+                        "StormLimit=4\n"
+                        "LivenessInterval=200ms\n"
+                        "LivenessFailures=2\n"
+                        "BackoffJitter=0\n"
+                        "BreakerThreshold=-1\n"                /* bad: the 3 stays */
+                        "LivenessInterval=1ms\n"               /* bad: below 10ms */
+                        "[Manager]\n"
+                        "ReloadDrainTimeout=5s\n");
+        ASSERT_EQ(c->supervision.backoff_initial, 250 * USEC_PER_MSEC);
+        ASSERT_EQ(c->supervision.backoff_max, 10 * USEC_PER_SEC);
+        ASSERT_EQ(c->supervision.breaker_threshold, 3);
+        ASSERT_EQ(c->supervision.breaker_timeout, 2 * USEC_PER_SEC);
+        ASSERT_EQ(c->supervision.storm_limit, 4);
+        ASSERT_EQ(c->supervision.liveness_interval, 200 * USEC_PER_MSEC);
+        ASSERT_EQ(c->supervision.liveness_failures, 2);
+        ASSERT_EQ(c->supervision.jitter_percent, 0);
+        ASSERT_EQ(c->reload_drain_timeout, 5 * USEC_PER_SEC);
+        ASSERT_EQ(c->n_warnings, 2);
+        /* Untouched keys keep the defaults. */
+        ASSERT_EQ(c->supervision.stable_after, 300 * USEC_PER_SEC);
+        ASSERT_EQ(c->supervision.storm_window, 60 * USEC_PER_SEC);
 }
 
 TEST(load_warning_names_file_and_line) {

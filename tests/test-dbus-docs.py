@@ -521,17 +521,26 @@ def main():
                                      'string:' + json.dumps(second))
                         tap.check('... and leaves the engine alone',
                                   unit_property('pool-engine-mistral-7b.service', 'MainPID') == main_pid)
-                        expect_error('Drain fails with NotSupported', ERROR + 'NotSupported',
-                                     MANAGER_PATH, MANAGER_IFACE, 'Drain', 'string:llama-7b', 'uint64:1000')
-                        expect_error('Pool.Reload fails with NotSupported', ERROR + 'NotSupported',
-                                     path1, POOL_IFACE, 'Reload',
-                                     'string:' + json.dumps(dict(second, pool_id='llama-7b')))
+                        expect_error('Drain("nope") fails with NoSuchPool', ERROR + 'NoSuchPool',
+                                     MANAGER_PATH, MANAGER_IFACE, 'Drain', 'string:nope', 'uint64:1000')
+                        expect_error('ResetPool("nope") fails with NoSuchPool', ERROR + 'NoSuchPool',
+                                     MANAGER_PATH, MANAGER_IFACE, 'ResetPool', 'string:nope')
                         expect_error('Reload of a document for another pool fails with InvalidArgument',
                                      ERROR + 'InvalidArgument', path1, POOL_IFACE, 'Reload',
                                      'string:' + json.dumps(second), contains='pool_id')
                         expect_error('a call on the path of an unknown pool fails with UnknownObject',
                                      'org.freedesktop.DBus.Error.UnknownObject',
                                      bus_path_encode(POOL_PREFIX, 'nope'), POOL_IFACE, 'AllocateLease')
+                        # Drain of a pool without leases: stops it at once and replies with the outcome.
+                        got = call(path1, POOL_IFACE, 'Drain', 't', 5000, timeout=30)
+                        tap.check('Pool.Drain replies when stopped: (force_stopped=false, duration, 0 leases)',
+                                  len(got) == 3 and got[0] is False and got[2] == 0, got)
+                        tap.check('... and the drained pool is stopped, no longer draining',
+                                  get_property(path1, POOL_IFACE, 'State') == 'stopped' and
+                                  get_property(path1, POOL_IFACE, 'Draining') is False)
+                        expect_error('Reload of a stopped pool fails with NotRunning', ERROR + 'NotRunning',
+                                     path1, POOL_IFACE, 'Reload',
+                                     'string:' + json.dumps(dict(second, pool_id='llama-7b')))
 
                 # Stop replies once the unit is gone.
                 try:

@@ -58,7 +58,7 @@ def unit_property(unit, prop):
 
 def journal(unit):
     return subprocess.run(["journalctl", "--no-pager", "-q", "-o", "cat", f"_SYSTEMD_USER_UNIT={unit}"],
-                          capture_output=True, text=True).stdout
+                          capture_output=True, text=True, errors="backslashreplace").stdout
 
 
 class Response:
@@ -116,6 +116,7 @@ class Daemon:
         with open(self.config, "w") as f:
             f.write("[Manager]\n"
                     f"PoolsDirectory={self.dir}/pools.d\n"
+                    f"StateDirectory={self.dir}/state\n"
                     "GpuOnly=no\n"
                     "HealthInterval=100ms\n"
                     "EngineSandbox=container\n"
@@ -355,7 +356,8 @@ class ApiTest(HttpTestCase):
         self.assertEqual(sorted(s), sorted([
             "pool_id", "live", "ready", "active_leases", "engine_version", "last_error", "draining",
             "slots_total", "slots_free", "device_mask", "unit", "pid", "url", "state", "handoff_path",
-            "last_heartbeat_ms"]))
+            "last_heartbeat_ms", "crash_count", "restart_count", "backoff_ms", "next_restart_usec",
+            "circuit_state"]))
         self.assertEqual((s["pool_id"], s["live"], s["ready"], s["state"]), ("alpha", True, True, "ready"))
         self.assertEqual((s["engine_version"], s["slots_total"], s["slots_free"]), ("fake-1", 2, 2))
         self.assertEqual((s["pid"], s["unit"]), (main_pid, "pool-engine-alpha.service"))
@@ -469,10 +471,36 @@ class ApiTest(HttpTestCase):
         r = request(self.daemon.port, "DELETE", "/pools/alpha/leases")
         self.assert_json_response(r, 200, {"pool_id": "alpha", "active_leases": 0})
 
-    def test_31_drain_and_reload_not_implemented(self):
-        self.assert_refused("POST", "/pools/alpha/drain", {"deadline_ms": 1000}, 501, "drain is not supported")
-        self.assert_refused("POST", "/pools/alpha/reload", {"prepared": prepared("alpha", free_port())}, 501,
-                            "reload is not supported")
+    def test_31_reload_and_rollback(self):
+        old_pid = int(unit_property("pool-engine-alpha.service", "MainPID"))
+        # A good new engine: 200 once it serves, new version, new process.
+        port = free_port()
+        r = self.daemon.post("/pools/alpha/reload",
+                             {"prepared": prepared("alpha", port, "--ready-after=200", engine_version="fake-2")})
+        self.assert_json_response(r, 200, {"pool_id": "alpha", "success": True, "rolled_back": False,
+                                           "engine_version": "fake-2", "error": None})
+        new_pid = int(unit_property("pool-engine-alpha.service", "MainPID"))
+        self.assertNotEqual(new_pid, old_pid)
+        s = self.daemon.get("/pools/alpha/status").json
+        self.assertEqual((s["ready"], s["engine_version"], s["pid"], s["draining"]), (True, "fake-2", new_pid, False))
+        self.assertEqual(request(port, "GET", "/health").status, 200)
+
+        # A bad new engine: it exits before ready, the old one is started again and serves.
+        r = self.daemon.post("/pools/alpha/reload",
+                             {"prepared": prepared("alpha", free_port(), "--never-ready", "--exit-after=200",
+                                                   "--exit-code=3", engine_version="fake-bad")})
+        self.assert_json_response(r, 500)
+        self.assertEqual((r.json["success"], r.json["rolled_back"], r.json["engine_version"]),
+                         (False, True, "fake-2"), r.json)
+        self.assertIn("exited with status 3", r.json["error"])
+        s = self.daemon.get("/pools/alpha/status").json
+        self.assertEqual((s["ready"], s["engine_version"]), (True, "fake-2"), s)
+        self.assertEqual(request(port, "GET", "/health").status, 200, "the old engine does not serve again")
+
+    def test_31_reload_refused(self):
+        self.assert_refused("POST", "/pools/ghost/reload", {"prepared": prepared("ghost", free_port())}, 404,
+                            "not found")
+        self.assert_refused("POST", "/pools/alpha/drain", {"deadline_ms": "soon"}, 400, "deadline_ms")
 
     def test_32_stop(self):
         r = self.daemon.post("/pools/alpha/stop")
@@ -487,6 +515,32 @@ class ApiTest(HttpTestCase):
         r = self.preload("alpha", {"prepared": prepared("alpha", free_port())})
         self.assert_json_response(r, 200)
         self.assertEqual(r.json["pid"], int(unit_property("pool-engine-alpha.service", "MainPID")))
+
+    def test_34_drain(self):
+        self.assert_json_response(self.daemon.post("/pools/alpha/leases"), 200, {"pool_id": "alpha",
+                                                                                  "active_leases": 1})
+        r = self.daemon.post("/pools/alpha/drain?wait=false", {"deadline_ms": 10000})
+        self.assert_json_response(r, 202)
+        s = self.daemon.get("/pools/alpha/status").json
+        self.assertEqual((s["draining"], s["ready"]), (True, True))
+        # New leases refused while draining, releases allowed; the last release stops it.
+        self.assert_refused("POST", "/pools/alpha/leases", None, 409, "draining")
+        self.assert_json_response(request(self.daemon.port, "DELETE", "/pools/alpha/leases"), 200,
+                                  {"pool_id": "alpha", "active_leases": 0})
+        self.assertTrue(wait_for(lambda: self.daemon.get("/pools/alpha/status").json["state"] == "stopped",
+                                 timeout=10))
+        s = self.daemon.get("/pools/alpha/status").json
+        self.assertEqual((s["draining"], s["live"], s["ready"]), (False, False, False), s)
+        # Preload it again for the tests that follow.
+        self.assert_json_response(self.preload("alpha", {"prepared": prepared("alpha", free_port())}), 200)
+        # A waiting drain answers with the outcome, forced at the deadline.
+        self.daemon.post("/pools/alpha/leases")
+        r = self.daemon.post("/pools/alpha/drain", {"deadline_ms": 300})
+        self.assert_json_response(r, 200)
+        self.assertEqual((r.json["force_stopped"], r.json["final_lease_count"]), (True, 1), r.json)
+        self.assertGreaterEqual(r.json["duration_ms"], 290)
+        self.assert_json_response(self.preload("alpha", {"prepared": prepared("alpha", free_port())}), 200)
+        self.assert_json_response(request(self.daemon.port, "DELETE", "/pools/alpha/leases"), 200)
 
     def test_40_requests_are_logged_at_debug(self):
         self.assertTrue(wait_for(lambda: "HTTP GET /health from 127.0.0.1:" in self.daemon.log(), timeout=5))
@@ -616,7 +670,8 @@ class StartupTest(HttpTestCase):
         path = os.path.join(d.dir, "token")
         open(path, "w").write(TOKEN + "\n")
         with open(d.config, "w") as f:
-            f.write(f"[Manager]\nPoolsDirectory={d.dir}/pools.d\nGpuOnly=no\nListen={d.listen}\n"
+            f.write(f"[Manager]\nPoolsDirectory={d.dir}/pools.d\nStateDirectory={d.dir}/state\n"
+                    f"GpuOnly=no\nListen={d.listen}\n"
                     f"ApiTokenFile={path}\n")
         try:
             self.assertEqual(d.start(), 0, d.log())

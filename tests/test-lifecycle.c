@@ -618,32 +618,55 @@ TEST(handoff_file_collision_is_refused) {
         free(d.error);
 }
 
-TEST(exit_after_ready_marks_pool_unready_at_once) {
+TEST(exit_after_ready_marks_pool_unready_at_once_and_restarts) {
         PreparedEngine *pe;
         Pool *p;
         Done d = {};
         PoolEntry *e;
-        bool failed = false;
-        usec_t end;
+        bool crashed = false, back = false;
+        pid_t first_pid;
+        usec_t end, crash_at = 0;
 
         pe = prepare("crashy", free_port(), "\"--crash-after=1000\",\"--crash-signal=SEGV\"", NULL);
         preload_and_wait(pe, &d, 20 * USEC_PER_SEC);
         ASSERT_OK(d.r);
         p = manager_get_pool(manager, "crashy");
         ASSERT_EQ(p->state, POOL_READY);
+        first_pid = p->unit->main_pid;
 
+        /* Unready at once: the registry changes in the same loop iteration as the exit. */
         end = now(CLOCK_MONOTONIC) + 10 * USEC_PER_SEC;
-        while (!failed && now(CLOCK_MONOTONIC) < end) {
-                run_for(20 * USEC_PER_MSEC);
-                failed = p->state == POOL_FAILED;
+        while (!crashed && now(CLOCK_MONOTONIC) < end) {
+                run_for(5 * USEC_PER_MSEC);
+                crashed = p->state == POOL_BACKOFF;
         }
-        ASSERT_TRUE(failed);
+        ASSERT_TRUE(crashed);
+        crash_at = now(CLOCK_MONOTONIC);
         e = registry_get(manager->registry, "crashy");
         ASSERT_FALSE(e->health.live);
         ASSERT_FALSE(e->health.ready);
         /* "(core dumped)" follows where the core limit allows one. */
         ASSERT_CONTAINS(e->last_error, "engine was killed by signal SIGSEGV");
+        ASSERT_EQ(e->crash_count, 1);
+        ASSERT_EQ(e->main_pid, 0);
         ASSERT_FALSE(file_exists(p->pid_path));
+        ASSERT_TRUE(e->next_restart_usec > 0);
+        /* First backoff: 1000 ms +- 10 %. */
+        ASSERT_TRUE(e->backoff_ms >= 900 && e->backoff_ms <= 1100);
+
+        /* Supervision restarts it after the backoff: a new process, ready again. */
+        end = now(CLOCK_MONOTONIC) + 10 * USEC_PER_SEC;
+        while (!back && now(CLOCK_MONOTONIC) < end) {
+                run_for(5 * USEC_PER_MSEC);
+                back = p->state == POOL_READY;
+        }
+        ASSERT_TRUE(back);
+        ASSERT_TRUE(now(CLOCK_MONOTONIC) - crash_at >= 850 * USEC_PER_MSEC);
+        e = registry_get(manager->registry, "crashy");
+        ASSERT_EQ(e->restart_count, 1);
+        ASSERT_TRUE(e->main_pid > 0 && e->main_pid != first_pid);
+        ASSERT_TRUE(e->health.ready);
+        stop_and_wait("crashy");
         free(d.error);
 }
 

@@ -208,30 +208,18 @@ gamma_stopped() { pc --json status gamma && json_is "j['state'] == 'stopped' and
 check "gamma's state is stopped" wait_for 10 gamma_stopped
 check "gamma's unit is gone" bash -c '! systemctl --user -q is-active pool-engine-gamma.service'
 
-# The daemon answers NotSupported for Reload and Drain until supervision lands: poolctl must
-# then say so and exit 1, and the rest of these checks are skipped.
-not_supported() { [ "$rc" -eq 1 ] && grep -qi 'not supported' <<< "$err"; }
-
 pc reload alpha "$work/alpha-2.json"
-if not_supported; then
-        ok "reload: not supported by the daemon yet, exit 1 # SKIP $err"
-else
-        check "reload exits 0 and names the new engine" \
-                bash -c '[ "$1" -eq 0 ] && [ "$2" = "Pool alpha reloaded: engine fake-alpha-2" ]' _ "$rc" "$out"
-        pc --json status alpha
-        check "status shows the reloaded engine" \
-                json_is "j['engine_version'] == 'fake-alpha-2' and j['ready'] is True"
-fi
+check "reload exits 0 and names the new engine" \
+        bash -c '[ "$1" -eq 0 ] && [ "$2" = "Pool alpha reloaded: engine fake-alpha-2" ]' _ "$rc" "$out"
+pc --json status alpha
+check "status shows the reloaded engine" \
+        json_is "j['engine_version'] == 'fake-alpha-2' and j['ready'] is True"
 
 pc drain alpha --deadline=2000
-if not_supported; then
-        ok "drain: not supported by the daemon yet, exit 1 # SKIP $err"
-else
-        check "drain exits 0" rc_is 0
-        check "drain reports a clean drain" grep -Eq '^Pool alpha drained in [0-9]+ms, 0 leases left\.$' <<< "$out"
-        pc --json status alpha
-        check "alpha is stopped after the drain" json_is "j['state'] == 'stopped'"
-fi
+check "drain exits 0" rc_is 0
+check "drain reports a clean drain" grep -Eq '^Pool alpha drained in [0-9]+ms, 0 leases left\.$' <<< "$out"
+pc --json status alpha
+check "alpha is stopped after the drain" json_is "j['state'] == 'stopped'"
 
 # --- without the daemon ---------------------------------------------------------------------------
 

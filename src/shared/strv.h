@@ -18,3 +18,6 @@ int strv_extend(char ***l, const char *value);
 /* Appends value itself, taking ownership on success only. */
 int strv_push(char ***l, char *value);
 bool strv_contains(char * const *l, const char *s);
+
+/* A NULL-terminated literal vector, for passing constant lists. */
+#define STRV_MAKE(...) ((char **) ((const char *[]) { __VA_ARGS__, NULL }))
