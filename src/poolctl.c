@@ -959,6 +959,19 @@ static int verb_lease(sd_bus *bus, char **args) {
         return 0;
 }
 
+static int verb_reset(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = call_manager(bus, "ResetPool", 0, &error, &reply, "s", args[1]);
+        if (r < 0)
+                return log_bus_error(r, &error, "Failed to reset pool %s", args[1]);
+
+        printf("Pool %s reset: circuit closed.\n", args[1]);
+        return 0;
+}
+
 /* --- logs ------------------------------------------------------------------------------------ */
 
 /*
@@ -1042,6 +1055,7 @@ static const Verb verbs[] = {
         { "reload",  3, 3, VERB_POOL_ID,               verb_reload  },
         { "lease",   2, 2, VERB_POOL_ID,               verb_lease   },
         { "release", 2, 2, VERB_POOL_ID,               verb_lease   },
+        { "reset",   2, 2, VERB_POOL_ID,               verb_reset   },
         { "logs",    2, 2, VERB_POOL_ID | VERB_NO_BUS | VERB_LOGS, verb_logs },
         {}
 };
@@ -1059,6 +1073,7 @@ static void help(void) {
                "  reload ID FILE          Replace a pool's engine, rolling back on failure\n"
                "  lease ID                Allocate a lease on a pool\n"
                "  release ID              Release a lease of a pool\n"
+               "  reset ID                Close the circuit breaker of a pool, restart it if failed\n"
                "  logs ID                 Show the journal of a pool's engine\n\n"
                "Options:\n"
                "  -h --help               Show this help\n"
