@@ -26,9 +26,6 @@ int bus_reply_manager_error(sd_bus_message *m, int r, const char *message, const
         case -ENODEV:
                 name = BUS_ERROR_GPU_REQUIRED;
                 break;
-        case -EOPNOTSUPP:
-                name = BUS_ERROR_NOT_SUPPORTED;
-                break;
         case -ENOMEM:
                 return -ENOMEM;
         default:

@@ -20,7 +20,6 @@ typedef struct Manager Manager;
 #define BUS_ERROR_DRAINING "org.llorch.PoolManager1.Error.Draining"
 #define BUS_ERROR_PRELOAD_FAILED "org.llorch.PoolManager1.Error.PreloadFailed"
 #define BUS_ERROR_GPU_REQUIRED "org.llorch.PoolManager1.Error.GpuRequired"
-#define BUS_ERROR_NOT_SUPPORTED "org.llorch.PoolManager1.Error.NotSupported"
 
 /* The group whose members may call mutating methods on the system instance. */
 #define POOL_MANAGER_GROUP "pool-managerd"
@@ -28,7 +27,7 @@ typedef struct Manager Manager;
 /*
  * Maps a manager_* return value and its message to a named error: -ENOENT NoSuchPool,
  * -EINVAL InvalidArgument, -EBUSY (AlreadyRunning or Draining, per busy_error), -ESRCH
- * NotRunning, -ENODEV GpuRequired, -EOPNOTSUPP NotSupported, anything else fallback_error.
+ * NotRunning, -ENODEV GpuRequired, anything else fallback_error.
  */
 int bus_reply_manager_error(sd_bus_message *m, int r, const char *message, const char *busy_error,
                             const char *fallback_error);

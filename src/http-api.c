@@ -302,9 +302,6 @@ static int reply_manager_error(HttpRequest *r, int error, const char *message) {
         case -ESRCH:
                 status = MHD_HTTP_CONFLICT;
                 break;
-        case -EOPNOTSUPP:
-                status = MHD_HTTP_NOT_IMPLEMENTED;
-                break;
         default:
                 status = MHD_HTTP_INTERNAL_SERVER_ERROR;
         }

@@ -257,6 +257,12 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 log_warning("RuntimeDirectory= changed; the new value takes effect after a restart.");
                 (void) free_and_strdup(&c->runtime_directory, m->config->runtime_directory);
         }
+        /* The saved state of running pools lives there: moving it under them would orphan
+         * their engines at the next start. */
+        if (!streq_ptr(c->state_directory, m->config->state_directory)) {
+                log_warning("StateDirectory= changed; the new value takes effect after a restart.");
+                (void) free_and_strdup(&c->state_directory, m->config->state_directory);
+        }
         if (!streq_ptr(c->listen, m->config->listen) || !streq_ptr(c->api_token_file, m->config->api_token_file))
                 log_warning("Listen= and ApiTokenFile= changes take effect after a restart.");
         gpu_only_changed = c->gpu_only != m->config->gpu_only;
@@ -693,6 +699,7 @@ int manager_load_pools_directory(Manager *m) {
                 _cleanup_free_ char *path = NULL, *text = NULL, *error = NULL;
                 _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
                 size_t size;
+                Pool *p;
                 int r;
 
                 path = path_join(dir, list[i]->d_name);
@@ -710,6 +717,13 @@ int manager_load_pools_directory(Manager *m) {
                 r = prepared_engine_from_json(text, size, &pe, &error);
                 if (r < 0) {
                         log_error("%s: invalid PreparedEngine: %s", path, error ?: strerror(-r));
+                        continue;
+                }
+                p = manager_get_pool(m, pe->pool_id);
+                if (p && pool_is_active(p)) {
+                        /* Re-adopted (or resumed) from a previous instance: keep it as it runs. */
+                        log_info("%s: pool \"%s\" is already %s, kept as it is (use Reload to change "
+                                 "its engine).", path, pe->pool_id, pool_state_to_string(p->state));
                         continue;
                 }
                 r = manager_preload(m, &pe, NULL, NULL, &error);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/random.h>
 
@@ -600,6 +601,12 @@ static void pool_on_exited(Pool *p) {
         case POOL_READY:
                 if (asprintf(&msg, "engine %s", strna(exit)) < 0)
                         return (void) log_oom();
+                if (p->draining) {
+                        /* A drain (or a reload's drain) wanted it gone anyway. */
+                        log_warning("Pool \"%s\": %s while draining.", p->id, msg);
+                        pool_on_stopped(p, NULL);
+                        return;
+                }
                 if (engine_unit_exit_was_clean(p->unit)) {
                         /* Exit 0 nobody asked for: not a crash, no restart. */
                         pool_stop_timers(p);
@@ -608,12 +615,6 @@ static void pool_on_exited(Pool *p) {
                         log_notice("Pool \"%s\": %s; not restarting it.", p->id, msg);
                         pool_set_state(p, POOL_STOPPED);
                         pool_save(p, false);
-                        return;
-                }
-                if (p->draining) {
-                        /* A drain (or a reload's drain) wanted it gone anyway. */
-                        log_warning("Pool \"%s\": %s while draining.", p->id, msg);
-                        pool_on_stopped(p, NULL);
                         return;
                 }
                 pool_crashed(p, _CRASH_REASON_INVALID, msg);
@@ -881,6 +882,8 @@ static void pool_on_stopped(Pool *p, const char *error) {
                 /* Keep the state: the unit may still run. */
                 pool_set_state(p, p->unit->exited ? POOL_STOPPED : old);
                 waiters_run(p, &p->stop_waiters, -EIO, error);
+                p->drain_timer = sd_event_source_disable_unref(p->drain_timer);
+                waiters_run(p, &p->drain_waiters, -EIO, error);
                 return;
         }
 
@@ -917,6 +920,11 @@ static void pool_on_stopped(Pool *p, const char *error) {
         pool_set_state(p, POOL_STOPPED);
         pool_save(p, false);
         pool_drain_finish(p, true);
+        if (p->reload_waiters) {
+                /* Stopped (or drained) in the middle of a reload: it will not finish. */
+                p->rollback = prepared_engine_free(p->rollback);
+                pool_reload_finish(p, false, false, "reload canceled: the pool was stopped");
+        }
         /* A preload interrupted by a stop fails. */
         waiters_run(p, &p->preload_waiters, -ECANCELED, "preload canceled: the pool was stopped");
         waiters_run(p, &p->stop_waiters, 0, NULL);
@@ -1086,7 +1094,10 @@ static void pool_reload_finish(Pool *p, bool success, bool rolled_back, const ch
         o->success = success;
         o->rolled_back = rolled_back;
         (void) free_and_strdup(&o->engine_version, p->prepared ? p->prepared->engine_version : NULL);
-        (void) free_and_strdup(&o->error, error);
+        /* error may be o->error itself (a rollback reports the new engine's failure). */
+        if (error != o->error)
+                (void) free_and_strdup(&o->error, error);
+        error = o->error;
 
         log_struct(success ? LOG_INFO : LOG_WARNING,
                    "POOL_ID=%s", p->id,
@@ -1116,9 +1127,11 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
                 return -EBUSY;
         }
         if (access((*prepared)->binary_path, X_OK) < 0) {
-                if (asprintf(ret_error, "engine binary not found: %s", (*prepared)->binary_path) < 0)
+                /* Refused before anything changes: the old engine keeps serving. */
+                if (asprintf(ret_error, "binary_path: engine binary %s: %s", (*prepared)->binary_path,
+                             errno == ENOENT ? "not found" : strerror(errno)) < 0)
                         *ret_error = NULL;
-                return -ENOENT;
+                return -EINVAL;
         }
 
         r = prepared_engine_copy(p->prepared, &p->rollback);
@@ -1134,6 +1147,8 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
         if (r < 0)
                 return r;
         p->reload_new = TAKE_PTR(*prepared);
+        free(p->reload_outcome.engine_version);
+        free(p->reload_outcome.error);
         p->reload_outcome = (ReloadOutcome) {};
 
         log_info("Pool \"%s\": reloading to engine %s, draining first (up to %llu ms).", p->id,
@@ -1225,7 +1240,20 @@ int pool_resume(Pool *p, SavedPool *state) {
         r = pool_take_state(p, state);
         if (r < 0)
                 return r;
-        /* The engine died while the daemon was away: a restart, not a preload. */
+        /* Supervision's verdict outlives the daemon: an open circuit stays open, a pending
+         * backoff is waited out. Otherwise the engine died while the daemon was away: restart. */
+        if (p->supervisor.circuit == CIRCUIT_OPEN) {
+                log_notice("Pool \"%s\": circuit open, not restarting it before %s.", p->id,
+                           "the breaker timeout");
+                pool_set_state(p, POOL_FAILED);
+                pool_schedule_restart_timer(p, supervisor_next_tick(&p->supervisor, policy(p)));
+                return 0;
+        }
+        if (p->supervisor.next_restart_at > now(CLOCK_REALTIME)) {
+                pool_set_state(p, POOL_BACKOFF);
+                pool_schedule_restart_timer(p, p->supervisor.next_restart_at);
+                return 0;
+        }
         log_notice("Pool \"%s\": its engine is gone; restarting it.", p->id);
         supervisor_on_restart(&p->supervisor, policy(p), now(CLOCK_REALTIME));
         return pool_start_engine(p, START_RESTART);
@@ -1252,15 +1280,54 @@ int pool_reset(Pool *p, char **ret_error) {
 
 /* ---- Logs for classification ---- */
 
+/* The tail of EngineLogs=file's log file, split into lines. */
+static char **log_file_tail(const char *path) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        char **l = NULL, *state = NULL;
+        off_t size;
+        ssize_t n;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return NULL;
+        size = lseek(fd, 0, SEEK_END);
+        if (size < 0 || lseek(fd, size > 16384 ? size - 16384 : 0, SEEK_SET) < 0)
+                return NULL;
+        buf = malloc(16384 + 1);
+        if (!buf)
+                return NULL;
+        n = read(fd, buf, 16384);
+        if (n <= 0)
+                return NULL;
+        buf[n] = '\0';
+        for (char *line = strtok_r(buf, "\n", &state); line; line = strtok_r(NULL, "\n", &state))
+                if (strv_extend(&l, line) < 0)
+                        break;
+        return l;
+}
+
+/* The engine's last log lines of its current run, oldest first, as crash_classify() wants. */
 static char **pool_last_log_lines(Pool *p) {
         _cleanup_strv_free_ char **l = NULL;
+        const PoolEntry *e = registry_get(p->manager->registry, p->id);
+        usec_t since = e ? e->started_at_usec : 0;
         sd_journal *j = NULL;
         char match[256];
-        unsigned n = 0;
+        size_t n = 0;
+
+        if (p->manager->config->engine_logs == ENGINE_LOGS_FILE) {
+                _cleanup_free_ char *name = NULL, *path = NULL;
+
+                if (asprintf(&name, "%s.log", p->id) < 0)
+                        return NULL;
+                path = path_join(p->manager->logs_dir, name);
+                return path ? log_file_tail(path) : NULL;
+        }
 
         /* The journal is read directly (mmap'ed files, a few entries): no IPC, no waiting. Lines
          * written just before the exit can lose their unit fields (journald looks the cgroup up
-         * after the process is gone), so match on the pid too. */
+         * after the process is gone), so match on the pid too. Only this run's lines count. */
         if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY) < 0)
                 return NULL;
         (void) snprintf(match, sizeof(match), "%s=%s",
@@ -1272,10 +1339,13 @@ static char **pool_last_log_lines(Pool *p) {
                 (void) sd_journal_add_match(j, match, 0);
         }
         if (sd_journal_seek_tail(j) >= 0)
-                while (n < 50 && sd_journal_previous(j) > 0) {
+                while (n < CRASH_LOG_LINES_MAX && sd_journal_previous(j) > 0) {
                         const void *data;
+                        uint64_t t;
                         size_t len;
 
+                        if (since > 0 && sd_journal_get_realtime_usec(j, &t) >= 0 && t < since)
+                                break;
                         if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8)
                                 continue;
                         if (strv_extend(&l, strndupa((const char *) data + 8, len - 8)) < 0)
@@ -1283,6 +1353,13 @@ static char **pool_last_log_lines(Pool *p) {
                         n++;
                 }
         sd_journal_close(j);
+
+        /* Collected newest first: turn it around. */
+        for (size_t i = 0; i < n / 2; i++) {
+                char *t = l[i];
+                l[i] = l[n - 1 - i];
+                l[n - 1 - i] = t;
+        }
         return TAKE_PTR(l);
 }
 

@@ -3,7 +3,7 @@
 Feature: Pool status over HTTP
   GET /pools/{id}/status returns one pool's registry entry: the predecessor's fields (pool_id,
   live, ready, active_leases, engine_version) and ours (state, last_error, slots, unit, pid,
-  url, handoff_path, ...). The orchestrator of the predecessor calls it with POST, which is
+  url, handoff_path, supervision counters, ...). The orchestrator of the predecessor calls it with POST, which is
   served the same.
 
   Background:
@@ -30,7 +30,7 @@ Feature: Pool status over HTTP
       | unit           | pool-engine-st-ready.service |
       | pid            | $MAINPID(st-ready)        |
       | url            | http://127.0.0.1:$PORT(st-ready) |
-    And the response has exactly the fields "pool_id, live, ready, active_leases, engine_version, last_error, draining, slots_total, slots_free, device_mask, unit, pid, url, state, handoff_path, last_heartbeat_ms"
+    And the response has at least the fields "pool_id, live, ready, active_leases, engine_version, last_error, draining, slots_total, slots_free, device_mask, unit, pid, url, state, handoff_path, last_heartbeat_ms, crash_count, restart_count, backoff_ms, next_restart_usec, circuit_state"
 
   Scenario: The status of a pool that does not exist is 404
     When I GET /pools/missing-pool/status

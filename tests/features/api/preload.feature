@@ -80,7 +80,7 @@ Feature: Preloading a pool over HTTP
   Scenario: A preload creates the engine's log file
     With EngineLogs=file systemd appends the engine's output to <RuntimeDirectory>/logs/<pool>.log.
 
-    When pool "pl-log" is preloaded over HTTP with engine flags "--stdout-line=hello from pl-log"
+    When pool "pl-log" is preloaded over HTTP with engine flags "--stdout-line='hello from pl-log'"
     Then the response status is 200
     And the engine log file of pool "pl-log" contains "hello from pl-log"
 
@@ -111,7 +111,7 @@ Feature: Preloading a pool over HTTP
     And GET /pools lists the pools "pl-multi-a, pl-multi-b" as ready
 
   Scenario: Every field of the PreparedEngine is used
-    When pool "pl-full" is preloaded over HTTP with:
+    When pool "pl-full" is preloaded over HTTP with engine flags "--ready-after=300" and:
       | field          | value                                                        |
       | host           | 127.0.0.1                                                    |
       | model_path     | /models/llama-7b.gguf                                        |

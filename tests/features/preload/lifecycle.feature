@@ -17,16 +17,18 @@ Feature: The preload lifecycle
     And the unit "pool-engine-lc-binary.service" runs the fake engine binary as ExecStart
 
   Scenario: The engine gets every flag of the PreparedEngine, verbatim
-    Each flag is one argument: no shell splits or expands them.
+    Each flag is one argument, as the predecessor passed them to the engine: nothing splits
+    them, and nothing expands "$" in them (systemd expands ${VAR} and $$ in ExecStart= unless
+    told not to).
 
     When pool "lc-flags" is preloaded over HTTP with engine flags "--slots=3" and the arguments:
-      | argument                          |
-      | --stdout-line=two words, one flag |
-      | --stderr-line=$HOME is not expanded |
+      | argument                                       |
+      | --stdout-line=two words, one flag              |
+      | --stderr-line=${HOME} $HOME $$ %n stay as sent |
     Then the response status is 200
     And the command line of the engine of pool "lc-flags" is its binary_path followed by its flags
     And the engine of pool "lc-flags" received "--stdout-line=two words, one flag" as one argument
-    And the journal of the engine of pool "lc-flags" has the line "$HOME is not expanded"
+    And the journal of the engine of pool "lc-flags" has the line "${HOME} $HOME $$ %n stay as sent"
 
   Scenario: The engine's output goes to the journal under its unit
     The predecessor redirected stdout and stderr to a log file; with the default
@@ -210,6 +212,7 @@ Feature: The preload lifecycle
       | health | {"timeout_ms": 500} |
     Then the D-Bus call fails with "org.llorch.PoolManager1.Error.PreloadFailed"
     And the D-Bus error message is "health check timed out after 500 ms (last probe: HTTP 503)"
+    And the LastError of pool "lc-dbus-timeout" is the D-Bus error message
 
   Scenario: A pool stays unready after its preload failed
     When pool "lc-unready" is preloaded over HTTP with engine flags "--never-ready" and:

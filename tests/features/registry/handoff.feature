@@ -53,8 +53,9 @@ Feature: Registering a ready engine from its handoff
 
   @OC-POOL-3102
   Scenario: A minimal handoff is enough to become ready
-    Only binary_path, port and pool_id are given. The predecessor invented slots_total=1 for a
-    handoff without slots; unknown capacity stays unknown here (null, -1 over D-Bus).
+    Only binary_path, port and pool_id are given, plus the flags that tell the fake engine its
+    port. The predecessor invented slots_total=1 for a handoff without slots; unknown capacity
+    stays unknown here (null in JSON, -1 over D-Bus).
 
     When pool "ho-min" is preloaded over HTTP with only the required fields
     Then the response status is 200

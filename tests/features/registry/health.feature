@@ -40,20 +40,25 @@ Feature: Pool health in the registry
       | State    | starting |
     And the Ready property of pool "rh-new" changed only once, to true
 
-  Scenario: Health follows the engine: an engine that dies makes its pool neither live nor ready
-    Given a ready pool "rh-dies" with engine flags "--exit-after=800 --exit-code=7"
-    Then the status of pool "rh-dies" shows:
+  Scenario: Health follows the engine: an engine that ends makes its pool neither live nor ready
+    The engine ends on its own with status 0: not a crash, so supervision does not restart
+    it, and the pool's health is updated to what systemd reports.
+
+    Given a ready pool "rh-ends" with engine flags "--exit-after=800 --exit-code=0"
+    Then the status of pool "rh-ends" shows:
       | field | value |
       | live  | true  |
       | ready | true  |
-    And within 5 seconds the status of pool "rh-dies" shows:
+    And within 5 seconds the status of pool "rh-ends" shows:
+      | field      | value   |
+      | live       | false   |
+      | ready      | false   |
+      | state      | stopped |
+    And the status of pool "rh-ends" shows:
       | field      | value                       |
-      | live       | false                       |
-      | ready      | false                       |
-      | state      | failed                      |
-      | last_error | engine exited with status 7 |
-    And the D-Bus properties of pool "rh-dies" are:
+      | last_error | engine exited with status 0 |
+    And the D-Bus properties of pool "rh-ends" are:
       | property  | value                       |
       | Live      | false                       |
       | Ready     | false                       |
-      | LastError | engine exited with status 7 |
+      | LastError | engine exited with status 0 |

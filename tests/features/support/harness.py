@@ -18,7 +18,7 @@ import time
 
 import dbus
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def _binary(env, default):
@@ -45,9 +45,6 @@ BASE_CONFIG = {
     "HealthInterval": "100ms",
     "EngineSandbox": "container",
 }
-
-ACTIVE_STATES = ("starting", "probing", "ready", "stopping", "failing")
-
 
 class HarnessError(AssertionError):
     pass
@@ -361,6 +358,7 @@ class Daemon:
             else:
                 self.settings[k] = v
         self.env = dict(env or {})
+        self.token = self.env.get("LLORCH_API_TOKEN")
         self.hide_nvml = hide_nvml
         self.key = daemon_key(settings, env, hide_nvml)
         self.config = os.path.join(self.dir, "pool-managerd.conf")
@@ -368,7 +366,6 @@ class Daemon:
             f.write("[Manager]\n")
             for k, v in self.settings.items():
                 f.write(f"{k}={v}\n")
-        self.pools_seen = set()
 
     @property
     def runtime_dir(self):
@@ -533,10 +530,13 @@ class Harness:
         then whatever pool-engine-* unit is left (ours, or started by a scenario to collide)."""
         d = self.daemon
         if d and d.running():
+            auth = {"Authorization": f"Bearer {d.token}"} if d.token else {}
             try:
-                for p in d.pools():
-                    if p["state"] in ACTIVE_STATES:
-                        d.request("POST", f"/pools/{p['pool_id']}/stop", timeout=30)
+                r = d.request("GET", "/pools", headers=auth)
+                for p in (r.json if r.status == 200 else []):
+                    # Anything not stopped: a pool in backoff would otherwise be restarted.
+                    if p["state"] != "stopped":
+                        d.request("POST", f"/pools/{p['pool_id']}/stop", headers=auth, timeout=30)
             except (OSError, http.client.HTTPException, HarnessError):
                 pass
         units = systemctl("list-units", "--all", "--plain", "--no-legend", "pool-engine-*").stdout.split()
