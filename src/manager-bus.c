@@ -50,6 +50,21 @@ static int validate_pool_id(const char *id, sd_bus_error *error) {
         return 0;
 }
 
+/* What every mutating method on a pool does first: the caller may, the id is valid, and (for a
+ * call answered later) the request is kept. */
+static int bus_method_begin(Manager *m, sd_bus_message *message, const char *id, BusRequest **ret_req,
+                            sd_bus_error *error) {
+        int r;
+
+        r = bus_check_authorized(m, message, error);
+        if (r < 0)
+                return r;
+        r = validate_pool_id(id, error);
+        if (r < 0)
+                return r;
+        return ret_req ? bus_request_new(m, message, id, ret_req) : 0;
+}
+
 static int parse_prepared(const char *json, PreparedEngine **ret, sd_bus_error *error) {
         _cleanup_free_ char *message = NULL;
         int r;
@@ -183,13 +198,7 @@ int bus_method_stop(Manager *m, sd_bus_message *message, const char *id, sd_bus_
         _cleanup_free_ char *msg = NULL;
         int r;
 
-        r = bus_check_authorized(m, message, error);
-        if (r < 0)
-                return r;
-        r = validate_pool_id(id, error);
-        if (r < 0)
-                return r;
-        r = bus_request_new(m, message, id, &req);
+        r = bus_method_begin(m, message, id, &req, error);
         if (r < 0)
                 return r;
         r = manager_stop(m, id, on_stop_done, req, &msg);
@@ -227,13 +236,7 @@ int bus_method_drain(Manager *m, sd_bus_message *message, const char *id, uint64
         _cleanup_free_ char *msg = NULL;
         int r;
 
-        r = bus_check_authorized(m, message, error);
-        if (r < 0)
-                return r;
-        r = validate_pool_id(id, error);
-        if (r < 0)
-                return r;
-        r = bus_request_new(m, message, id, &req);
+        r = bus_method_begin(m, message, id, &req, error);
         if (r < 0)
                 return r;
         r = manager_drain(m, id, deadline_ms, on_drain_done, req, &msg);
@@ -270,22 +273,13 @@ int bus_method_reload(Manager *m, sd_bus_message *message, const char *id, const
         _cleanup_free_ char *msg = NULL;
         int r;
 
-        r = bus_check_authorized(m, message, error);
-        if (r < 0)
-                return r;
-        r = validate_pool_id(id, error);
+        r = bus_method_begin(m, message, id, &req, error);
         if (r < 0)
                 return r;
         r = parse_prepared(json, &pe, error);
         if (r < 0)
                 return r;
-        if (!streq(pe->pool_id, id))
-                return sd_bus_error_setf(error, BUS_ERROR_INVALID_ARGUMENT,
-                                         "pool_id: \"%s\" in the PreparedEngine differs from the pool \"%s\"",
-                                         pe->pool_id, id);
-        r = bus_request_new(m, message, id, &req);
-        if (r < 0)
-                return r;
+        /* A PreparedEngine for another pool is refused by manager_reload() (InvalidArgument). */
         r = manager_reload(m, id, &pe, 0, on_reload_done, req, &msg);
         if (r < 0)
                 return bus_reply_manager_error(message, r, msg, BUS_ERROR_DRAINING, SD_BUS_ERROR_FAILED);
@@ -308,10 +302,7 @@ int bus_method_lease(Manager *m, sd_bus_message *message, const char *id, bool a
         uint32_t leases = 0;
         int r;
 
-        r = bus_check_authorized(m, message, error);
-        if (r < 0)
-                return r;
-        r = validate_pool_id(id, error);
+        r = bus_method_begin(m, message, id, NULL, error);
         if (r < 0)
                 return r;
         r = allocate ? manager_allocate_lease(m, id, &leases, &msg) : manager_release_lease(m, id, &leases, &msg);
@@ -324,10 +315,7 @@ int bus_method_reset(Manager *m, sd_bus_message *message, const char *id, sd_bus
         _cleanup_free_ char *msg = NULL;
         int r;
 
-        r = bus_check_authorized(m, message, error);
-        if (r < 0)
-                return r;
-        r = validate_pool_id(id, error);
+        r = bus_method_begin(m, message, id, NULL, error);
         if (r < 0)
                 return r;
         r = manager_reset(m, id, &msg);

@@ -406,31 +406,6 @@ int prepared_engine_from_json(const char *text, size_t size, PreparedEngine **re
         return prepared_engine_from_object(o, ret, ret_error);
 }
 
-static int json_add_strv_array(json_object *o, const char *key, char * const *l) {
-        _cleanup_json_ json_object *a = NULL;
-
-        a = json_object_new_array();
-        if (!a)
-                return -ENOMEM;
-
-        STRV_FOREACH(s, (char **) l) {
-                json_object *e;
-
-                e = json_object_new_string(*s);
-                if (!e)
-                        return -ENOMEM;
-                if (json_object_array_add(a, e) < 0) {
-                        json_object_put(e);
-                        return -ENOMEM;
-                }
-        }
-
-        if (json_object_object_add(o, key, a) < 0)
-                return -ENOMEM;
-        TAKE_PTR(a);
-        return 0;
-}
-
 static int json_add_object(json_object *o, const char *key, json_object **child) {
         if (json_object_object_add(o, key, *child) < 0)
                 return -ENOMEM;
@@ -472,7 +447,7 @@ int prepared_engine_to_json(const PreparedEngine *p, json_object **ret) {
 
         r = json_add_string(o, "binary_path", p->binary_path);
         if (r >= 0)
-                r = json_add_strv_array(o, "flags", p->flags);
+                r = json_add_strv(o, "flags", p->flags);
         if (r >= 0)
                 r = json_add_int(o, "port", p->port);
         if (r >= 0)

@@ -394,3 +394,28 @@ int json_dispatch_uint64(const JsonDispatch *d, const char *name, json_object *v
         *(uint64_t *) field = (uint64_t) i;
         return 0;
 }
+
+int json_add_strv(json_object *o, const char *key, char * const *l) {
+        _cleanup_json_ json_object *a = NULL;
+
+        a = json_object_new_array();
+        if (!a)
+                return -ENOMEM;
+
+        STRV_FOREACH(s, (char **) l) {
+                json_object *e;
+
+                e = json_object_new_string(*s);
+                if (!e)
+                        return -ENOMEM;
+                if (json_object_array_add(a, e) < 0) {
+                        json_object_put(e);
+                        return -ENOMEM;
+                }
+        }
+
+        if (json_object_object_add(o, key, a) < 0)
+                return -ENOMEM;
+        TAKE_PTR(a);
+        return 0;
+}

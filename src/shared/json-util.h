@@ -30,6 +30,8 @@ int json_parse_document(const char *text, size_t size, size_t max_size, json_obj
 int json_add_string(json_object *o, const char *key, const char *s);
 int json_add_int(json_object *o, const char *key, int64_t v);
 int json_add_bool(json_object *o, const char *key, bool v);
+/* Adds key with an array of the strings of l (NULL: an empty array). */
+int json_add_strv(json_object *o, const char *key, char * const *l);
 
 /*
  * Table-driven parsing of a JSON object into a struct ("parse once, at the edge"). Each
