@@ -111,6 +111,8 @@ Manager *manager_free(Manager *m) {
 
         pool_entry_array_free(m->published, m->n_published);
         sd_bus_slot_unref(m->name_slot);
+        if (m->journal)
+                sd_journal_close(m->journal);
         sd_bus_slot_unref(m->job_removed_slot);
         sd_bus_slot_unref(m->list_units_slot);
         sd_bus_slot_unref(m->subscribe_slot);
@@ -181,6 +183,18 @@ static int on_status_update(sd_event_source *s, void *userdata) {
         (void) sd_notifyf(false, "STATUS=%zu pool%s, %zu ready", n, n == 1 ? "" : "s", ready);
         pool_bus_publish_changes(m);
         return 0;
+}
+
+void manager_flush_changes(Manager *m) {
+        (void) on_status_update(NULL, m);
+}
+
+sd_journal *manager_journal(Manager *m) {
+        if (!m->journal && sd_journal_open(&m->journal, SD_JOURNAL_LOCAL_ONLY) < 0)
+                return NULL;
+        /* Pick up rotated and new journal files. */
+        (void) sd_journal_process(m->journal);
+        return m->journal;
 }
 
 void manager_pool_changed(Manager *m, const char *id) {

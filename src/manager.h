@@ -12,6 +12,7 @@
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
+#include <systemd/sd-journal.h>
 
 #include "config.h"
 #include "curl-glue.h"
@@ -48,6 +49,7 @@ struct Manager {
         char *engines_dir;              /* <runtime>/engines */
         char *logs_dir;                 /* <runtime>/logs */
 
+        sd_journal *journal;            /* for the last lines of crashed engines */
         sd_bus_slot *job_removed_slot;
         sd_bus_slot *list_units_slot;   /* re-adoption at start-up */
         bool adoption_done;
@@ -105,5 +107,9 @@ int manager_reset(Manager *m, const char *id, char **ret_error);
 /* "pool-engine-<escaped id>.service" */
 int pool_unit_name(const char *id, char **ret);
 
-/* Called by pools on every state change: STATUS= and, later, bus signals. */
+/* Called by pools on every state change: STATUS= and bus signals, coalesced at idle priority. */
 void manager_pool_changed(Manager *m, const char *id);
+/* The same, now: for changes readers must see without delay (an engine gone). */
+void manager_flush_changes(Manager *m);
+/* The journal, opened once and kept (NULL when it cannot be opened). */
+sd_journal *manager_journal(Manager *m);

@@ -598,7 +598,17 @@ static void pool_on_exited(Pool *p) {
                 pool_fail(p, msg);
                 return;
 
-        case POOL_READY:
+        case POOL_READY: {
+                PoolEntry *e = registry_get(p->manager->registry, p->id);
+
+                /* Readers learn first: unready now, before the crash is classified and saved
+                 * (journal reads and fsync have no upper bound on a busy node). */
+                if (e) {
+                        e->health.live = e->health.ready = false;
+                        e->main_pid = 0;
+                }
+                manager_flush_changes(p->manager);
+
                 if (asprintf(&msg, "engine %s", strna(exit)) < 0)
                         return (void) log_oom();
                 if (p->draining) {
@@ -619,6 +629,7 @@ static void pool_on_exited(Pool *p) {
                 }
                 pool_crashed(p, _CRASH_REASON_INVALID, msg);
                 return;
+        }
 
         default:
                 /* Stopping or failing: the exit was asked for; the stop job reports. */
@@ -1327,9 +1338,12 @@ static char **pool_last_log_lines(Pool *p) {
 
         /* The journal is read directly (mmap'ed files, a few entries): no IPC, no waiting. Lines
          * written just before the exit can lose their unit fields (journald looks the cgroup up
-         * after the process is gone), so match on the pid too. Only this run's lines count. */
-        if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY) < 0)
+         * after the process is gone), so match on the pid too. Only this run's lines count. The
+         * handle stays open: opening it costs milliseconds once journald has many files. */
+        j = manager_journal(p->manager);
+        if (!j)
                 return NULL;
+        sd_journal_flush_matches(j);
         (void) snprintf(match, sizeof(match), "%s=%s",
                         p->manager->user ? "_SYSTEMD_USER_UNIT" : "_SYSTEMD_UNIT", p->unit->name);
         (void) sd_journal_add_match(j, match, 0);
@@ -1352,7 +1366,6 @@ static char **pool_last_log_lines(Pool *p) {
                                 break;
                         n++;
                 }
-        sd_journal_close(j);
 
         /* Collected newest first: turn it around. */
         for (size_t i = 0; i < n / 2; i++) {
