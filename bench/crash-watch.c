@@ -21,6 +21,7 @@
  *       true    PropertiesChanged of the pool with Ready=true arrives again
  *     The bus matches are installed before the first kill. One line per sample:
  *       sample <i> <pool> <pid> <dead> <unit> <false> <http> <health> <true> <kill realtime us>
+ *              <HTTP status requests> <health attempts>
  *
  * crash-watch kill-health --pid=PID --port=PORT [--host=ADDR]
  *     kill(PID, SIGKILL) and time "dead" and "health" as above (supervisord's engine, say).
@@ -569,10 +570,10 @@ static int cmd_crash(int argc, char **argv, unsigned samples, const char *http) 
                 }
                 if (status.error[0] || hp.error[0])
                         fprintf(stderr, "Sample %u: %s %s\n", i, status.error, hp.error);
-                printf("sample %u %s %u %.3f %.3f %.3f %.3f %.3f %.3f %" PRIu64 "\n", i, p->id, pid,
+                printf("sample %u %s %u %.3f %.3f %.3f %.3f %.3f %.3f %" PRIu64 " %u %u\n", i, p->id, pid,
                        ms_since(cur.t0, cur.dead), ms_since(cur.t0, cur.unit), ms_since(cur.t0, cur.rfalse),
                        http ? ms_since(cur.t0, status.hit_ns) : -1.0, health ? ms_since(cur.t0, hp.hit_ns) : -1.0,
-                       ms_since(cur.t0, cur.rtrue), cur.t0_realtime_us);
+                       ms_since(cur.t0, cur.rtrue), cur.t0_realtime_us, status.attempts, hp.attempts);
                 fflush(stdout);
         }
         sd_bus_flush_close_unref(bus);

@@ -50,11 +50,29 @@ def free_port():
     return _ports.pop()
 
 
-def workdir(name):
-    # Under $XDG_RUNTIME_DIR (the sandbox's), not /tmp: engines run with PrivateTmp=yes.
+def workdir(name, tmpfs=False):
+    """Under $XDG_RUNTIME_DIR (the sandbox's), not /tmp: engines run with PrivateTmp=yes. With
+    tmpfs, the daemon's RuntimeDirectory and StateDirectory (work/run, work/state) get a tmpfs
+    each, mounted in the sandbox's private mount namespace, so that fsync() costs nothing."""
     work = os.path.join(os.environ["XDG_RUNTIME_DIR"], name)
     os.makedirs(os.path.join(work, "pools.d"), exist_ok=True)
+    for d in ("run", "state"):
+        path = os.path.join(work, d)
+        subprocess.run(["umount", "-q", path], capture_output=True)
+        subprocess.run(["rm", "-rf", path])
+        os.makedirs(path)
+        if tmpfs:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", path], check=True)
     return work
+
+
+def fs_type(path):
+    r = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True)
+    return r.stdout.strip() or "?"
+
+
+def storage_note(work):
+    return f"RuntimeDirectory on {fs_type(work + '/run')}, StateDirectory on {fs_type(work + '/state')}"
 
 
 def write_config(work, listen_port, manager=None, supervision=None):
@@ -133,7 +151,7 @@ def crash_watch_crash(ids, samples, extra=(), timeout=900):
             continue
         keys = ("dead", "unit", "false", "http", "health", "true")
         out.append({"pool": f[2], "pid": int(f[3]), **{k: float(v) for k, v in zip(keys, f[4:10])},
-                    "kill_realtime_us": int(f[10])})
+                    "kill_realtime_us": int(f[10]), "http_requests": int(f[11]), "health_attempts": int(f[12])})
     return out
 
 
