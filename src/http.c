@@ -44,7 +44,7 @@
  * limit bounds MHD's per-connection pool (request line, headers, read buffer); bodies are
  * collected outside it, up to HTTP_BODY_MAX. */
 #define HTTP_CONNECTION_LIMIT 256U
-#define HTTP_CONNECTION_MEMORY_LIMIT ((size_t) 32U * 1024U)
+#define HTTP_CONNECTION_MEMORY_LIMIT ((size_t) 16U * 1024U)   /* MHD zeroes it per request */
 #define HTTP_CONNECTION_TIMEOUT_SEC 30U
 /* Bodies over the cap are read and dropped (then answered 413) up to this much; past it the
  * connection is closed. MHD lets us answer only before the body is read or after all of it:
