@@ -328,6 +328,38 @@ static int append_property_string(sd_bus_message *m, const char *name, const cha
         return sd_bus_message_append(m, "(sv)", name, "s", s);
 }
 
+/* systemd expands $VAR and ${VAR} in ExecStart= arguments when it starts the process; flags are
+ * passed verbatim, so every '$' goes out as "$$", which systemd turns back into one '$'. */
+static int append_argv_verbatim(sd_bus_message *m, char **argv) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "s");
+        if (r < 0)
+                return r;
+        STRV_FOREACH(a, argv) {
+                _cleanup_free_ char *e = NULL;
+                size_t n = 0;
+                char *t;
+
+                for (const char *c = *a; *c; c++)
+                        n += *c == '$' ? 2 : 1;
+                e = malloc(n + 1);
+                if (!e)
+                        return -ENOMEM;
+                t = e;
+                for (const char *c = *a; *c; c++) {
+                        *t++ = *c;
+                        if (*c == '$')
+                                *t++ = '$';
+                }
+                *t = '\0';
+                r = sd_bus_message_append(m, "s", e);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
 static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec) {
         int r;
 
@@ -411,7 +443,7 @@ static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec) {
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", spec->argv[0]);
         if (r >= 0)
-                r = sd_bus_message_append_strv(m, spec->argv);
+                r = append_argv_verbatim(m, spec->argv);
         if (r >= 0)
                 r = sd_bus_message_append(m, "b", 0);
         for (unsigned i = 0; r >= 0 && i < 4; i++)

@@ -84,7 +84,7 @@ static void on_preload_done(Pool *p, int r, const char *error, void *userdata) {
         const PoolEntry *e;
 
         if (r < 0) {
-                (void) sd_bus_reply_method_errorf(req->message, BUS_ERROR_PRELOAD_FAILED, "preload failed: %s",
+                (void) sd_bus_reply_method_errorf(req->message, BUS_ERROR_PRELOAD_FAILED, "%s",
                                                   error ?: strerror(-r));
                 return;
         }
@@ -117,7 +117,7 @@ static int bus_method_preload(Manager *m, sd_bus_message *message, const char *j
         r = manager_preload(m, &pe, on_preload_done, req, &msg);
         if (r < 0) {
                 if (r == -ENOENT)       /* binary missing: a preload failure, not an unknown pool */
-                        return sd_bus_reply_method_errorf(message, BUS_ERROR_PRELOAD_FAILED, "preload failed: %s",
+                        return sd_bus_reply_method_errorf(message, BUS_ERROR_PRELOAD_FAILED, "%s",
                                                           msg ?: strerror(-r));
                 return bus_reply_manager_error(message, r, msg, BUS_ERROR_ALREADY_RUNNING,
                                                BUS_ERROR_PRELOAD_FAILED);

@@ -9,6 +9,7 @@ Feature: Pool status over HTTP
   Background:
     Given a running pool-managerd
 
+  @OC-POOL-3003
   Scenario: The status of a ready pool has every field
     Given a ready pool "st-ready" with:
       | field          | value  |
@@ -17,18 +18,18 @@ Feature: Pool status over HTTP
     When I GET /pools/st-ready/status
     Then the response status is 200
     And the response fields are:
-      | field          | value                     |
-      | pool_id        | st-ready                  |
-      | live           | true                      |
-      | ready          | true                      |
-      | active_leases  | 0                         |
-      | engine_version | fake-1                    |
-      | last_error     | null                      |
-      | state          | ready                     |
-      | slots_total    | 2                         |
-      | slots_free     | 2                         |
-      | unit           | pool-engine-st-ready.service |
-      | pid            | $MAINPID(st-ready)        |
+      | field          | value                            |
+      | pool_id        | st-ready                         |
+      | live           | true                             |
+      | ready          | true                             |
+      | active_leases  | 0                                |
+      | engine_version | fake-1                           |
+      | last_error     | null                             |
+      | state          | ready                            |
+      | slots_total    | 2                                |
+      | slots_free     | 2                                |
+      | unit           | pool-engine-st-ready.service     |
+      | pid            | $MAINPID(st-ready)               |
       | url            | http://127.0.0.1:$PORT(st-ready) |
     And the response has at least the fields "pool_id, live, ready, active_leases, engine_version, last_error, draining, slots_total, slots_free, device_mask, unit, pid, url, state, handoff_path, last_heartbeat_ms, crash_count, restart_count, backoff_ms, next_restart_usec, circuit_state"
 
@@ -37,6 +38,7 @@ Feature: Pool status over HTTP
     Then the response is 404 with the error "pool missing-pool not found"
     And the daemon has no pool "missing-pool"
 
+  @OC-POOL-3003
   Scenario: The status follows the registry as it changes
     Given a ready pool "st-live"
     When I POST /pools/st-live/leases
@@ -63,9 +65,9 @@ Feature: Pool status over HTTP
     Then the response field "engine_version" is <reported>
 
     Examples:
-      | pool       | version                    | reported                     |
-      | st-with-v  | llamacpp-source:b4000-cuda | "llamacpp-source:b4000-cuda" |
-      | st-no-v    | (absent)                   | null                         |
+      | pool      | version                    | reported                     |
+      | st-with-v | llamacpp-source:b4000-cuda | "llamacpp-source:b4000-cuda" |
+      | st-no-v   | (absent)                   | null                         |
 
   Scenario: POST /pools/{id}/status answers like GET, as the predecessor's orchestrator calls it
     Given a ready pool "st-post"

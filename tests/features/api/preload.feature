@@ -25,9 +25,9 @@ Feature: Preloading a pool over HTTP
     Then the response status is 200
     And the response has exactly the fields "pool_id, pid, handoff_path"
     And the response fields are:
-      | field        | value                                |
-      | pool_id      | pl-answer                            |
-      | pid          | $MAINPID(pl-answer)                  |
+      | field        | value                                  |
+      | pool_id      | pl-answer                              |
+      | pid          | $MAINPID(pl-answer)                    |
       | handoff_path | $RUNTIME_DIR/engines/pl-answer-r0.json |
     And the handoff file of pool "pl-answer" exists
 
@@ -38,8 +38,8 @@ Feature: Preloading a pool over HTTP
     Then the response is 500 with the error "preload failed: engine binary not found: /nonexistent/engine"
     And systemd has no unit "pool-engine-pl-nobin.service"
     And the status of pool "pl-nobin" shows:
-      | field      | value                                     |
-      | state      | failed                                    |
+      | field      | value                                        |
+      | state      | failed                                       |
       | last_error | engine binary not found: /nonexistent/engine |
 
   Scenario: An engine that cannot be executed fails the preload with 500
@@ -48,8 +48,8 @@ Feature: Preloading a pool over HTTP
 
     Given an executable file "not-an-engine" in the scenario directory that is not a program
     When pool "pl-noexec" is preloaded over HTTP with:
-      | field       | value                      |
-      | binary_path | $WORK/not-an-engine        |
+      | field       | value               |
+      | binary_path | $WORK/not-an-engine |
     Then the response is 500 with the error "preload failed: start job for pool-engine-pl-noexec.service failed: engine could not be executed (status 203/EXEC)"
     And systemd has no unit "pool-engine-pl-noexec.service"
 
@@ -93,10 +93,10 @@ Feature: Preloading a pool over HTTP
     When pool "pl-handoff" is preloaded over HTTP
     Then the response status is 200
     And the handoff file of pool "pl-handoff" contains:
-      | key     | value                           |
-      | pool_id | pl-handoff                      |
+      | key     | value                              |
+      | pool_id | pl-handoff                         |
       | url     | http://127.0.0.1:$PORT(pl-handoff) |
-      | pid     | $MAINPID(pl-handoff)            |
+      | pid     | $MAINPID(pl-handoff)               |
 
   Scenario: Several pools preload at the same time, each with its own files
     The predecessor wrote every handoff to the same engine.json; here each pool has its own.
@@ -112,33 +112,33 @@ Feature: Preloading a pool over HTTP
 
   Scenario: Every field of the PreparedEngine is used
     When pool "pl-full" is preloaded over HTTP with engine flags "--ready-after=300" and:
-      | field          | value                                                        |
-      | host           | 127.0.0.1                                                    |
-      | model_path     | /models/llama-7b.gguf                                        |
-      | engine         | vllm                                                         |
-      | engine_version | vllm-0.6.1                                                   |
-      | replica_id     | r1                                                           |
-      | device_mask    | GPU0,GPU1                                                    |
-      | env            | {"LLAMA_ARG_CTX_SIZE": "8192"}                               |
+      | field          | value                                                       |
+      | host           | 127.0.0.1                                                   |
+      | model_path     | /models/llama-7b.gguf                                       |
+      | engine         | vllm                                                        |
+      | engine_version | vllm-0.6.1                                                  |
+      | replica_id     | r1                                                          |
+      | device_mask    | GPU0,GPU1                                                   |
+      | env            | {"LLAMA_ARG_CTX_SIZE": "8192"}                              |
       | health         | {"path": "/health", "interval_ms": 50, "timeout_ms": 10000} |
-      | slots_total    | 3                                                            |
+      | slots_total    | 3                                                           |
     Then the response status is 200
     And the unit "pool-engine-pl-full.service" has the properties:
-      | property    | value                                   |
-      | Description | LLM engine vllm for pool pl-full        |
-      | Environment | LLAMA_ARG_CTX_SIZE=8192                 |
-      | Environment | CUDA_VISIBLE_DEVICES=0,1                |
-      | Environment | POOL_ID=pl-full                         |
+      | property    | value                            |
+      | Description | LLM engine vllm for pool pl-full |
+      | Environment | LLAMA_ARG_CTX_SIZE=8192          |
+      | Environment | CUDA_VISIBLE_DEVICES=0,1         |
+      | Environment | POOL_ID=pl-full                  |
     And the engine of pool "pl-full" was probed every 50 ms
     And the handoff file "engines/pl-full-r1.json" contains:
-      | key            | value                   |
-      | engine         | vllm                    |
-      | engine_version | vllm-0.6.1              |
-      | replica_id     | r1                      |
-      | model.path     | /models/llama-7b.gguf   |
-      | model.id       | llama-7b                |
-      | device_mask    | GPU0,GPU1               |
-      | slots_total    | 3                       |
+      | key            | value                           |
+      | engine         | vllm                            |
+      | engine_version | vllm-0.6.1                      |
+      | replica_id     | r1                              |
+      | model.path     | /models/llama-7b.gguf           |
+      | model.id       | llama-7b                        |
+      | device_mask    | GPU0,GPU1                       |
+      | slots_total    | 3                               |
       | url            | http://127.0.0.1:$PORT(pl-full) |
     And the status of pool "pl-full" shows:
       | field          | value      |

@@ -4,8 +4,8 @@ Feature: GPU-only preflight
   Engines run on GPUs only: with GpuOnly=yes a preload is refused when CUDA is not available,
   with no CPU fallback. pool-managerd looks for CUDA once, at start-up: nvcc or nvidia-smi on
   its PATH, or NVML reporting a GPU. So each scenario starts its own daemon with a PATH it
-  controls (a directory of fake tools, then /usr/bin:/bin, which hold neither tool) and with
-  any installed NVML hidden from it.
+  controls (a directory of fake tools, then /usr/bin and /bin unless they hold a real tool)
+  and with any installed NVML hidden from it.
 
   @OC-POOL-3012
   Scenario: CUDA counts as available when nvcc is on PATH

@@ -56,9 +56,9 @@ Feature: Engine processes under systemd
     Then the response status is 200
     And the engine log file of pool "pr-logdir" exists in the runtime directory's "logs" directory
     And the unit "pool-engine-pr-logdir.service" has the properties:
-      | property       | value                                         |
-      | StandardOutput | append:$RUNTIME_DIR/logs/pr-logdir.log        |
-      | StandardError  | append:$RUNTIME_DIR/logs/pr-logdir.log        |
+      | property       | value                                  |
+      | StandardOutput | append:$RUNTIME_DIR/logs/pr-logdir.log |
+      | StandardError  | append:$RUNTIME_DIR/logs/pr-logdir.log |
 
   Scenario: The log file is appended to, across restarts of the engine
     Given a running pool-managerd configured with:
@@ -77,8 +77,8 @@ Feature: Engine processes under systemd
     And the engine's pid in the response is the MainPID of unit "pool-engine-pr-mainpid.service"
     And the process with the pid of pool "pr-mainpid" is running the fake engine with the pool's port
     And the D-Bus properties of pool "pr-mainpid" are:
-      | property | value                 |
-      | MainPID  | $MAINPID(pr-mainpid)  |
+      | property | value                |
+      | MainPID  | $MAINPID(pr-mainpid) |
 
   Scenario: The pid is written to <RuntimeDirectory>/<pool>.pid
     When pool "pr-pidfile" is preloaded over HTTP
@@ -104,8 +104,8 @@ Feature: Engine processes under systemd
   Scenario: Stopping sends SIGTERM first
     Given a ready pool "pr-sigterm"
     Then the unit "pool-engine-pr-sigterm.service" has the properties:
-      | property | value |
-      | KillSignal | 15  |
+      | property   | value |
+      | KillSignal | 15    |
     When I POST /pools/pr-sigterm/stop
     Then the response status is 200
     And the journal of the engine of pool "pr-sigterm" has the line "fake-engine: received SIGTERM, shutting down"
@@ -157,6 +157,6 @@ Feature: Engine processes under systemd
     Then the response is <status> with the error "<error>"
 
     Examples:
-      | situation                         | pool         | status | error                               |
-      | a ready pool "pr-stopped" that was stopped | pr-stopped | 409 | pool pr-stopped is not running (stopped) |
-      | the daemon has no pool "pr-unknown" | pr-unknown | 404    | pool pr-unknown not found           |
+      | situation                                  | pool       | status | error                                    |
+      | a ready pool "pr-stopped" that was stopped | pr-stopped | 409    | pool pr-stopped is not running (stopped) |
+      | the daemon has no pool "pr-unknown"        | pr-unknown | 404    | pool pr-unknown not found                |

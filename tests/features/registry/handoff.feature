@@ -13,10 +13,10 @@ Feature: Registering a ready engine from its handoff
   @OC-POOL-3101
   Scenario: A complete handoff makes the pool ready with its metadata
     When pool "ho-full" is preloaded over HTTP with:
-      | field          | value       |
-      | engine_version | b4000-cuda  |
-      | device_mask    | GPU0        |
-      | slots_total    | 4           |
+      | field          | value      |
+      | engine_version | b4000-cuda |
+      | device_mask    | GPU0       |
+      | slots_total    | 4          |
     Then the response status is 200
     And the handoff file of pool "ho-full" contains:
       | key            | value      |
@@ -25,14 +25,14 @@ Feature: Registering a ready engine from its handoff
       | slots_total    | 4          |
       | slots_free     | 4          |
     And the status of pool "ho-full" shows:
-      | field          | value      |
-      | live           | true       |
-      | ready          | true       |
-      | engine_version | b4000-cuda |
-      | device_mask    | GPU0       |
-      | slots_total    | 4          |
-      | slots_free     | 4          |
-      | last_error     | null       |
+      | field          | value                                |
+      | live           | true                                 |
+      | ready          | true                                 |
+      | engine_version | b4000-cuda                           |
+      | device_mask    | GPU0                                 |
+      | slots_total    | 4                                    |
+      | slots_free     | 4                                    |
+      | last_error     | null                                 |
       | handoff_path   | $RUNTIME_DIR/engines/ho-full-r0.json |
 
   @OC-POOL-3101
@@ -75,6 +75,7 @@ Feature: Registering a ready engine from its handoff
       | SlotsTotal | -1    |
       | SlotsFree  | -1    |
 
+  @OC-POOL-3102
   Scenario: Registration sets the heartbeat to the time the engine became ready
     When pool "ho-beat" is preloaded over HTTP with engine flags "--ready-after=300"
     Then the response status is 200
@@ -123,6 +124,7 @@ Feature: Registering a ready engine from its handoff
       | engine_version | v2    |
     And GET /pools lists pool "ho-update" exactly once
 
+  @OC-POOL-3101
   Scenario: The device mask is taken from the handoff and reaches the engine
     When pool "ho-mask" is preloaded over HTTP with:
       | field       | value     |

@@ -50,10 +50,10 @@ Feature: Pool health in the registry
       | live  | true  |
       | ready | true  |
     And within 5 seconds the status of pool "rh-ends" shows:
-      | field      | value   |
-      | live       | false   |
-      | ready      | false   |
-      | state      | stopped |
+      | field | value   |
+      | live  | false   |
+      | ready | false   |
+      | state | stopped |
     And the status of pool "rh-ends" shows:
       | field      | value                       |
       | last_error | engine exited with status 0 |

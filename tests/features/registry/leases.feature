@@ -37,6 +37,7 @@ Feature: Lease accounting
     And I DELETE /pools/ls-release/leases
     Then the response is 200 with the body {"pool_id": "ls-release", "active_leases": 1}
 
+  @OC-POOL-3007
   Scenario: Releasing never goes below zero
     Given a ready pool "ls-floor"
     When I DELETE /pools/ls-floor/leases

@@ -5,6 +5,7 @@
 
 import http.client
 import os
+import re
 import socket
 import sys
 import threading
@@ -64,7 +65,6 @@ def step_ready_pool(context, pool, flags, tail):
 
 @step(r'the engine log file of pool "(?P<pool>[^"]+)" holds (?P<items>(?:"[^"]*"(?:, )?)+) in this order')
 def step_log_order(context, pool, items):
-    import re
     wanted = re.findall(r'"([^"]*)"', items)
     path = context.h.daemon.log_file(pool)
 

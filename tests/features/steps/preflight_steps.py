@@ -2,8 +2,8 @@
 #
 # Steps: daemons with a PATH under the scenario's control, for the GPU-only preflight. The
 # daemon looks for CUDA once at start-up, so each of these starts a fresh daemon. Its PATH is a
-# directory of fake tools followed by /usr/bin:/bin (checked to hold neither tool); any NVML
-# installed on the machine is made inaccessible to it (InaccessiblePaths=).
+# directory of fake tools, then /usr/bin and /bin unless they hold a real nvcc or nvidia-smi;
+# any NVML installed on the machine is made inaccessible to it (InaccessiblePaths=).
 
 import os
 import sys
@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import harness  # noqa: E402
 
 TOOLS = ("nvcc", "nvidia-smi")
-SYSTEM_PATH = "/usr/bin:/bin"
+SYSTEM_DIRS = ("/usr/bin", "/bin")
 
 
 def fake_tool(directory, name, executable=True):
@@ -36,12 +36,14 @@ def start_gpu_only_daemon(context, on_path=(), off_path=(), not_executable=()):
         fake_tool(bindir, t, executable=False)
     for t in off_path:
         fake_tool(context.s.path("elsewhere"), t)
-    for d in SYSTEM_PATH.split(":"):
+    # The system directories, unless one holds a real tool (a GPU node has /usr/bin/nvidia-smi):
+    # the daemon runs no program, so it does not need them.
+    path = [bindir] + [d for d in SYSTEM_DIRS if not any(os.path.exists(os.path.join(d, t)) for t in TOOLS)]
+    for d in path[1:]:
         for t in TOOLS:
-            assert not os.path.exists(os.path.join(d, t)), f"{d}/{t} exists: the scenario needs a PATH without it"
+            assert not os.path.exists(os.path.join(d, t)), f"{d}/{t} exists"
     context.s.tools_dir = bindir
-    d = context.h.ensure_daemon({"GpuOnly": "yes"}, env={"PATH": f"{bindir}:{SYSTEM_PATH}"}, fresh=True,
-                                hide_nvml=True)
+    d = context.h.ensure_daemon({"GpuOnly": "yes"}, env={"PATH": ":".join(path)}, fresh=True, hide_nvml=True)
     assert d.running()
     # The daemon reports what it found once it has looked, before READY=1.
     assert harness.wait_for(lambda: "; GpuOnly=yes." in d.log(), timeout=5), d.log()[-2000:]

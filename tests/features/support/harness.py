@@ -6,12 +6,14 @@
 # and busctl monitor for signals), unit properties, files, the journal and /proc. Nothing here
 # links or imports daemon code.
 
+import contextlib
 import http.client
+import io
 import json
 import os
-import re
-import shutil
+import runpy
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,7 +29,6 @@ def _binary(env, default):
 
 POOL_MANAGERD = _binary("POOL_MANAGERD", "build/src/pool-managerd")
 FAKE_ENGINE = _binary("FAKE_ENGINE", "build/tests/fake-engine")
-POOLCTL = _binary("POOLCTL", "build/src/poolctl")
 FREE_PORT = os.path.join(TOP, "tests", "free-port")
 
 BUS_NAME = "org.llorch.PoolManager1"
@@ -45,6 +46,7 @@ BASE_CONFIG = {
     "HealthInterval": "100ms",
     "EngineSandbox": "container",
 }
+
 
 class HarnessError(AssertionError):
     pass
@@ -66,7 +68,18 @@ def wait_for(predicate, timeout=10.0, interval=0.02):
 
 
 def free_port():
-    return int(subprocess.run([FREE_PORT], capture_output=True, text=True, check=True).stdout.split()[0])
+    """A port from tests/free-port (below the ephemeral range, where the daemon's probes take
+    their local ports), run in this interpreter: a new python3 per port costs more than the
+    rest of a preload."""
+    out = io.StringIO()
+    argv = sys.argv
+    sys.argv = [FREE_PORT]
+    try:
+        with contextlib.redirect_stdout(out):
+            runpy.run_path(FREE_PORT, run_name="__main__")
+    finally:
+        sys.argv = argv
+    return int(out.getvalue().split()[0])
 
 
 def run(*args, check=False, **kw):
@@ -517,12 +530,13 @@ class Harness:
         s = self.scenario
         if not s:
             return
+        if s.monitor:
+            s.monitor.stop()
+        # Stopping first answers the preloads still waiting (canceled), so the threads end.
+        self.stop_pools()
         for r in s.runs.values():
             if r.thread:
                 r.thread.join(30)
-        if s.monitor:
-            s.monitor.stop()
-        self.stop_pools()
         self.scenario = None
 
     def stop_pools(self):
