@@ -205,6 +205,21 @@ static int config_parse_duration(const char *value, uint64_t ltype, void *data) 
         return 0;
 }
 
+/* A user name as systemd accepts it for User= (or a numeric uid); empty unsets. */
+static int config_parse_user(const char *value, uint64_t ltype, void *data) {
+        char **p = data;
+
+        if (isempty(value))
+                return free_and_strdup(p, NULL);
+        if (strlen(value) > 31 || value[0] == '-')
+                return -EINVAL;
+        for (const char *c = value; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                      *c == '_' || *c == '-'))
+                        return -EINVAL;
+        return free_and_strdup(p, value);
+}
+
 /* ltype is the minimum; at most 1000000. */
 static int config_parse_unsigned(const char *value, uint64_t ltype, void *data) {
         unsigned *u = data;
@@ -272,6 +287,8 @@ static const ConfigTableItem config_table[] = {
           offsetof(Config, engine_logs) },
         { "Manager", "EngineSandbox",    config_parse_engine_sandbox, 0,
           offsetof(Config, engine_sandbox) },
+        { "Manager", "EngineUser",       config_parse_user,        0,
+          offsetof(Config, engine_user) },
         { "Manager", "ReloadDrainTimeout", config_parse_duration,  0,
           offsetof(Config, reload_drain_timeout) },
 
@@ -453,6 +470,7 @@ Config *config_free(Config *c) {
         free(c->pools_directory);
         free(c->listen);
         free(c->api_token_file);
+        free(c->engine_user);
         return mfree(c);
 }
 

@@ -48,6 +48,7 @@ typedef struct Config {
         EngineLogs engine_logs;         /* journal */
         EngineSandbox engine_sandbox;   /* full */
         usec_t reload_drain_timeout;    /* 30s: how long a reload waits for leases to finish */
+        char *engine_user;              /* User= of engine units (system instance); NULL: unset */
 
         SupervisionPolicy supervision;  /* [Supervision], defaults from supervision_policy_init() */
 

@@ -379,6 +379,12 @@ static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec) {
         if (r < 0)
                 return r;
 
+        if (spec->user) {
+                r = append_property_string(m, "User", spec->user);
+                if (r < 0)
+                        return r;
+        }
+
         /* systemd opens the log file itself (append:), before the sandbox applies. */
         if (spec->log_file) {
                 r = append_property_string(m, "StandardOutputFileToAppend", spec->log_file);

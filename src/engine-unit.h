@@ -40,6 +40,7 @@ typedef struct EngineUnitSpec {
         char **environment;             /* "NAME=value" */
         const char *log_file;           /* NULL: journal; else appended to (systemd's append:) */
         usec_t stop_timeout;
+        const char *user;               /* User=, NULL: the manager's own (root for the system one) */
         bool sandbox;                   /* apply the sandboxing settings at all */
         bool protect_kernel;            /* ProtectKernel{Tunables,Logs}=, ProtectControlGroups= (remounts) */
 } EngineUnitSpec;

@@ -799,6 +799,8 @@ static int build_spec_and_start(Pool *p) {
                 .environment = env,
                 .log_file = log_file,
                 .stop_timeout = c->stop_timeout,
+                /* A user manager runs everything as its user; User= is for the system one. */
+                .user = p->manager->user ? NULL : c->engine_user,
                 .sandbox = c->engine_sandbox != ENGINE_SANDBOX_OFF,
                 .protect_kernel = c->engine_sandbox == ENGINE_SANDBOX_FULL,
         };

@@ -553,7 +553,9 @@ TEST(supervision_section) {
                         "BreakerThreshold=-1\n"                /* bad: the 3 stays */
                         "LivenessInterval=1ms\n"               /* bad: below 10ms */
                         "[Manager]\n"
-                        "ReloadDrainTimeout=5s\n");
+                        "ReloadDrainTimeout=5s\n"
+                        "EngineUser=llm-engine\n"
+                        "EngineUser=bad user\n");      /* bad: the first stays */
         ASSERT_EQ(c->supervision.backoff_initial, 250 * USEC_PER_MSEC);
         ASSERT_EQ(c->supervision.backoff_max, 10 * USEC_PER_SEC);
         ASSERT_EQ(c->supervision.breaker_threshold, 3);
@@ -563,7 +565,8 @@ TEST(supervision_section) {
         ASSERT_EQ(c->supervision.liveness_failures, 2);
         ASSERT_EQ(c->supervision.jitter_percent, 0);
         ASSERT_EQ(c->reload_drain_timeout, 5 * USEC_PER_SEC);
-        ASSERT_EQ(c->n_warnings, 2);
+        ASSERT_STREQ(c->engine_user, "llm-engine");
+        ASSERT_EQ(c->n_warnings, 3);
         /* Untouched keys keep the defaults. */
         ASSERT_EQ(c->supervision.stable_after, 300 * USEC_PER_SEC);
         ASSERT_EQ(c->supervision.storm_window, 60 * USEC_PER_SEC);
