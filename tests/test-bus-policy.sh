@@ -105,7 +105,9 @@ fi
 # The group, before dbus-daemon and the daemon start: both resolve it at start-up.
 if ! getent group "$GROUP" >/dev/null; then
         if command -v systemd-sysusers >/dev/null; then
-                systemd-sysusers "$SYSUSERS" >/dev/null 2>&1
+                # Only the group line: the file also creates the engines' user, which this test
+                # would not remove again.
+                systemd-sysusers --inline "$(grep '^g ' "$SYSUSERS")" >/dev/null 2>&1
         else
                 groupadd -f -r "$GROUP"
         fi
