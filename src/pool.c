@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -233,6 +234,20 @@ static int pool_write_handoff(Pool *p) {
         return 0;
 }
 
+/*
+ * The local address probes connect from. A connect() to a loopback port nobody listens on yet
+ * can pick that very port as its own source port and connect to itself (TCP simultaneous
+ * open), which then keeps the engine from binding it. Connecting from another loopback
+ * address makes that impossible for engines on 127.0.0.0/8; others keep the kernel's choice.
+ */
+static const char *probe_source_address(const char *host) {
+        struct in_addr a;
+
+        if (inet_pton(AF_INET, host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127)
+                return NULL;
+        return streq(host, "127.0.0.1") ? "127.0.0.2" : "127.0.0.1";
+}
+
 /* ---- Liveness: once ready, a probe every LivenessInterval=; LivenessFailures= in a row fail. */
 
 static int pool_schedule_liveness(Pool *p);
@@ -288,6 +303,8 @@ static int on_liveness_timer(sd_event_source *s, uint64_t usec, void *userdata) 
                 return log_oom();
         /* One attempt: the deadline comes before a second slot. */
         r = probe_new(&p->probe, p->manager->event, p->manager->curl, url, 2 * t, t, on_liveness_done, p);
+        if (r >= 0)
+                r = probe_set_source_address(p->probe, probe_source_address(p->prepared->host));
         if (r >= 0)
                 r = probe_start(p->probe);
         if (r < 0) {
@@ -389,6 +406,9 @@ static int pool_start_probe(Pool *p) {
          * HealthTimeout= bounds the whole preload. */
         r = probe_new(&p->probe, p->manager->event, p->manager->curl, url, interval,
                       timeout - MIN(timeout, now(CLOCK_MONOTONIC) - p->start_usec), on_probe_done, p);
+        if (r < 0)
+                return r;
+        r = probe_set_source_address(p->probe, probe_source_address(p->prepared->host));
         if (r < 0)
                 return r;
         return probe_start(p->probe);

@@ -10,6 +10,7 @@ struct Probe {
         sd_event *event;
         CurlGlue *glue;
         char *url;
+        char *interface;                /* "host!<address>" for CURLOPT_INTERFACE, or NULL */
         usec_t interval;
         usec_t timeout;
         ProbeCallback callback;
@@ -91,7 +92,8 @@ static int probe_launch(Probe *p) {
             curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard_body) != CURLE_OK) {
+            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard_body) != CURLE_OK ||
+            (p->interface && curl_easy_setopt(easy, CURLOPT_INTERFACE, p->interface) != CURLE_OK)) {
                 curl_easy_cleanup(easy);
                 return -EINVAL;
         }
@@ -170,7 +172,17 @@ Probe *probe_free(Probe *p) {
         sd_event_unref(p->event);
         free(p->last_error);
         free(p->url);
+        free(p->interface);
         return mfree(p);
+}
+
+int probe_set_source_address(Probe *p, const char *address) {
+        p->interface = mfree(p->interface);
+        if (address && asprintf(&p->interface, "host!%s", address) < 0) {
+                p->interface = NULL;
+                return -ENOMEM;
+        }
+        return 0;
 }
 
 int probe_start(Probe *p) {

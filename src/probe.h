@@ -24,6 +24,8 @@ int probe_new(Probe **ret, sd_event *event, CurlGlue *glue, const char *url, use
 Probe *probe_free(Probe *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Probe *, probe_free);
 
+/* Connect from this local address (an IP literal; NULL: the kernel's choice). */
+int probe_set_source_address(Probe *p, const char *address);
 int probe_start(Probe *p);
 /* What the last attempt saw: "HTTP 503", "Connection refused", ... NULL before the first. */
 const char *probe_last_error(const Probe *p);
