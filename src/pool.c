@@ -855,6 +855,8 @@ static int pool_registry_starting(Pool *p) {
 static int pool_start_engine(Pool *p, StartReason reason) {
         int r;
 
+        /* A preload of a failed pool supersedes the circuit's pending tick. */
+        pool_stop_timers(p);
         p->start_reason = reason;
         p->failure = mfree(p->failure);
         p->stop_requested = false;
