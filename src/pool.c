@@ -15,6 +15,14 @@
 #include "shared/json-util.h"
 #include "shared/strv.h"
 
+/* A message about one pool, with POOL_ID= and UNIT= so that journalctl POOL_ID=... finds it. */
+#define log_pool(level, p, fmt, ...)                                                   \
+        log_struct((level),                                                             \
+                   "POOL_ID=%s", (p)->id,                                               \
+                   "UNIT=%s", (p)->unit->name,                                          \
+                   LOG_MESSAGE("Pool \"%s\": " fmt, (p)->id, ##__VA_ARGS__),           \
+                   NULL)
+
 static const char *const pool_state_table[_POOL_STATE_MAX] = {
         [POOL_STOPPED] = "stopped",
         [POOL_STARTING] = "starting",
@@ -254,7 +262,9 @@ static int pool_schedule_liveness(Pool *p);
 
 static void on_liveness_done(Probe *probe, int r, void *userdata) {
         Pool *p = userdata;
-        _cleanup_free_ char *last = probe_last_error(probe) ? strdup(probe_last_error(probe)) : NULL;
+        /* A single attempt cut off by the deadline leaves no error of its own. */
+        _cleanup_free_ char *last = strdup(probe_last_error(probe) ?: r == -ETIMEDOUT ?
+                                           "no answer within the probe timeout" : "n/a");
         int k;
 
         p->probe = probe_free(p->probe);
@@ -263,7 +273,7 @@ static void on_liveness_done(Probe *probe, int r, void *userdata) {
 
         if (r >= 0) {
                 if (p->liveness_failed > 0)
-                        log_info("Pool \"%s\": liveness probe answers again.", p->id);
+                        log_pool(LOG_INFO, p, "liveness probe answers again.");
                 p->liveness_failed = 0;
                 (void) registry_set_heartbeat(p->manager->registry, p->id, now_epoch_ms());
                 manager_pool_changed(p->manager, p->id);
@@ -273,7 +283,7 @@ static void on_liveness_done(Probe *probe, int r, void *userdata) {
                 if (asprintf(&msg, "engine failed %u liveness probes in a row (last: %s)", p->liveness_failed,
                              strna(last)) < 0)
                         return (void) log_oom();
-                log_error("Pool \"%s\": %s; stopping it.", p->id, msg);
+                log_pool(LOG_ERR, p, "%s; stopping it.", msg);
                 (void) registry_set_last_error(p->manager->registry, p->id, msg);
                 p->health_failure = true;
                 p->stop_requested = true;
@@ -284,7 +294,7 @@ static void on_liveness_done(Probe *probe, int r, void *userdata) {
                 return;
         } else if (p->liveness_failed == 1)
                 /* Logged once per state change, not once per probe. */
-                log_warning("Pool \"%s\": liveness probe failed (%s).", p->id, strna(last));
+                log_pool(LOG_WARNING, p, "liveness probe failed (%s).", strna(last));
 
         (void) pool_schedule_liveness(p);
 }
@@ -472,7 +482,7 @@ static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         if (p->state == POOL_BACKOFF) {
                 supervisor_on_restart(&p->supervisor, policy(p), t);
-                log_info("Pool \"%s\": restarting engine (restart %u, after %llu ms backoff).", p->id,
+                log_pool(LOG_INFO, p, "restarting engine (restart %u, after %llu ms backoff).",
                          p->supervisor.restart_count,
                          (unsigned long long) (p->supervisor.last_backoff / USEC_PER_MSEC));
                 if (pool_start_engine(p, START_RESTART) < 0)
@@ -567,7 +577,7 @@ static void pool_crashed(Pool *p, CrashReason reason, const char *error) {
                    NULL);
 
         if (d.storm_warning && !d.storm)
-                log_warning("Pool \"%s\": %u restarts within %llu s.", p->id, d.restarts_in_window,
+                log_pool(LOG_WARNING, p, "%u restarts within %llu s.", d.restarts_in_window,
                             (unsigned long long) (policy(p)->storm_window / USEC_PER_SEC));
 
         if (d.restart) {
@@ -633,7 +643,7 @@ static void pool_on_exited(Pool *p) {
                         return (void) log_oom();
                 if (p->draining) {
                         /* A drain (or a reload's drain) wanted it gone anyway. */
-                        log_warning("Pool \"%s\": %s while draining.", p->id, msg);
+                        log_pool(LOG_WARNING, p, "%s while draining.", msg);
                         pool_on_stopped(p, NULL);
                         return;
                 }
@@ -642,7 +652,7 @@ static void pool_on_exited(Pool *p) {
                         pool_stop_timers(p);
                         pool_remove_files(p);
                         (void) registry_set_last_error(p->manager->registry, p->id, msg);
-                        log_notice("Pool \"%s\": %s; not restarting it.", p->id, msg);
+                        log_pool(LOG_NOTICE, p, "%s; not restarting it.", msg);
                         pool_set_state(p, POOL_STOPPED);
                         pool_save(p, false);
                         return;
@@ -687,7 +697,7 @@ static void pool_start_finished(Pool *p, int r, const char *error) {
                         return;
                 }
                 /* Roll back: the old engine again, under the same pool id. */
-                log_warning("Pool \"%s\": new engine failed (%s); rolling back.", p->id, error);
+                log_pool(LOG_WARNING, p, "new engine failed (%s); rolling back.", error);
                 (void) free_and_strdup(&p->reload_outcome.error, error);
                 prepared_engine_free(p->prepared);
                 p->prepared = TAKE_PTR(p->rollback);
@@ -913,7 +923,7 @@ static void pool_on_stopped(Pool *p, const char *error) {
         }
 
         if (error) {
-                log_warning("Pool \"%s\": stopping %s failed: %s", p->id, p->unit->name, error);
+                log_pool(LOG_WARNING, p, "stopping %s failed: %s", p->unit->name, error);
                 /* Keep the state: the unit may still run. */
                 pool_set_state(p, p->unit->exited ? POOL_STOPPED : old);
                 waiters_run(p, &p->stop_waiters, -EIO, error);
@@ -1055,8 +1065,8 @@ static int on_drain_deadline(sd_event_source *s, uint64_t usec, void *userdata) 
                 return 0;
         }
 
-        log_warning("Pool \"%s\": drain deadline passed with %u active lease%s; stopping the engine anyway.",
-                    p->id, leases, leases == 1 ? "" : "s");
+        log_pool(LOG_WARNING, p, "drain deadline passed with %u active lease%s; stopping the engine anyway.",
+                 leases, leases == 1 ? "" : "s");
         p->drain_outcome.force_stopped = true;
         (void) pool_stop_engine(p);
         return 0;
@@ -1111,7 +1121,7 @@ int pool_drain(Pool *p, uint64_t deadline_ms, PoolDoneCallback cb, void *userdat
         r = waiter_add(&p->drain_waiters, cb, userdata);
         if (r < 0)
                 return r;
-        log_info("Pool \"%s\": draining, deadline %llu ms, %u active lease(s).", p->id,
+        log_pool(LOG_INFO, p, "draining, deadline %llu ms, %u active lease(s).",
                  (unsigned long long) deadline_ms, registry_get_active_leases(p->manager->registry, p->id));
         r = pool_begin_drain(p, deadline_ms, false);
         if (r < 0) {
@@ -1186,7 +1196,7 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
         free(p->reload_outcome.error);
         p->reload_outcome = (ReloadOutcome) {};
 
-        log_info("Pool \"%s\": reloading to engine %s, draining first (up to %llu ms).", p->id,
+        log_pool(LOG_INFO, p, "reloading to engine %s, draining first (up to %llu ms).",
                  strna(p->reload_new->engine_version), (unsigned long long) drain_deadline_ms);
         r = pool_begin_drain(p, drain_deadline_ms, true);
         if (r < 0) {
@@ -1244,7 +1254,7 @@ int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *
 static int pool_take_state(Pool *p, SavedPool *state) {
         if (state->supervisor &&
             supervisor_from_json(state->supervisor, policy(p), &p->supervisor) < 0)
-                log_warning("Pool \"%s\": saved supervision state is damaged, starting afresh.", p->id);
+                log_pool(LOG_WARNING, p, "saved supervision state is damaged, starting afresh.");
         prepared_engine_free(p->prepared);
         p->prepared = TAKE_PTR(state->prepared);
         pool_state_done(state);
@@ -1263,7 +1273,7 @@ int pool_adopt(Pool *p, SavedPool *state) {
         if (r < 0)
                 return r;
 
-        log_info("Pool \"%s\": re-adopting running unit %s.", p->id, p->unit->name);
+        log_pool(LOG_INFO, p, "re-adopting running unit %s.", p->unit->name);
         /* Already started: probe once MainPID is known (same path as a fresh start). */
         pool_set_state(p, POOL_PROBING);
         return engine_unit_adopt(p->unit);
@@ -1278,7 +1288,7 @@ int pool_resume(Pool *p, SavedPool *state) {
         /* Supervision's verdict outlives the daemon: an open circuit stays open, a pending
          * backoff is waited out. Otherwise the engine died while the daemon was away: restart. */
         if (p->supervisor.circuit == CIRCUIT_OPEN) {
-                log_notice("Pool \"%s\": circuit open, not restarting it before %s.", p->id,
+                log_pool(LOG_NOTICE, p, "circuit open, not restarting it before %s.",
                            "the breaker timeout");
                 pool_set_state(p, POOL_FAILED);
                 pool_schedule_restart_timer(p, supervisor_next_tick(&p->supervisor, policy(p)));
@@ -1289,7 +1299,7 @@ int pool_resume(Pool *p, SavedPool *state) {
                 pool_schedule_restart_timer(p, p->supervisor.next_restart_at);
                 return 0;
         }
-        log_notice("Pool \"%s\": its engine is gone; restarting it.", p->id);
+        log_pool(LOG_NOTICE, p, "its engine is gone; restarting it.");
         supervisor_on_restart(&p->supervisor, policy(p), now(CLOCK_REALTIME));
         return pool_start_engine(p, START_RESTART);
 }

@@ -29,6 +29,7 @@ def _binary(env, default):
 
 POOL_MANAGERD = _binary("POOL_MANAGERD", "build/src/pool-managerd")
 FAKE_ENGINE = _binary("FAKE_ENGINE", "build/tests/fake-engine")
+POOLCTL = _binary("POOLCTL", "build/src/poolctl")
 FREE_PORT = os.path.join(TOP, "tests", "free-port")
 
 BUS_NAME = "org.llorch.PoolManager1"
@@ -46,6 +47,18 @@ BASE_CONFIG = {
     "HealthInterval": "100ms",
     "EngineSandbox": "container",
 }
+
+
+# The keys of the [Supervision] section (pool-managerd.conf(5)); every other key a scenario sets
+# goes to [Manager].
+SUPERVISION_KEYS = {
+    "BackoffInitial", "BackoffMax", "BackoffMin", "BackoffJitter", "CudaBackoffFactor", "StableAfter",
+    "BreakerThreshold", "BreakerTimeout", "BreakerCloseAfter", "StormWindow", "StormWarn", "StormLimit",
+    "LivenessInterval", "LivenessFailures",
+}
+
+# The crash entry of the journal (pool-managerd(8), SUPERVISION).
+MESSAGE_ENGINE_CRASHED = "a9c67e90bd4f4c2abc598512cf3a98d3"
 
 
 class HarnessError(AssertionError):
@@ -378,7 +391,13 @@ class Daemon:
         with open(self.config, "w") as f:
             f.write("[Manager]\n")
             for k, v in self.settings.items():
-                f.write(f"{k}={v}\n")
+                if k not in SUPERVISION_KEYS:
+                    f.write(f"{k}={v}\n")
+            supervision = {k: v for k, v in self.settings.items() if k in SUPERVISION_KEYS}
+            if supervision:
+                f.write("\n[Supervision]\n")
+                for k, v in supervision.items():
+                    f.write(f"{k}={v}\n")
 
     @property
     def runtime_dir(self):
@@ -406,6 +425,22 @@ class Daemon:
     def stop(self):
         systemctl("stop", self.unit)
         systemctl("reset-failed", self.unit)
+
+    def kill(self, signal="KILL"):
+        """Kills the daemon's unit with a signal (the engines, units of their own, live on) and
+        waits until systemd sees it gone."""
+        r = systemctl("kill", "-s", signal, self.unit)
+        if r.returncode != 0:
+            raise HarnessError(f"systemctl kill {self.unit}: {r.stderr.strip()}")
+        if not wait_for(lambda: not self.running(), timeout=10):
+            raise HarnessError(f"{self.unit} still runs after SIG{signal}")
+        systemctl("reset-failed", self.unit)
+
+    def main_pid(self):
+        return int(unit_property(self.unit, "MainPID") or 0)
+
+    def state_file(self, pool):
+        return os.path.join(self.settings["StateDirectory"], "pools", f"{pool}.json")
 
     def log(self):
         return journal_text(f"_SYSTEMD_USER_UNIT={self.unit}")
@@ -537,6 +572,8 @@ class Harness:
         for r in s.runs.values():
             if r.thread:
                 r.thread.join(30)
+        for p in getattr(s, "pending", {}).values():
+            p.thread.join(30)
         self.scenario = None
 
     def stop_pools(self):
