@@ -74,6 +74,21 @@ int pool_entry_to_json(const PoolEntry *e, json_object **ret) {
             json_add_string(o, "circuit_state", e->circuit ?: "closed") < 0)
                 return -ENOMEM;
 
+        if (!e->has_last_drain) {
+                if (json_object_object_add(o, "last_drain", NULL) < 0)
+                        return -ENOMEM;
+        } else {
+                _cleanup_json_ json_object *d = json_object_new_object();
+
+                if (!d ||
+                    json_add_bool(d, "force_stopped", e->last_drain_force_stopped) < 0 ||
+                    json_add_int(d, "duration_ms", (int64_t) e->last_drain_duration_ms) < 0 ||
+                    json_add_int(d, "final_lease_count", e->last_drain_final_lease_count) < 0 ||
+                    json_object_object_add(o, "last_drain", d) < 0)
+                        return -ENOMEM;
+                TAKE_PTR(d);
+        }
+
         *ret = TAKE_PTR(o);
         return 0;
 }

@@ -1025,6 +1025,17 @@ static void pool_drain_finish(Pool *p, bool stopped) {
         p->drain_outcome.duration_ms = (t - p->drain_start_usec) / USEC_PER_MSEC;
         p->drain_outcome.final_lease_count = registry_get_active_leases(p->manager->registry, p->id);
         p->drain_start_usec = 0;
+        {
+                PoolEntry *e = registry_get(p->manager->registry, p->id);
+
+                /* Kept as the pool's last drain outcome, for status readers. */
+                if (e) {
+                        e->has_last_drain = true;
+                        e->last_drain_force_stopped = p->drain_outcome.force_stopped;
+                        e->last_drain_duration_ms = p->drain_outcome.duration_ms;
+                        e->last_drain_final_lease_count = p->drain_outcome.final_lease_count;
+                }
+        }
         p->drain_for_reload = false;
         (void) registry_set_draining(p->manager->registry, p->id, p->draining);
         manager_pool_changed(p->manager, p->id);

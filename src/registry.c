@@ -500,6 +500,10 @@ static int pool_entry_copy(const PoolEntry *src, PoolEntry *dst) {
                 .backoff_ms = src->backoff_ms,
                 .next_restart_usec = src->next_restart_usec,
                 .circuit = src->circuit,
+                .has_last_drain = src->has_last_drain,
+                .last_drain_force_stopped = src->last_drain_force_stopped,
+                .last_drain_duration_ms = src->last_drain_duration_ms,
+                .last_drain_final_lease_count = src->last_drain_final_lease_count,
         };
 
         if (strdup_optional(src->pool_id, &c.pool_id) < 0 ||

@@ -57,6 +57,12 @@ typedef struct PoolEntry {
         uint64_t backoff_ms;            /* the last backoff decided */
         uint64_t next_restart_usec;     /* CLOCK_REALTIME, 0: none scheduled */
         const char *circuit;            /* static string: "closed", "open", "half-open"; NULL: none */
+
+        /* The outcome of the last drain (has_last_drain: there was one). */
+        bool has_last_drain;
+        bool last_drain_force_stopped;
+        uint64_t last_drain_duration_ms;
+        uint32_t last_drain_final_lease_count;
 } PoolEntry;
 
 /* Optional fields for registry_update(): NULL / SLOTS_UNSET means "leave as is". */

@@ -357,7 +357,8 @@ class ApiTest(HttpTestCase):
             "pool_id", "live", "ready", "active_leases", "engine_version", "last_error", "draining",
             "slots_total", "slots_free", "device_mask", "unit", "pid", "url", "state", "handoff_path",
             "last_heartbeat_ms", "crash_count", "restart_count", "backoff_ms", "next_restart_usec",
-            "circuit_state"]))
+            "circuit_state", "last_drain"]))
+        self.assertIsNone(s["last_drain"])
         self.assertEqual((s["pool_id"], s["live"], s["ready"], s["state"]), ("alpha", True, True, "ready"))
         self.assertEqual((s["engine_version"], s["slots_total"], s["slots_free"]), ("fake-1", 2, 2))
         self.assertEqual((s["pid"], s["unit"]), (main_pid, "pool-engine-alpha.service"))
@@ -531,6 +532,8 @@ class ApiTest(HttpTestCase):
                                  timeout=10))
         s = self.daemon.get("/pools/alpha/status").json
         self.assertEqual((s["draining"], s["live"], s["ready"]), (False, False, False), s)
+        # The outcome is kept as the pool's last drain.
+        self.assertEqual((s["last_drain"]["force_stopped"], s["last_drain"]["final_lease_count"]), (False, 0), s)
         # Preload it again for the tests that follow.
         self.assert_json_response(self.preload("alpha", {"prepared": prepared("alpha", free_port())}), 200)
         # A waiting drain answers with the outcome, forced at the deadline.
