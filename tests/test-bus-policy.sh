@@ -13,12 +13,8 @@
 # group pool-managerd with systemd-sysusers (or groupadd) if it is missing, and removes it again
 # afterwards. Prints TAP-style lines.
 set -u
+source "$(dirname "$0")/tap.sh"
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
 diag() { sed 's/^/# /' <<<"$1"; }
 
 [ "$(id -u)" = 0 ] || { echo "Needs root." >&2; exit 77; }
@@ -53,17 +49,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Polls a command for up to $1 seconds.
-wait_for() {
-        local t=$1; shift
-        for _ in $(seq $((t * 20))); do "$@" && return 0; sleep 0.05; done
-        return 1
-}
 
-free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' \
-                2>/dev/null || echo $((20000 + RANDOM % 20000))
-}
 
 # send [IDENTITY...] -- PATH INTERFACE.MEMBER [ARGS...]: calls the daemon with dbus-send, run as
 # IDENTITY (a setpriv command line; none for root). Prints "ok", or the error name and message.
@@ -249,5 +235,4 @@ expect "member: cannot own $BUS" org.freedesktop.DBus.Error.AccessDenied \
 
 check "daemon still runs" kill -0 "$daemon_pid"
 
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_end

@@ -6,22 +6,10 @@
 # and is observed only from the outside: sd_notify state, unit properties, files, journal.
 # Prints TAP-style lines. Needs $POOL_MANAGERD and $FAKE_ENGINE.
 set -u
+source "$(dirname "$0")/tap.sh"
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
 
-# Polls a command for up to $1 seconds.
-wait_for() {
-        local t=$1; shift
-        for _ in $(seq $((t * 20))); do "$@" && return 0; sleep 0.05; done
-        return 1
-}
 
-free_port() {
-        "$(dirname "$0")/free-port"
-}
 
 [ -n "${POOL_MANAGERD:-}" ] && [ -n "${FAKE_ENGINE:-}" ] && [ -n "${XDG_RUNTIME_DIR:-}" ] || {
         echo "Run inside tests/sandbox with POOL_MANAGERD and FAKE_ENGINE set." >&2; exit 77; }
@@ -91,5 +79,4 @@ check "alpha still serves /health" curl -sf "http://127.0.0.1:$p1/health" -o /de
 
 systemctl --user stop pool-engine-alpha.service pool-engine-beta.service
 
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_end

@@ -7,22 +7,10 @@
 # reload/drain/stop, logs through journalctl, and the exit statuses of poolctl(1).
 # Prints TAP-style lines. Needs $POOL_MANAGERD, $FAKE_ENGINE and $POOLCTL.
 set -u
+source "$(dirname "$0")/tap.sh"
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
 
-# Polls a command for up to $1 seconds.
-wait_for() {
-        local t=$1; shift
-        for _ in $(seq $((t * 20))); do "$@" && return 0; sleep 0.05; done
-        return 1
-}
 
-free_port() {
-        "$(dirname "$0")/free-port"
-}
 
 [ -n "${POOL_MANAGERD:-}" ] && [ -n "${FAKE_ENGINE:-}" ] && [ -n "${POOLCTL:-}" ] &&
         [ -n "${XDG_RUNTIME_DIR:-}" ] || {
@@ -233,5 +221,4 @@ check "logs still work without the daemon" logs_show_hello
 
 systemctl --user stop pool-engine-alpha.service pool-engine-gamma.service 2>/dev/null
 
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_end

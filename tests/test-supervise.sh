@@ -7,17 +7,8 @@
 # StateDirectory. Time is scaled down with [Supervision] keys. Prints TAP lines.
 # Needs $POOL_MANAGERD, $FAKE_ENGINE and $POOLCTL.
 set -u
+source "$(dirname "$0")/tap.sh"
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
-wait_for() {
-        local t=$1; shift
-        for _ in $(seq $((t * 20))); do "$@" && return 0; sleep 0.05; done
-        return 1
-}
-free_port() { "$(dirname "$0")/free-port"; }
 
 [ -n "${POOL_MANAGERD:-}" ] && [ -n "${FAKE_ENGINE:-}" ] && [ -n "${POOLCTL:-}" ] && [ -n "${XDG_RUNTIME_DIR:-}" ] || {
         echo "Run inside tests/sandbox with POOL_MANAGERD, FAKE_ENGINE and POOLCTL set." >&2; exit 77; }
@@ -144,5 +135,4 @@ check "CrashCount of alpha survives a daemon restart" wait_for 10 bash -c "[ \"\
 
 systemctl --user stop "$unit"
 systemctl --user stop pool-engine-alpha.service pool-engine-beta.service 2>/dev/null
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_end

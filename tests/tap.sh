@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# TAP helpers shared by the shell tests; sourced. Each test prints "ok N - ..." / "not ok N - ..."
+# lines (tools/test counts them) and ends with tap_end, whose status is the test's.
+
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+
+# Polls a command for up to $1 seconds.
+wait_for() {
+        local t=$1; shift
+        for _ in $(seq $((t * 20))); do "$@" && return 0; sleep 0.05; done
+        return 1
+}
+
+# A free port below the ephemeral range (see tests/free-port for why).
+free_port() { "$(dirname "${BASH_SOURCE[0]}")/free-port"; }
+
+tap_end() {
+        echo "1..$n"
+        [ "$failed" -eq 0 ]
+}
