@@ -6,7 +6,7 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Everything a fresh Debian 12 machine needs to build, test and demo pool-managerd.
 PACKAGES=(
-        gcc meson ninja-build pkg-config
+        gcc libc6-dev meson ninja-build pkg-config
         libsystemd-dev libjson-c-dev libcurl4-openssl-dev libmicrohttpd-dev libinih-dev
         scdoc
         systemd dbus dbus-user-session util-linux
