@@ -275,6 +275,8 @@ static const ConfigTableItem config_table[] = {
           offsetof(Config, listen) },
         { "Manager", "ApiTokenFile",     config_parse_path,        CONFIG_PATH_EMPTY_UNSETS,
           offsetof(Config, api_token_file) },
+        { "Manager", "HttpConnectionLimit", config_parse_unsigned, 1,
+          offsetof(Config, http_connection_limit) },
         { "Manager", "GpuOnly",          config_parse_bool,        0,
           offsetof(Config, gpu_only) },
         { "Manager", "HealthInterval",   config_parse_duration,    10 * USEC_PER_MSEC,
@@ -426,6 +428,7 @@ int config_new(Config **ret, bool user) {
         };
         supervision_policy_init(&c->supervision);
 
+        c->http_connection_limit = 1024;
         c->listen = strdup("127.0.0.1:9200");
         if (!c->listen)
                 return -ENOMEM;

@@ -41,6 +41,7 @@ typedef struct Config {
         char *pools_directory;          /* /etc/pool-managerd/pools.d */
         char *listen;                   /* 127.0.0.1:9200 */
         char *api_token_file;           /* NULL: none */
+        unsigned http_connection_limit; /* 1024: more are answered 503 */
         bool gpu_only;                  /* yes */
         usec_t health_interval;         /* 500ms */
         usec_t health_timeout;          /* 120s */

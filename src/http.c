@@ -1,13 +1,25 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
 /*
- * libmicrohttpd glue. MHD runs "external epoll": it keeps one epoll fd for its listening
- * socket, its connections and its inter-thread channel (ITC, which MHD_ALLOW_SUSPEND_RESUME
- * implies), and we watch that fd as an sd-event io source. MHD_run() never blocks in this
- * mode (it polls its epoll set with a zero timeout), so every callback returns quickly; after
- * each run the one-shot timer is re-armed from MHD_get_timeout(), which is how idle
- * connections are timed out and how MHD asks to be run again at once (timeout 0) when it
- * has work queued that the epoll set does not show (edge-triggered sockets with data left).
+ * libmicrohttpd glue. MHD runs "external epoll": it keeps one epoll fd for its connections and
+ * its inter-thread channel (ITC, which MHD_ALLOW_SUSPEND_RESUME implies), and we watch that fd
+ * as an sd-event io source. MHD_run() never blocks in this mode (it polls its epoll set with a
+ * zero timeout), so every callback returns quickly; after each run the one-shot timer is
+ * re-armed from MHD_get_timeout(), which is how idle connections are timed out and how MHD
+ * asks to be run again at once (timeout 0) when it has work queued that the epoll set does not
+ * show (edge-triggered sockets with data left).
+ *
+ * The listening socket is ours, not MHD's (MHD_USE_NO_LISTEN_SOCKET): we accept and hand each
+ * connection to MHD with MHD_add_connection(). MHD 0.9.75 takes its own listening socket out of
+ * its epoll set when it reaches the connection limit and puts it back only at the start of a
+ * later MHD_run(); when the last connections then close, nothing runs MHD again (no event on
+ * its epoll fd, no timeout without connections), the listening socket stays out for good and
+ * the kernel's accept queue fills up. Accepting ourselves also means that a connection over the
+ * limit is answered, 503 with Retry-After, instead of waiting unseen in the accept queue. Such
+ * an answer is sent at once (the socket's send buffer is empty), the write side is shut down,
+ * and the connection lingers, reading and discarding, until the client closes it or a second
+ * has passed: closing a socket with unread input makes the kernel send RST, which may destroy
+ * the answer before the client has read it.
  *
  * Requests that wait for the manager (preload, stop) are suspended: MHD takes the connection
  * out of its epoll set and out of the timeout list, so a 2-minute preload is neither timed out
@@ -24,6 +36,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -39,11 +52,9 @@
 #include "shared/json-util.h"
 #include "shared/string-util.h"
 
-/* Limits. A suspended preload holds its connection (and counts against the limit) for up to
- * HealthTimeout=; 256 leaves ample room for a node's pools plus status polling. The memory
- * limit bounds MHD's per-connection pool (request line, headers, read buffer); bodies are
- * collected outside it, up to HTTP_BODY_MAX. */
-#define HTTP_CONNECTION_LIMIT 256U
+/* Limits. A suspended preload holds its connection (and counts against HttpConnectionLimit=)
+ * for up to HealthTimeout=. The memory limit bounds MHD's per-connection pool (request line,
+ * headers, read buffer); bodies are collected outside it, up to HTTP_BODY_MAX. */
 #define HTTP_CONNECTION_MEMORY_LIMIT ((size_t) 16U * 1024U)   /* MHD zeroes it per request */
 #define HTTP_CONNECTION_TIMEOUT_SEC 30U
 /* Bodies over the cap are read and dropped (then answered 413) up to this much; past it the
@@ -54,13 +65,50 @@
 #define HTTP_BODY_DRAIN_MAX ((size_t) 1024U * 1024U)
 #define HTTP_TOKEN_MAX ((size_t) 4096U)
 
+/* Connections over the limit: at most this many linger (each holds an fd) for at most this
+ * long; more are closed right after their 503. */
+#define HTTP_OVERFLOW_LINGER_MAX 256U
+#define HTTP_OVERFLOW_LINGER_USEC (1 * USEC_PER_SEC)
+/* File descriptors kept for everything but HTTP: the bus, the journal, probes, state files. */
+#define HTTP_FD_RESERVE 128U
+/* Accepted per wake-up of the listening socket (level-triggered: the rest come next time), so
+ * that a burst of connections cannot hold up the other sources of the loop. */
+#define HTTP_ACCEPT_BATCH 64U
+/* When accept() fails for want of resources (fds, memory), the next try comes this much later. */
+#define HTTP_ACCEPT_RETRY_USEC (100 * USEC_PER_MSEC)
+#define HTTP_OVERFLOW_LOG_INTERVAL_USEC (10 * USEC_PER_SEC)
+
+typedef struct HttpOverflow HttpOverflow;
+struct HttpOverflow {
+        HttpServer *server;
+        int fd;
+        sd_event_source *io_source;
+        usec_t deadline;                /* CLOCK_MONOTONIC: closed then at the latest */
+        HttpOverflow *prev, *next;      /* oldest first, so deadlines ascend */
+};
+
 struct HttpServer {
         Manager *manager;
         struct MHD_Daemon *daemon;
 
         sd_event_source *io_source;     /* MHD's epoll fd */
         sd_event_source *timer_source;  /* MHD_get_timeout(), one-shot */
-        sd_event_source *run_source;    /* defer: run MHD after a connection was resumed */
+        sd_event_source *run_source;    /* defer: run MHD after a connection was resumed or added */
+
+        int listen_fd;                  /* ours (MHD_USE_NO_LISTEN_SOCKET) */
+        sd_event_source *listen_source;
+        sd_event_source *accept_retry_source;   /* re-enables listen_source after EMFILE & co */
+        unsigned connection_limit;      /* HttpConnectionLimit=, fitted to RLIMIT_NOFILE */
+
+        char *overflow_reply;           /* the 503, complete with status line and headers */
+        size_t overflow_reply_size;
+        HttpOverflow *overflow_head, *overflow_tail;
+        unsigned n_overflow;
+        sd_event_source *overflow_timer;        /* closes lingering connections past their deadline */
+        uint64_t n_refused;             /* connections answered 503 since start */
+        uint64_t n_refused_logged;      /* ... of which the last warning told */
+        usec_t overflow_logged_usec;
+        usec_t accept_error_logged_usec;
 
         char *token;                    /* NULL: no authentication */
         char *address;                  /* what we listen on, for messages */
@@ -618,6 +666,270 @@ static int on_run(sd_event_source *source, void *userdata) {
         return 0;
 }
 
+/* Connections over the limit. */
+
+static HttpOverflow *http_overflow_free(HttpOverflow *o) {
+        HttpServer *s;
+
+        if (!o)
+                return NULL;
+        s = o->server;
+        if (o->prev)
+                o->prev->next = o->next;
+        else
+                s->overflow_head = o->next;
+        if (o->next)
+                o->next->prev = o->prev;
+        else
+                s->overflow_tail = o->prev;
+        s->n_overflow--;
+
+        o->io_source = sd_event_source_disable_unref(o->io_source);
+        safe_close(o->fd);
+        return mfree(o);
+}
+
+static void http_overflow_arm_timer(HttpServer *s) {
+        if (!s->overflow_head) {
+                (void) sd_event_source_set_enabled(s->overflow_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (sd_event_source_set_time(s->overflow_timer, s->overflow_head->deadline) < 0 ||
+            sd_event_source_set_enabled(s->overflow_timer, SD_EVENT_ONESHOT) < 0)
+                log_warning("Failed to arm the HTTP overflow timer.");
+}
+
+/* Reads and drops what the client sends; closes on EOF, error, or a hang-up. */
+static int on_overflow_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        HttpOverflow *o = userdata;
+        HttpServer *s = o->server;
+        char buf[4096];
+        bool was_head;
+
+        for (unsigned i = 0;; i++) {
+                ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+                if (n > 0) {
+                        if (i < 16)
+                                continue;
+                        return 0;       /* more next time (level-triggered) */
+                }
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return 0;
+                break;  /* EOF or error: the client is done */
+        }
+
+        was_head = o == s->overflow_head;
+        http_overflow_free(o);
+        if (was_head)
+                http_overflow_arm_timer(s);
+        return 0;
+}
+
+static int on_overflow_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        HttpServer *s = userdata;
+
+        while (s->overflow_head && s->overflow_head->deadline <= usec)
+                http_overflow_free(s->overflow_head);
+        http_overflow_arm_timer(s);
+        return 0;
+}
+
+static void http_overflow_log(HttpServer *s, usec_t t) {
+        if (s->overflow_logged_usec != 0 && t < s->overflow_logged_usec + HTTP_OVERFLOW_LOG_INTERVAL_USEC)
+                return;
+        log_warning("HTTP connection limit reached (HttpConnectionLimit=%u): answered %" PRIu64 " new "
+                    "connection%s with 503 since %s.", s->connection_limit, s->n_refused - s->n_refused_logged,
+                    s->n_refused - s->n_refused_logged == 1 ? "" : "s",
+                    s->overflow_logged_usec == 0 ? "start-up" : "the last message");
+        s->overflow_logged_usec = t;
+        s->n_refused_logged = s->n_refused;
+}
+
+/* Answers 503 on a connection that MHD cannot take, then lets it linger (see the top). */
+static void http_overflow_reject(HttpServer *s, int fd, usec_t t) {
+        HttpOverflow *o;
+        char buf[4096];
+        int r;
+
+        s->n_refused++;
+        http_overflow_log(s, t);
+
+        /* Take what the client has sent so far, so that the close below is no RST. */
+        (void) recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        (void) send(fd, s->overflow_reply, s->overflow_reply_size, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void) shutdown(fd, SHUT_WR);
+
+        if (s->n_overflow >= HTTP_OVERFLOW_LINGER_MAX) {
+                safe_close(fd);
+                return;
+        }
+
+        o = calloc(1, sizeof(HttpOverflow));
+        if (!o) {
+                safe_close(fd);
+                return;
+        }
+        *o = (HttpOverflow) {
+                .server = s,
+                .fd = fd,
+                .deadline = t + HTTP_OVERFLOW_LINGER_USEC,
+                .prev = s->overflow_tail,
+        };
+        if (s->overflow_tail)
+                s->overflow_tail->next = o;
+        else
+                s->overflow_head = o;
+        s->overflow_tail = o;
+        s->n_overflow++;
+
+        r = sd_event_add_io(s->manager->event, &o->io_source, fd, EPOLLIN | EPOLLRDHUP, on_overflow_io, o);
+        if (r < 0) {
+                http_overflow_free(o);
+                return;
+        }
+        (void) sd_event_source_set_description(o->io_source, "http-overflow");
+        if (o == s->overflow_head)
+                http_overflow_arm_timer(s);
+}
+
+static unsigned http_server_connections(HttpServer *s) {
+        const union MHD_DaemonInfo *info;
+
+        /* Also frees the connections that closed since the last MHD_run(). */
+        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        return info ? info->num_connections : 0;
+}
+
+/* accept(2): errors of one connection that was on the queue, or an interrupted call. */
+static bool accept_error_is_transient(int e) {
+        switch (e) {
+        case EINTR: case ECONNABORTED: case EPROTO: case EPERM: case ENETDOWN: case ENOPROTOOPT:
+        case EHOSTDOWN: case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
+                return true;
+        default:
+                return false;
+        }
+}
+
+static int on_accept_retry(sd_event_source *source, uint64_t usec, void *userdata) {
+        HttpServer *s = userdata;
+
+        (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
+        return 0;
+}
+
+static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        HttpServer *s = userdata;
+        bool added = false, ran = false;
+        usec_t t;
+
+        if (sd_event_now(s->manager->event, CLOCK_MONOTONIC, &t) < 0)
+                t = now(CLOCK_MONOTONIC);
+
+        for (unsigned i = 0; i < HTTP_ACCEPT_BATCH; i++) {
+                SockaddrUnion sa;
+                socklen_t len = sizeof(sa);
+                int cfd;
+
+                cfd = accept4(fd, &sa.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                break;
+                        if (accept_error_is_transient(errno))
+                                continue;       /* that client's problem, see accept(2) */
+
+                        /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection waits in the queue. */
+                        if (s->accept_error_logged_usec == 0 ||
+                            t >= s->accept_error_logged_usec + HTTP_OVERFLOW_LOG_INTERVAL_USEC) {
+                                log_warning_errno(errno, "Failed to accept an HTTP connection (%u open): %m; "
+                                                  "trying again in %u ms.", http_server_connections(s),
+                                                  (unsigned) (HTTP_ACCEPT_RETRY_USEC / USEC_PER_MSEC));
+                                s->accept_error_logged_usec = t;
+                        }
+                        (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
+                        if (sd_event_source_set_time(s->accept_retry_source, t + HTTP_ACCEPT_RETRY_USEC) < 0 ||
+                            sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_ONESHOT) < 0)
+                                (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
+                        break;
+                }
+
+                if (http_server_connections(s) >= s->connection_limit && !ran) {
+                        /* Connections whose clients closed them may not have been seen yet:
+                         * their events wait on MHD's epoll fd. Let MHD look first, once. */
+                        http_server_run(s);
+                        ran = true;
+                }
+                if (http_server_connections(s) >= s->connection_limit) {
+                        http_overflow_reject(s, cfd, t);
+                        continue;
+                }
+
+                /* MHD owns cfd from here, and closes it itself when it fails. */
+                if (MHD_add_connection(s->daemon, cfd, &sa.sa, len) != MHD_YES)
+                        log_debug_errno(errno, "libmicrohttpd refused a new connection: %m");
+                else
+                        added = true;
+        }
+
+        if (added)
+                http_server_schedule_run(s);
+        return 0;
+}
+
+/* Raises the soft RLIMIT_NOFILE as far as the connection limit needs (the hard limit allows it
+ * under systemd; the daemon uses epoll, not select()), or lowers the connection limit to fit. */
+static unsigned http_connection_limit_fit(unsigned wanted) {
+        rlim_t need = (rlim_t) wanted + HTTP_OVERFLOW_LINGER_MAX + HTTP_FD_RESERVE;
+        struct rlimit rl;
+        unsigned fitted;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return wanted;
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+                struct rlimit raised = {
+                        .rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : MIN(need, rl.rlim_max),
+                        .rlim_max = rl.rlim_max,
+                };
+
+                if (setrlimit(RLIMIT_NOFILE, &raised) >= 0)
+                        rl = raised;
+        }
+        if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+                return wanted;
+
+        fitted = rl.rlim_cur > HTTP_OVERFLOW_LINGER_MAX + HTTP_FD_RESERVE + 16 ?
+                (unsigned) (rl.rlim_cur - HTTP_OVERFLOW_LINGER_MAX - HTTP_FD_RESERVE) : 16;
+        log_warning("HttpConnectionLimit=%u needs %llu file descriptors, but RLIMIT_NOFILE allows %llu; "
+                    "serving at most %u HTTP connections (raise LimitNOFILE= of the service).",
+                    wanted, (unsigned long long) need, (unsigned long long) rl.rlim_cur, fitted);
+        return fitted;
+}
+
+static int http_overflow_reply_build(HttpServer *s) {
+        _cleanup_free_ char *body = NULL;
+        int k;
+
+        if (asprintf(&body, "{\"error\":\"too many connections: the HTTP connection limit (%u) is reached; "
+                     "retry later\"}\n", s->connection_limit) < 0)
+                return -ENOMEM;
+        k = asprintf(&s->overflow_reply,
+                     "HTTP/1.1 503 Service Unavailable\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Cache-Control: no-store\r\n"
+                     "Retry-After: 1\r\n"
+                     "Connection: close\r\n"
+                     "Content-Length: %zu\r\n"
+                     "\r\n"
+                     "%s", strlen(body), body);
+        if (k < 0) {
+                s->overflow_reply = NULL;
+                return -ENOMEM;
+        }
+        s->overflow_reply_size = (size_t) k;
+        return 0;
+}
+
 int http_server_new(HttpServer **ret, Manager *m) {
         _cleanup_(http_server_freep) HttpServer *s = NULL;
 
@@ -625,6 +937,7 @@ int http_server_new(HttpServer **ret, Manager *m) {
         if (!s)
                 return -ENOMEM;
         s->manager = m;
+        s->listen_fd = -1;
 
         *ret = TAKE_PTR(s);
         return 0;
@@ -637,6 +950,12 @@ HttpServer *http_server_free(HttpServer *s) {
         s->io_source = sd_event_source_disable_unref(s->io_source);
         s->timer_source = sd_event_source_disable_unref(s->timer_source);
         s->run_source = sd_event_source_disable_unref(s->run_source);
+        s->listen_source = sd_event_source_disable_unref(s->listen_source);
+        s->accept_retry_source = sd_event_source_disable_unref(s->accept_retry_source);
+        while (s->overflow_head)
+                http_overflow_free(s->overflow_head);
+        s->overflow_timer = sd_event_source_disable_unref(s->overflow_timer);
+        s->listen_fd = safe_close(s->listen_fd);
 
         if (s->daemon) {
                 /* MHD_stop_daemon() with a suspended connection is an API violation (MHD panics):
@@ -656,6 +975,7 @@ HttpServer *http_server_free(HttpServer *s) {
         free(s->token);
         free(s->address);
         free(s->mhd_error);
+        free(s->overflow_reply);
         return mfree(s);
 }
 
@@ -702,6 +1022,19 @@ static int http_server_open_socket(HttpServer *s, bool *ret_activated) {
         return fd;
 }
 
+/* A timer that stays off until armed with sd_event_source_set_time() and SD_EVENT_ONESHOT. */
+static int http_timer_add(HttpServer *s, sd_event_source **ret, usec_t accuracy,
+                          sd_event_time_handler_t callback, const char *description) {
+        int r;
+
+        r = sd_event_add_time(s->manager->event, ret, CLOCK_MONOTONIC, UINT64_MAX, accuracy, callback, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the %s timer: %m", description);
+        (void) sd_event_source_set_enabled(*ret, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(*ret, description);
+        return 0;
+}
+
 int http_server_start(HttpServer *s) {
         const union MHD_DaemonInfo *info;
         sd_event *event = s->manager->event;
@@ -730,15 +1063,18 @@ int http_server_start(HttpServer *s) {
                                        "ApiTokenFile= (or $LLORCH_API_TOKEN), or listen on a loopback "
                                        "address.", s->address, activated ? " (passed by systemd)" : "");
 
-        /* No MHD_USE_INTERNAL_POLLING_THREAD: MHD has no thread; we poll its epoll fd. */
-        flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-        if (bound.sa.sa_family == AF_INET6)
-                flags |= MHD_USE_IPv6;
+        s->connection_limit = http_connection_limit_fit(s->manager->config->http_connection_limit);
+        r = http_overflow_reply_build(s);
+        if (r < 0)
+                return log_oom();
+
+        /* No MHD_USE_INTERNAL_POLLING_THREAD: MHD has no thread; we poll its epoll fd. No
+         * listening socket either: we accept (see the top). */
+        flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
 
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
                                      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                                     MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
-                                     MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
+                                     MHD_OPTION_CONNECTION_LIMIT, s->connection_limit,
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONNECTION_MEMORY_LIMIT,
                                      MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_SEC,
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -747,7 +1083,20 @@ int http_server_start(HttpServer *s) {
         if (!s->daemon)
                 return log_error_errno(EIO, "Failed to start the HTTP server on %s: %s", s->address,
                                        s->mhd_error ?: "libmicrohttpd refused to start");
-        TAKE_FD(fd);    /* MHD closes it in MHD_stop_daemon() */
+        s->listen_fd = TAKE_FD(fd);
+
+        r = sd_event_add_io(event, &s->listen_source, s->listen_fd, EPOLLIN, on_listen, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the HTTP listening socket: %m");
+        (void) sd_event_source_set_description(s->listen_source, "http-listen");
+
+        r = http_timer_add(s, &s->accept_retry_source, USEC_PER_MSEC, on_accept_retry, "http-accept-retry");
+        if (r < 0)
+                return r;
+
+        r = http_timer_add(s, &s->overflow_timer, 10 * USEC_PER_MSEC, on_overflow_timer, "http-overflow-timer");
+        if (r < 0)
+                return r;
 
         info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
         if (!info || info->epoll_fd < 0)
@@ -759,12 +1108,9 @@ int http_server_start(HttpServer *s) {
         (void) sd_event_source_set_description(s->io_source, "http-io");
 
         /* Accuracy 1 ms: MHD uses a zero timeout to ask for another run at once. */
-        r = sd_event_add_time(event, &s->timer_source, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_MSEC,
-                              on_timer, s);
+        r = http_timer_add(s, &s->timer_source, USEC_PER_MSEC, on_timer, "http-timer");
         if (r < 0)
-                return log_error_errno(r, "Failed to add the HTTP timer: %m");
-        (void) sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
-        (void) sd_event_source_set_description(s->timer_source, "http-timer");
+                return r;
 
         r = sd_event_add_defer(event, &s->run_source, on_run, s);
         if (r < 0)
@@ -774,7 +1120,8 @@ int http_server_start(HttpServer *s) {
 
         http_server_run(s);
 
-        log_info("Listening on http://%s%s%s.", s->address, activated ? " (socket passed by systemd)" : "",
-                 s->token ? ", API token required" : "");
+        log_info("Listening on http://%s%s%s, at most %u connections.", s->address,
+                 activated ? " (socket passed by systemd)" : "", s->token ? ", API token required" : "",
+                 s->connection_limit);
         return 0;
 }

@@ -66,6 +66,7 @@ static void assert_config_equal(const Config *a, const Config *b) {
         ASSERT_STREQ(a->pools_directory, b->pools_directory);
         ASSERT_STREQ(a->listen, b->listen);
         ASSERT_TRUE(streq_ptr(a->api_token_file, b->api_token_file));
+        ASSERT_EQ(a->http_connection_limit, b->http_connection_limit);
         ASSERT_EQ(a->gpu_only, b->gpu_only);
         ASSERT_EQ(a->health_interval, b->health_interval);
         ASSERT_EQ(a->health_timeout, b->health_timeout);
@@ -80,6 +81,7 @@ static void assert_system_defaults(const Config *c) {
         ASSERT_STREQ(c->pools_directory, "/etc/pool-managerd/pools.d");
         ASSERT_STREQ(c->listen, "127.0.0.1:9200");
         ASSERT_NULL(c->api_token_file);
+        ASSERT_EQ(c->http_connection_limit, 1024U);
         ASSERT_TRUE(c->gpu_only);
         ASSERT_EQ(c->health_interval, 500 * USEC_PER_MSEC);
         ASSERT_EQ(c->health_timeout, 120 * USEC_PER_SEC);
@@ -293,6 +295,11 @@ TEST(set_every_key) {
         ASSERT_OK(config_set(c, "Manager", "ApiTokenFile", ""));
         ASSERT_NULL(c->api_token_file);
 
+        ASSERT_OK(config_set(c, "Manager", "HttpConnectionLimit", "1"));
+        ASSERT_EQ(c->http_connection_limit, 1U);
+        ASSERT_OK(config_set(c, "Manager", "HttpConnectionLimit", "65536"));
+        ASSERT_EQ(c->http_connection_limit, 65536U);
+
         static const struct {
                 const char *s;
                 bool b;
@@ -376,6 +383,11 @@ static const struct {
         { "Listen", "localhost" },
         { "Listen", "LOCALHOST:80" },
         { "ApiTokenFile", "token" },
+        { "HttpConnectionLimit", "" },
+        { "HttpConnectionLimit", "0" },
+        { "HttpConnectionLimit", "-1" },
+        { "HttpConnectionLimit", "1000001" },
+        { "HttpConnectionLimit", "many" },
         { "ApiTokenFile", "/etc/../token" },
         { "GpuOnly", "" },
         { "GpuOnly", "maybe" },
