@@ -5,7 +5,8 @@
  *
  * It serves the HTTP surface pool-managerd relies on (GET /health, /slots, /props, /metrics)
  * and can be told to misbehave the ways real engines do: load slowly, never become ready,
- * exit or crash after a while, ignore SIGTERM, bind late, speak HTTP/1.0. Every /health
+ * exit or crash after a while, ignore SIGTERM, bind late, speak HTTP/1.0, share its port with
+ * another process (SO_REUSEPORT, as llama-server does), say why it exits. Every /health
  * request can be appended to a log file, so that tests can check when and how often the
  * daemon probed.
  *
@@ -69,6 +70,10 @@ static int arg_exit_code = 1;
 static usec_t arg_crash_after = USEC_INFINITY;
 static int arg_crash_signal = SIGSEGV;
 static bool arg_ignore_sigterm = false;
+static int arg_sigterm_exit = 0;
+static bool arg_reuseport = false;
+static char **arg_exit_messages = NULL;
+static size_t arg_n_exit_messages = 0;
 static char **arg_stderr_lines = NULL;
 static size_t arg_n_stderr_lines = 0;
 static char **arg_stdout_lines = NULL;
@@ -302,6 +307,12 @@ static void help(void) {
                "     --crash-after=MS       Kill itself with a signal MS ms after start ...\n"
                "     --crash-signal=SIG     ... this one, by name or number (default SEGV)\n"
                "     --ignore-sigterm       Ignore SIGTERM (SIGINT still ends it)\n"
+               "     --sigterm-exit=N       Exit with status N on SIGTERM (default 0)\n"
+               "     --exit-message=TEXT    Write TEXT to stderr right before exiting, whatever the\n"
+               "                            cause: --exit-after, --crash-after, a signal, a failed\n"
+               "                            bind (repeatable; written verbatim, bytes as given)\n"
+               "     --reuseport            Listen with SO_REUSEPORT, like llama-server: a second\n"
+               "                            process can then listen on the same address and port\n"
                "     --stderr-line=TEXT     Write TEXT to stderr at start (repeatable)\n"
                "     --stdout-line=TEXT     Write TEXT to stdout at start (repeatable)\n"
                "     --http10               Answer with HTTP/1.0 status lines and close after each\n"
@@ -310,8 +321,9 @@ static void help(void) {
                "     --slots=N              Number of slots reported (default 1)\n"
                "     --model=PATH           Model path reported by /props\n"
                "     --delay-bind=MS        Only listen MS ms after start\n\n"
-               "Exit status: 0 on SIGTERM/SIGINT, N after --exit-after, 1 if it cannot listen,\n"
-               "2 on usage errors.\n",
+               "Exit status: 0 on SIGINT, 0 or --sigterm-exit= on SIGTERM, N after --exit-after,\n"
+               "1 if it cannot listen, "
+"2 on usage errors.\n",
                program_invocation_short_name);
 }
 
@@ -335,6 +347,9 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SLOTS,
                 ARG_MODEL,
                 ARG_DELAY_BIND,
+                ARG_SIGTERM_EXIT,
+                ARG_EXIT_MESSAGE,
+                ARG_REUSEPORT,
         };
         static const struct option options[] = {
                 { "help",           no_argument,       NULL, 'h'                },
@@ -355,6 +370,9 @@ static int parse_argv(int argc, char *argv[]) {
                 { "slots",          required_argument, NULL, ARG_SLOTS          },
                 { "model",          required_argument, NULL, ARG_MODEL          },
                 { "delay-bind",     required_argument, NULL, ARG_DELAY_BIND     },
+                { "sigterm-exit",   required_argument, NULL, ARG_SIGTERM_EXIT   },
+                { "exit-message",   required_argument, NULL, ARG_EXIT_MESSAGE   },
+                { "reuseport",      no_argument,       NULL, ARG_REUSEPORT      },
                 {}
         };
         bool exit_code_set = false, crash_signal_set = false;
@@ -420,11 +438,25 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_IGNORE_SIGTERM:
                         arg_ignore_sigterm = true;
                         break;
+                case ARG_SIGTERM_EXIT:
+                        r = parse_uint64(optarg, 255, &v);
+                        if (r < 0) {
+                                fprintf(stderr, "fake-engine: invalid --sigterm-exit='%s' (0-255)\n", optarg);
+                                return r;
+                        }
+                        arg_sigterm_exit = (int) v;
+                        break;
+                case ARG_REUSEPORT:
+                        arg_reuseport = true;
+                        break;
                 case ARG_STDERR_LINE:
                 case ARG_STDOUT_LINE:
+                case ARG_EXIT_MESSAGE:
                         r = c == ARG_STDERR_LINE ?
                                 strv_push(&arg_stderr_lines, &arg_n_stderr_lines, optarg) :
-                                strv_push(&arg_stdout_lines, &arg_n_stdout_lines, optarg);
+                            c == ARG_STDOUT_LINE ?
+                                strv_push(&arg_stdout_lines, &arg_n_stdout_lines, optarg) :
+                                strv_push(&arg_exit_messages, &arg_n_exit_messages, optarg);
                         if (r < 0) {
                                 fprintf(stderr, "fake-engine: out of memory\n");
                                 return r;
@@ -998,6 +1030,8 @@ static int server_listen(Server *s) {
                 r = -errno;
         else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int) { 1 }, sizeof(int)) < 0)
                 r = -errno;
+        else if (arg_reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int) { 1 }, sizeof(int)) < 0)
+                r = -errno;
         else if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
                 r = -errno;
         else if (listen(fd, SOMAXCONN) < 0)
@@ -1019,13 +1053,20 @@ static int server_listen(Server *s) {
         return 0;
 }
 
+/* --exit-message=: the engine's last words, the lines pool-managerd should quote in last_error. */
+static void print_exit_messages(void) {
+        for (size_t i = 0; i < arg_n_exit_messages; i++)
+                fprintf(stderr, "%s\n", arg_exit_messages[i]);
+        fflush(NULL);
+}
+
 _noreturn_ static void crash(void) {
         struct sigaction sa = { .sa_handler = SIG_DFL };
         sigset_t mask;
 
         fprintf(stderr, "fake-engine: crashing with signal %d (%s)\n", arg_crash_signal,
                 strsignal(arg_crash_signal));
-        fflush(NULL);
+        print_exit_messages();
 
         (void) sigaction(arg_crash_signal, &sa, NULL);
         sigemptyset(&mask);
@@ -1072,7 +1113,7 @@ static int server_read_signal(Server *s) {
 
         fprintf(stderr, "fake-engine: received %s, shutting down\n",
                 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-        return 0;
+        return si.ssi_signo == SIGTERM ? arg_sigterm_exit : 0;
 }
 
 static void server_gc_conns(Server *s) {
@@ -1252,6 +1293,7 @@ int main(int argc, char *argv[]) {
         fflush(NULL);
 
         r = server_run(&s);
+        print_exit_messages();
 
         for (size_t i = 0; i < s.n_conns; i++)
                 conn_free(s.conns[i]);
@@ -1261,5 +1303,6 @@ int main(int argc, char *argv[]) {
         safe_close(s.probe_log_fd);
         free(arg_stderr_lines);
         free(arg_stdout_lines);
+        free(arg_exit_messages);
         return r;
 }
