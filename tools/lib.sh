@@ -8,10 +8,13 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES=(
         gcc libc6-dev meson ninja-build pkg-config
         libsystemd-dev libjson-c-dev libcurl4-openssl-dev libmicrohttpd-dev libinih-dev
-        scdoc
+        libdbus-1-dev scdoc
         systemd dbus dbus-user-session util-linux
         curl python3 python3-dbus python3-behave
 )
+
+# What tools/boot-test needs on the host to make and boot a Debian 12 system instance.
+BOOT_PACKAGES=(debootstrap systemd-container)
 
 # Installs the packages of "$@" that are missing (apt-get, non-interactive, only when needed).
 ensure_packages() {
