@@ -20,6 +20,7 @@ typedef struct Manager Manager;
 #define BUS_ERROR_DRAINING "org.llorch.PoolManager1.Error.Draining"
 #define BUS_ERROR_PRELOAD_FAILED "org.llorch.PoolManager1.Error.PreloadFailed"
 #define BUS_ERROR_GPU_REQUIRED "org.llorch.PoolManager1.Error.GpuRequired"
+#define BUS_ERROR_STARTING "org.llorch.PoolManager1.Error.Starting"
 
 /* The group whose members may call mutating methods on the system instance. */
 #define POOL_MANAGER_GROUP "pool-managerd"

@@ -46,6 +46,7 @@ typedef struct Config {
         usec_t health_interval;         /* 500ms */
         usec_t health_timeout;          /* 120s */
         usec_t stop_timeout;            /* 5s */
+        usec_t startup_timeout;         /* 10s: how long requests wait for re-adoption at start */
         EngineLogs engine_logs;         /* journal */
         EngineSandbox engine_sandbox;   /* full */
         usec_t reload_drain_timeout;    /* 30s: how long a reload waits for leases to finish */

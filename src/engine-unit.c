@@ -307,6 +307,7 @@ EngineUnit *engine_unit_free(EngineUnit *u) {
         sd_bus_slot_unref(u->call_slot);
         sd_bus_slot_unref(u->pid_slot);
         sd_bus_slot_unref(u->state_slot);
+        sd_bus_slot_unref(u->check_slot);
         sd_event_source_disable_unref(u->evaluate);
         sd_bus_unref(u->bus);
         sd_event_unref(u->event);
@@ -547,6 +548,34 @@ int engine_unit_adopt(EngineUnit *u) {
         return sd_bus_call_method_async(u->bus, &u->state_slot, SYSTEMD_SERVICE, u->path,
                                         "org.freedesktop.DBus.Properties", "Get", on_active_state, u, "ss",
                                         "org.freedesktop.systemd1.Unit", "ActiveState");
+}
+
+static int on_get_unit(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        EngineUnit *u = userdata;
+        const sd_bus_error *e;
+
+        u->check_slot = sd_bus_slot_unref(u->check_slot);
+
+        if (!sd_bus_message_is_method_error(m, NULL)) {
+                engine_unit_emit(u, ENGINE_UNIT_LOADED, NULL);
+                return 0;
+        }
+        e = sd_bus_message_get_error(m);
+        if (sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit")) {
+                engine_unit_emit(u, ENGINE_UNIT_NOT_LOADED, NULL);
+                return 0;
+        }
+        /* Cannot tell: let StartTransientUnit decide (it refuses a loaded unit itself). */
+        log_debug("GetUnit(%s) failed: %s", u->name, e->message ?: e->name);
+        engine_unit_emit(u, ENGINE_UNIT_NOT_LOADED, NULL);
+        return 0;
+}
+
+int engine_unit_check(EngineUnit *u) {
+        if (u->check_slot)
+                return -EBUSY;
+        return sd_bus_call_method_async(u->bus, &u->check_slot, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                        "GetUnit", on_get_unit, u, "s", u->name);
 }
 
 int engine_unit_stop(EngineUnit *u) {

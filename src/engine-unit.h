@@ -26,6 +26,8 @@ typedef enum EngineUnitEvent {
         ENGINE_UNIT_STOPPED,            /* the stop job completed (or the unit was already gone) */
         ENGINE_UNIT_STOP_FAILED,        /* StopUnit could not be issued; see error */
         ENGINE_UNIT_MAIN_PID,           /* main_pid became known */
+        ENGINE_UNIT_LOADED,             /* engine_unit_check(): systemd has the unit loaded */
+        ENGINE_UNIT_NOT_LOADED,         /* engine_unit_check(): no such unit, free to start */
 } EngineUnitEvent;
 
 typedef struct EngineUnit EngineUnit;
@@ -58,6 +60,7 @@ struct EngineUnit {
         sd_bus_slot *call_slot;         /* StartTransientUnit or StopUnit in flight */
         sd_bus_slot *pid_slot;
         sd_bus_slot *state_slot;
+        sd_bus_slot *check_slot;        /* GetUnit of engine_unit_check() */
         sd_event_source *evaluate;      /* deferred evaluation of the unit's state */
         char *start_job;
         char *stop_job;
@@ -82,6 +85,11 @@ int engine_unit_start(EngineUnit *u, const EngineUnitSpec *spec);
 /* Follows a unit that already runs (started before a daemon restart): installs the match and
  * reads MainPID and ActiveState; a unit that is gone is reported as ENGINE_UNIT_EXITED. */
 int engine_unit_adopt(EngineUnit *u);
+/* Asks systemd whether a unit of this name is loaded (GetUnit): ENGINE_UNIT_LOADED or
+ * ENGINE_UNIT_NOT_LOADED follows. A preload checks first, so that a unit this daemon does not
+ * know (left by someone else) is tracked and refused instead of clashing with
+ * StartTransientUnit. */
+int engine_unit_check(EngineUnit *u);
 /* StopUnit with mode "replace": systemd sends SIGTERM, waits TimeoutStopSec, then SIGKILL. */
 int engine_unit_stop(EngineUnit *u);
 /* Forwarded by the Manager's JobRemoved match. */

@@ -217,6 +217,11 @@ static void on_preload_done(Pool *p, int error, const char *message, void *userd
         _cleanup_json_ json_object *o = NULL;
         const PoolEntry *e;
 
+        if (error == -EBUSY) {
+                /* A unit of the pool's name was loaded already: tracked as an orphan now. */
+                (void) http_request_reply_error(r, MHD_HTTP_CONFLICT, "%s", message ?: strerror(-error));
+                return;
+        }
         if (error < 0) {
                 (void) http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "preload failed: %s",
                                                 message ?: strerror(-error));
@@ -667,6 +672,16 @@ static int reply_method_not_allowed(HttpRequest *r, const char *quoted_path, con
         return http_request_reply_full(r, MHD_HTTP_METHOD_NOT_ALLOWED, o, MHD_HTTP_HEADER_ALLOW, allow);
 }
 
+static int reply_starting(HttpRequest *r) {
+        _cleanup_json_ json_object *o = NULL;
+
+        o = json_object_new_object();
+        if (!o || json_add_string(o, "error", "pool-managerd is starting: the engines that already run are not "
+                                  "all re-adopted yet; retry later") < 0)
+                return -ENOMEM;
+        return http_request_reply_full(r, MHD_HTTP_SERVICE_UNAVAILABLE, o, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+}
+
 static int route_request(HttpRequest *r) {
         _cleanup_strv_free_ char **segments = NULL;
         _cleanup_free_ char *allow = NULL, *quoted = NULL, *quoted_id = NULL;
@@ -718,6 +733,14 @@ static int route_request(HttpRequest *r) {
                                                 "invalid pool id \"%s\": expected 1 to %u characters of "
                                                 "[A-Za-z0-9_.-], starting with a letter or digit",
                                                 quoted_id, POOL_ID_MAX);
+        }
+
+        /* Nothing about pools before the engines of a previous instance are re-adopted. */
+        if (!(route->flags & ROUTE_PUBLIC) && !r->manager->started) {
+                if (r->manager->startup_timed_out)
+                        return reply_starting(r);
+                http_request_hold(r);
+                return 0;
         }
 
         return route->handler(r, id);

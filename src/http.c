@@ -512,6 +512,23 @@ void http_request_defer(HttpRequest *r, HttpRequestAbandonCallback abandon) {
         r->abandon = abandon;
 }
 
+void http_request_hold(HttpRequest *r) {
+        r->held = true;
+        http_request_defer(r, NULL);
+}
+
+void http_server_release_held(HttpServer *s) {
+        /* Routing a request may answer it (which resumes its connection) or defer it again; it
+         * never frees one (MHD does, from MHD_run()), so the list stays intact meanwhile. */
+        for (HttpRequest *r = s->requests; r; r = r->next) {
+                if (!r->held)
+                        continue;
+                r->held = false;
+                r->deferred = false;
+                http_api_handle(r);
+        }
+}
+
 const char *http_request_header(HttpRequest *r, const char *name) {
         return MHD_lookup_connection_value(r->connection, MHD_HEADER_KIND, name);
 }

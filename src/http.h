@@ -55,9 +55,15 @@ struct HttpRequest {
         bool deferred, suspended;
         HttpRequestAbandonCallback abandon;
         char *pool_id;                  /* the pool a deferred request waits for (http-api.c) */
+        bool held;                      /* waits for the daemon's start-up to complete */
 
         HttpRequest *prev, *next;
 };
+
+/* Holds a request until the daemon's start-up is complete: http_server_release_held() routes it
+ * again then (or, when start-up timed out, the handler sees manager->startup_timed_out). */
+void http_request_hold(HttpRequest *r);
+void http_server_release_held(HttpServer *s);
 
 int http_server_new(HttpServer **ret, Manager *m);
 /* Suspended requests are resumed and dropped first, as MHD requires. Free the pools first:

@@ -84,8 +84,8 @@ static void on_preload_done(Pool *p, int r, const char *error, void *userdata) {
         const PoolEntry *e;
 
         if (r < 0) {
-                (void) sd_bus_reply_method_errorf(req->message, BUS_ERROR_PRELOAD_FAILED, "%s",
-                                                  error ?: strerror(-r));
+                (void) sd_bus_reply_method_errorf(req->message, r == -EBUSY ? BUS_ERROR_ALREADY_RUNNING :
+                                                  BUS_ERROR_PRELOAD_FAILED, "%s", error ?: strerror(-r));
                 return;
         }
 
@@ -324,6 +324,35 @@ int bus_method_reset(Manager *m, sd_bus_message *message, const char *id, sd_bus
         return sd_bus_reply_method_return(message, NULL);
 }
 
+/* The configuration again, like SIGHUP; `systemctl reload` calls this through busctl. Root only
+ * on the system bus (the policy says the same). */
+static int method_reload_configuration(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        _cleanup_free_ char *msg = NULL;
+        Manager *m = userdata;
+        uid_t uid;
+        int r;
+
+        if (!m->user) {
+                r = sd_bus_query_sender_creds(message, SD_BUS_CREDS_EUID, &creds);
+                if (r < 0)
+                        return r;
+                r = sd_bus_creds_get_euid(creds, &uid);
+                if (r < 0)
+                        return r;
+                if (uid != 0)
+                        return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                                "only root may reload the configuration");
+        }
+
+        r = manager_reload_config(m, &msg);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return sd_bus_error_set(error, BUS_ERROR_INVALID_ARGUMENT, msg ?: "failed to reload the configuration");
+        return sd_bus_reply_method_return(message, NULL);
+}
+
 static int method_reset_pool(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         const char *id;
         int r;
@@ -397,6 +426,7 @@ const sd_bus_vtable manager_vtable[] = {
                                  method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ResetPool", "s", SD_BUS_PARAM(id), "", ,
                                  method_reset_pool, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("ReloadConfiguration", "", "", method_reload_configuration, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("AllocateLease", "s", SD_BUS_PARAM(id), "u", SD_BUS_PARAM(leases),
                                  method_allocate_lease, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ReleaseLease", "s", SD_BUS_PARAM(id), "u", SD_BUS_PARAM(leases),
@@ -404,8 +434,35 @@ const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END
 };
 
+/* Before start-up is complete (re-adoption of running engines), calls about pools are answered
+ * ...Error.Starting: the bus name is only requested once it is complete, so only a caller that
+ * uses the unique name, or any caller after StartupTimeout=, gets here early. */
+static int on_bus_filter(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        const char *path;
+        uint8_t type;
+
+        if (m->started || sd_bus_message_get_type(message, &type) < 0 || type != SD_BUS_MESSAGE_METHOD_CALL)
+                return 0;
+        path = sd_bus_message_get_path(message);
+        if (!path || !(streq(path, POOL_MANAGER_PATH) || strneq(path, POOL_MANAGER_POOL_PREFIX "/", strlen(POOL_MANAGER_POOL_PREFIX "/"))))
+                return 0;
+        /* Introspection and Peer stay available. */
+        if (sd_bus_message_is_method_call(message, "org.freedesktop.DBus.Introspectable", NULL) ||
+            sd_bus_message_is_method_call(message, "org.freedesktop.DBus.Peer", NULL))
+                return 0;
+        (void) sd_bus_reply_method_errorf(message, BUS_ERROR_STARTING,
+                                          "pool-managerd is starting: the engines that already run are not all "
+                                          "re-adopted yet; retry later");
+        return 1;
+}
+
 int manager_bus_register(Manager *m) {
         int r;
+
+        r = sd_bus_add_filter(m->bus, NULL, on_bus_filter, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the start-up bus filter: %m");
 
         r = sd_bus_add_object_vtable(m->bus, NULL, POOL_MANAGER_PATH, POOL_MANAGER_INTERFACE, manager_vtable, m);
         if (r < 0)

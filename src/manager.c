@@ -120,6 +120,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->sigint_source);
         sd_event_source_disable_unref(m->sighup_source);
         sd_event_source_disable_unref(m->status_source);
+        sd_event_source_disable_unref(m->startup_timer);
         http_server_free(m->http);
         curl_glue_free(m->curl);
         sd_bus_flush_close_unref(m->bus);
@@ -197,8 +198,13 @@ sd_journal *manager_journal(Manager *m) {
         return m->journal;
 }
 
+static void manager_check_startup(Manager *m);
+
 void manager_pool_changed(Manager *m, const char *id) {
         int r;
+
+        if (!m->started)
+                manager_check_startup(m);
 
         /* Coalesce: many pools changing in one loop iteration give one STATUS= update. */
         if (!m->status_source) {
@@ -250,19 +256,18 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
         return sd_event_exit(m->event, 0);
 }
 
-static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        Manager *m = userdata;
+int manager_reload_config(Manager *m, char **ret_error) {
         _cleanup_(config_freep) Config *c = NULL;
         bool gpu_only_changed;
         int r;
 
-        (void) sd_notify(false, "RELOADING=1");
-
         r = manager_read_config(m->user, m->config_path, m->override_runtime_dir, m->override_listen, &c);
         if (r < 0) {
                 log_error("Failed to reload configuration, keeping the old one.");
-                (void) sd_notify(false, "READY=1");
-                return 0;
+                if (asprintf(ret_error, "failed to reload the configuration from %s, keeping the old one "
+                             "(see the journal for what is wrong)", strna(m->config_path)) < 0)
+                        *ret_error = NULL;
+                return r;
         }
 
         /* Running pools are not touched. Directories stay: pid and handoff files of running
@@ -277,8 +282,9 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 log_warning("StateDirectory= changed; the new value takes effect after a restart.");
                 (void) free_and_strdup(&c->state_directory, m->config->state_directory);
         }
-        if (!streq_ptr(c->listen, m->config->listen) || !streq_ptr(c->api_token_file, m->config->api_token_file))
-                log_warning("Listen= and ApiTokenFile= changes take effect after a restart.");
+        if (!streq_ptr(c->listen, m->config->listen) || !streq_ptr(c->api_token_file, m->config->api_token_file) ||
+            c->http_connection_limit != m->config->http_connection_limit)
+                log_warning("Listen=, ApiTokenFile= and HttpConnectionLimit= changes take effect after a restart.");
         gpu_only_changed = c->gpu_only != m->config->gpu_only;
         config_free(m->config);
         m->config = TAKE_PTR(c);
@@ -286,11 +292,21 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 (void) sd_bus_emit_properties_changed(m->bus, POOL_MANAGER_PATH, POOL_MANAGER_INTERFACE,
                                                       "GpuOnly", NULL);
         log_info("Configuration reloaded.");
+        return 0;
+}
+
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_free_ char *error = NULL;
+
+        (void) sd_notify(false, "RELOADING=1");
+        (void) manager_reload_config(m, &error);
         (void) sd_notify(false, "READY=1");
         return 0;
 }
 
 static int manager_adopt_engines(Manager *m);
+static void manager_check_startup(Manager *m);
 
 static int on_name_acquired(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
         Manager *m = userdata;
@@ -302,8 +318,18 @@ static int on_name_acquired(sd_bus_message *message, void *userdata, sd_bus_erro
             sd_bus_message_read(message, "u", &result) < 0 || result != 1 /* PRIMARY_OWNER */) {
                 const sd_bus_error *e = sd_bus_message_get_error(message);
 
-                log_error("Failed to acquire bus name " POOL_MANAGER_BUS_NAME ": %s",
-                          e ? e->message : result == 3 ? "another instance owns it" : "unexpected reply");
+                if (sd_bus_error_has_name(e, "org.freedesktop.DBus.Error.AccessDenied"))
+                        log_error("Cannot own " POOL_MANAGER_BUS_NAME ": the %s bus does not allow it. The D-Bus "
+                                  "policy file " POOL_MANAGER_BUS_NAME ".conf is not installed where the bus "
+                                  "reads it (%s), or it does not name this user. (%s)",
+                                  m->user ? "user" : "system",
+                                  m->user ? "the session bus needs no policy file; check its configuration" :
+                                  "/usr/share/dbus-1/system.d/ or /etc/dbus-1/system.d/",
+                                  e->message ?: e->name);
+                else
+                        log_error("Failed to acquire bus name " POOL_MANAGER_BUS_NAME ": %s",
+                                  e ? e->message : result == 3 ? "another instance owns it" : "unexpected reply");
+                m->exit_logged = true;
                 return sd_event_exit(m->event, -EADDRINUSE);
         }
 
@@ -324,6 +350,69 @@ void manager_notify_ready(Manager *m) {
                    LOG_MESSAGE("pool-managerd " PACKAGE_VERSION " started (%s instance), serving "
                                POOL_MANAGER_BUS_NAME ".", m->user ? "user" : "system"),
                    NULL);
+}
+
+/* ---- Start-up: nothing about pools is answered before the engines are re-adopted ---- */
+
+static int manager_request_name(Manager *m) {
+        int r;
+
+        if (m->name_slot || m->name_acquired)
+                return 0;
+        /* Flags 0: no queueing, no replacement; a second instance must fail, not wait. Requested
+         * only now: a bus-activating call waits in the bus until the name is owned, and is then
+         * answered with every pool in place. */
+        r = sd_bus_request_name_async(m->bus, &m->name_slot, POOL_MANAGER_BUS_NAME, 0, on_name_acquired, m);
+        if (r < 0) {
+                log_error_errno(r, "Failed to request bus name " POOL_MANAGER_BUS_NAME ": %m");
+                m->exit_logged = true;
+                return sd_event_exit(m->event, r);
+        }
+        return 0;
+}
+
+static void manager_check_startup(Manager *m) {
+        size_t adopted = 0, orphans = 0;
+        usec_t took;
+
+        if (m->started || !m->adoption_done)
+                return;
+        for (size_t i = 0; i < m->n_pools; i++) {
+                if (m->pools[i]->adoption_pending)
+                        return;
+                if (m->pools[i]->start_reason == START_ADOPT && m->pools[i]->state != POOL_ORPHAN)
+                        adopted++;
+                if (m->pools[i]->state == POOL_ORPHAN)
+                        orphans++;
+        }
+
+        m->started = true;
+        m->startup_timer = sd_event_source_disable_unref(m->startup_timer);
+        took = now(CLOCK_MONOTONIC) - m->startup_begin_usec;
+        log_info("Start-up complete after %llu ms: %zu pool%s, %zu engine%s re-adopted, %zu orphan%s.",
+                 (unsigned long long) (took / USEC_PER_MSEC), m->n_pools, m->n_pools == 1 ? "" : "s",
+                 adopted, adopted == 1 ? "" : "s", orphans, orphans == 1 ? "" : "s");
+        (void) manager_request_name(m);
+        if (m->http)
+                http_server_release_held(m->http);
+}
+
+static int on_startup_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        m->startup_timer = sd_event_source_disable_unref(m->startup_timer);
+        if (m->started)
+                return 0;
+        log_warning("Start-up not complete after StartupTimeout=%llu ms (%s); answering requests about pools "
+                    "with \"starting\" errors until it is.",
+                    (unsigned long long) (m->config->startup_timeout / USEC_PER_MSEC),
+                    m->adoption_done ? "waiting for the first probe of re-adopted engines" :
+                    "systemd has not listed the engine units yet");
+        m->startup_timed_out = true;
+        (void) manager_request_name(m);
+        if (m->http)
+                http_server_release_held(m->http);
+        return 0;
 }
 
 int manager_startup(Manager *m) {
@@ -362,10 +451,6 @@ int manager_startup(Manager *m) {
         r = manager_bus_register(m);
         if (r < 0)
                 return r;
-        /* Flags 0: no queueing, no replacement; a second instance must fail, not wait. */
-        r = sd_bus_request_name_async(m->bus, &m->name_slot, POOL_MANAGER_BUS_NAME, 0, on_name_acquired, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to request bus name " POOL_MANAGER_BUS_NAME ": %m");
 
         if (!m->user) {
                 struct group *g = getgrnam(POOL_MANAGER_GROUP);
@@ -385,6 +470,12 @@ int manager_startup(Manager *m) {
         r = manager_adopt_engines(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to list engine units for re-adoption: %m");
+        m->startup_begin_usec = now(CLOCK_MONOTONIC);
+        r = sd_event_add_time_relative(m->event, &m->startup_timer, CLOCK_MONOTONIC,
+                                       m->config->startup_timeout, USEC_PER_MSEC, on_startup_timeout, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the start-up timer: %m");
+        (void) sd_event_source_set_description(m->startup_timer, "startup-timeout");
 
         /* Probed once: NVML initialisation can take a moment and GPUs do not come and go. */
         r = cuda_info_probe(NULL, NULL, &m->cuda);
@@ -404,11 +495,8 @@ int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, 
 
         p = manager_get_pool(m, (*prepared)->pool_id);
 
-        if (p && pool_is_active(p)) {
-                if (asprintf(ret_error, "pool %s is already %s", p->id, pool_state_to_string(p->state)) < 0)
-                        *ret_error = NULL;
-                return -EBUSY;
-        }
+        if (p && pool_is_active(p))
+                return pool_busy_error(p, ret_error);
 
         /* "<pool>-<replica>.json" is ambiguous when ids contain dashes (pool "a-r1" replica "r0"
          * and pool "a" replica "r1-r0"): refuse a second pool that would share a handoff file. */
@@ -566,7 +654,7 @@ static char *pool_id_from_unit(const char *unit) {
         return id;
 }
 
-static void stop_orphan_unit(Manager *m, const char *unit, const char *why) {
+static void stop_unwanted_unit(Manager *m, const char *unit, const char *why) {
         int r;
 
         log_warning("Engine unit %s has %s; stopping it.", unit, why);
@@ -574,25 +662,51 @@ static void stop_orphan_unit(Manager *m, const char *unit, const char *why) {
                                      "org.freedesktop.systemd1.Manager", "StopUnit", NULL, NULL, "ss", unit,
                                      "replace");
         if (r < 0)
-                log_warning_errno(r, "Failed to stop orphaned unit %s: %m", unit);
+                log_warning_errno(r, "Failed to stop unit %s: %m", unit);
 }
 
-static void adopt_unit(Manager *m, const char *unit) {
-        _cleanup_free_ char *id = pool_id_from_unit(unit), *error = NULL;
+/* A unit without usable saved state: shown as an orphan pool, never silently dropped. */
+static void track_orphan_unit(Manager *m, const char *id, const char *unit, const char *why) {
+        _cleanup_free_ char *msg = NULL;
+        Pool *p = manager_get_pool(m, id);
+        int r;
+
+        if (asprintf(&msg, "engine unit %s runs, but %s: tracked as an orphan (stop it with poolctl stop %s, "
+                     "then preload the pool again)", unit, why, id) < 0)
+                return (void) log_oom();
+        r = p ? 0 : manager_add_pool(m, id, &p);
+        if (r >= 0)
+                r = pool_adopt_orphan(p, msg);
+        if (r < 0)
+                log_error_errno(r, "Failed to track orphan unit %s: %m", unit);
+}
+
+static void adopt_unit(Manager *m, const char *unit, const char *active_state) {
+        _cleanup_free_ char *id = pool_id_from_unit(unit), *error = NULL, *why = NULL, *state_path = NULL;
         SavedPool state = {};
         Pool *p;
         int r;
 
         if (!id)
                 return;
+        if (streq(active_state, "deactivating")) {
+                /* On its way out (a stop the previous instance asked for, or someone else's). */
+                track_orphan_unit(m, id, unit, "it is being stopped");
+                return;
+        }
         r = pool_state_load(m->config->state_directory, id, &state, &error);
         if (r < 0) {
-                stop_orphan_unit(m, unit, r == -ENOENT ? "no saved state" : error ?: "damaged saved state");
+                if (asprintf(&state_path, "%s/pools/%s.json", m->config->state_directory, id) < 0 ||
+                    (r == -ENOENT ?
+                     asprintf(&why, "it has no saved state (%s)", state_path) :
+                     asprintf(&why, "its saved state %s is unusable: %s", state_path, error ?: strerror(-r))) < 0)
+                        return (void) log_oom();
+                track_orphan_unit(m, id, unit, why);
                 return;
         }
         if (!state.running) {
                 pool_state_done(&state);
-                stop_orphan_unit(m, unit, "saved state saying it should be stopped");
+                stop_unwanted_unit(m, unit, "saved state saying it should be stopped");
                 return;
         }
         r = manager_add_pool(m, id, &p);
@@ -659,8 +773,8 @@ static int on_units_listed(sd_bus_message *message, void *userdata, sd_bus_error
                                                 NULL, NULL, NULL, NULL);
                         if (r <= 0)
                                 break;
-                        if (streq(active, "active") || streq(active, "activating") || streq(active, "reloading"))
-                                adopt_unit(m, unit);
+                        if (strv_contains(STRV_MAKE("active", "activating", "reloading", "deactivating"), active))
+                                adopt_unit(m, unit, active);
                 }
                 if (r < 0)
                         log_error_errno(r, "Failed to parse the unit list: %m");
@@ -668,6 +782,7 @@ static int on_units_listed(sd_bus_message *message, void *userdata, sd_bus_error
 
         resume_saved_pools(m);
         m->adoption_done = true;
+        manager_check_startup(m);
         return manager_load_pools_directory(m);
 }
 

@@ -52,7 +52,16 @@ struct Manager {
         sd_journal *journal;            /* for the last lines of crashed engines */
         sd_bus_slot *job_removed_slot;
         sd_bus_slot *list_units_slot;   /* re-adoption at start-up */
-        bool adoption_done;
+        bool adoption_done;             /* units listed, saved states read, pools created */
+        /* Start-up is complete once every re-adopted engine answered its first probe (or failed,
+         * or is gone). Until then nothing about pools is answered: the bus name is not yet
+         * requested and HTTP requests are held; past StartupTimeout= they are refused (503,
+         * ...Error.Starting) until it completes. */
+        bool started;
+        bool startup_timed_out;
+        sd_event_source *startup_timer;
+        usec_t startup_begin_usec;      /* CLOCK_MONOTONIC */
+        bool exit_logged;               /* the reason the loop exits with an error was logged */
         sd_bus_slot *subscribe_slot;
         sd_event_source *sigterm_source, *sigint_source, *sighup_source;
         sd_event_source *status_source; /* deferred STATUS= update */
@@ -75,6 +84,9 @@ int manager_startup(Manager *m);
  * engines left running by a previous instance are re-adopted (manager_startup starts that). */
 int manager_load_pools_directory(Manager *m);
 int manager_run(Manager *m);
+/* Rereads the configuration (SIGHUP, ReloadConfiguration()); on error keeps the old one and
+ * returns negative errno with *ret_error. */
+int manager_reload_config(Manager *m, char **ret_error);
 /* Sends READY=1 once the bus name is acquired and the loop runs. */
 void manager_notify_ready(Manager *m);
 

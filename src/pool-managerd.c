@@ -140,9 +140,9 @@ static int run(int argc, char *argv[]) {
                 return r;
 
         r = manager_run(m);
-        if (r < 0)
+        if (r < 0 && !m->exit_logged)
                 return log_error_errno(r, "Event loop failed: %m");
-        return 0;
+        return r;
 }
 
 int main(int argc, char *argv[]) {

@@ -32,6 +32,7 @@ static const char *const pool_state_table[_POOL_STATE_MAX] = {
         [POOL_FAILING] = "failing",
         [POOL_FAILED] = "failed",
         [POOL_BACKOFF] = "backoff",
+        [POOL_ORPHAN] = "orphan",
 };
 
 const char *pool_state_to_string(PoolState s) {
@@ -50,7 +51,7 @@ PoolState pool_state_from_string(const char *s) {
 /* States in which an engine unit exists, is being created or removed, or will be restarted. */
 static bool state_is_active(PoolState s) {
         return s == POOL_STARTING || s == POOL_PROBING || s == POOL_READY || s == POOL_STOPPING ||
-                s == POOL_FAILING || s == POOL_BACKOFF;
+                s == POOL_FAILING || s == POOL_BACKOFF || s == POOL_ORPHAN;
 }
 
 static int64_t now_epoch_ms(void) {
@@ -83,6 +84,9 @@ static void pool_mirror(Pool *p) {
 }
 
 static void pool_set_state(Pool *p, PoolState s) {
+        /* A re-adopted engine is accounted for once it left probing (ready, failed, gone). */
+        if (s != POOL_PROBING)
+                p->adoption_pending = false;
         p->state = s;
         pool_mirror(p);
 }
@@ -148,7 +152,7 @@ void pool_forget_waiter(Pool *p, void *userdata) {
 }
 
 bool pool_is_active(const Pool *p) {
-        return state_is_active(p->state);
+        return state_is_active(p->state) || p->preload_pending;
 }
 
 static void pool_remove_files(Pool *p) {
@@ -398,6 +402,18 @@ static void on_probe_done(Probe *probe, int r, void *userdata) {
         pool_start_finished(p, 0, NULL);
 }
 
+/* A re-adopted engine's first probe did not answer 200 (it may still be loading): it is
+ * reported as probing, and start-up need not wait for it any longer. */
+static void on_adoption_probe_attempt(Probe *probe, int r, void *userdata) {
+        Pool *p = userdata;
+
+        probe_set_attempt_callback(probe, NULL);
+        if (!p->adoption_pending)
+                return;
+        p->adoption_pending = false;
+        manager_pool_changed(p->manager, p->id);
+}
+
 static int pool_start_probe(Pool *p) {
         _cleanup_free_ char *url = NULL;
         const Config *c = p->manager->config;
@@ -421,6 +437,8 @@ static int pool_start_probe(Pool *p) {
         r = probe_set_source_address(p->probe, probe_source_address(p->prepared->host));
         if (r < 0)
                 return r;
+        if (p->adoption_pending)
+                probe_set_attempt_callback(p->probe, on_adoption_probe_attempt);
         return probe_start(p->probe);
 }
 
@@ -661,6 +679,16 @@ static void pool_on_exited(Pool *p) {
                 return;
         }
 
+        case POOL_ORPHAN:
+                if (asprintf(&msg, "orphan engine unit %s %s", p->unit->name, strna(exit)) < 0)
+                        return (void) log_oom();
+                log_pool(LOG_NOTICE, p, "%s.", msg);
+                (void) registry_set_last_error(p->manager->registry, p->id, msg);
+                pool_remove_files(p);
+                pool_set_state(p, POOL_STOPPED);
+                waiters_run(p, &p->stop_waiters, 0, NULL);
+                return;
+
         default:
                 /* Stopping or failing: the exit was asked for; the stop job reports. */
                 return;
@@ -728,6 +756,7 @@ static void pool_start_finished(Pool *p, int r, const char *error) {
 }
 
 static void pool_on_stopped(Pool *p, const char *error);
+static void pool_preload_begin(Pool *p, PreparedEngine **prepared);
 
 static void on_unit_event(EngineUnit *u, EngineUnitEvent event, const char *error, void *userdata) {
         Pool *p = userdata;
@@ -762,6 +791,26 @@ static void on_unit_event(EngineUnit *u, EngineUnitEvent event, const char *erro
         case ENGINE_UNIT_STOP_FAILED:
                 pool_on_stopped(p, error ?: "unknown error");
                 return;
+
+        case ENGINE_UNIT_NOT_LOADED:
+                if (p->preload_pending)
+                        pool_preload_begin(p, &p->preload_pending);
+                return;
+
+        case ENGINE_UNIT_LOADED: {
+                _cleanup_free_ char *msg = NULL;
+
+                if (!p->preload_pending)
+                        return;
+                p->preload_pending = prepared_engine_free(p->preload_pending);
+                if (asprintf(&msg, "engine unit %s is already loaded in systemd, but not as this daemon's "
+                             "engine: tracked as an orphan; stop it first (poolctl stop %s)", u->name, p->id) < 0)
+                        return (void) log_oom();
+                if (pool_adopt_orphan(p, msg) < 0)
+                        log_pool(LOG_WARNING, p, "failed to follow unit %s.", u->name);
+                waiters_run(p, &p->preload_waiters, -EBUSY, msg);
+                return;
+        }
         }
 }
 
@@ -995,6 +1044,15 @@ static int pool_stop_engine(Pool *p) {
 int pool_stop(Pool *p, PoolDoneCallback cb, void *userdata, char **ret_error) {
         int r;
 
+        if (p->preload_pending && !state_is_active(p->state)) {
+                /* Nothing started yet: the preload ends here. */
+                p->preload_pending = prepared_engine_free(p->preload_pending);
+                waiters_run(p, &p->preload_waiters, -ECANCELED, "preload canceled: the pool was stopped");
+                if (cb)
+                        cb(p, 0, NULL, userdata);
+                return 0;
+        }
+
         if (!pool_is_active(p) && p->state != POOL_FAILED) {
                 if (asprintf(ret_error, "pool %s is not running (%s)", p->id, pool_state_to_string(p->state)) < 0)
                         *ret_error = NULL;
@@ -1223,14 +1281,41 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
 
 /* ---- Preload, adoption, reset ---- */
 
+/* The preload proper, once no unit of the pool's name is loaded. */
+static void pool_preload_begin(Pool *p, PreparedEngine **prepared) {
+        int r;
+
+        prepared_engine_free(p->prepared);
+        p->prepared = TAKE_PTR(*prepared);
+        /* A new preload is a fresh start for supervision; crash and restart counts stay. */
+        supervisor_reset(&p->supervisor, policy(p), now(CLOCK_REALTIME));
+
+        r = pool_start_engine(p, START_PRELOAD);
+        if (r < 0)
+                pool_start_finished(p, r, "failed to start the engine");
+}
+
+int pool_busy_error(const Pool *p, char **ret_error) {
+        int k;
+
+        if (p->state == POOL_ORPHAN)
+                k = asprintf(ret_error, "pool %s has an orphan engine unit %s (PID %i) that this daemon did not "
+                             "start or lost track of: stop it first (poolctl stop %s)", p->id, p->unit->name,
+                             (int) p->unit->main_pid, p->id);
+        else if (p->preload_pending)
+                k = asprintf(ret_error, "pool %s is already being preloaded", p->id);
+        else
+                k = asprintf(ret_error, "pool %s is already %s", p->id, pool_state_to_string(p->state));
+        if (k < 0)
+                *ret_error = NULL;
+        return -EBUSY;
+}
+
 int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata, char **ret_error) {
         int r;
 
-        if (pool_is_active(p)) {
-                if (asprintf(ret_error, "pool %s is already %s", p->id, pool_state_to_string(p->state)) < 0)
-                        *ret_error = NULL;
-                return -EBUSY;
-        }
+        if (pool_is_active(p))
+                return pool_busy_error(p, ret_error);
 
         if (access((*prepared)->binary_path, X_OK) < 0) {
                 if ((errno == ENOENT ?
@@ -1251,14 +1336,17 @@ int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *
         if (r < 0)
                 return r;
 
-        prepared_engine_free(p->prepared);
-        p->prepared = TAKE_PTR(*prepared);
-        /* A new preload is a fresh start for supervision; crash and restart counts stay. */
-        supervisor_reset(&p->supervisor, policy(p), now(CLOCK_REALTIME));
-
-        r = pool_start_engine(p, START_PRELOAD);
-        if (r < 0)
-                pool_start_finished(p, r, "failed to start the engine");
+        /* Is there a unit of this name already (someone else's, or one whose state was lost)?
+         * Asked first, so that such a unit is tracked and the preload refused with nothing
+         * changed, rather than StartTransientUnit failing after the state was written. */
+        r = engine_unit_check(p->unit);
+        if (r >= 0) {
+                p->preload_pending = TAKE_PTR(*prepared);
+                return 0;
+        }
+        log_pool(LOG_DEBUG, p, "cannot ask systemd about %s (%s); starting it right away.", p->unit->name,
+                 strerror(-r));
+        pool_preload_begin(p, prepared);
         return 0;
 }
 
@@ -1285,8 +1373,28 @@ int pool_adopt(Pool *p, SavedPool *state) {
                 return r;
 
         log_pool(LOG_INFO, p, "re-adopting running unit %s.", p->unit->name);
-        /* Already started: probe once MainPID is known (same path as a fresh start). */
+        /* Already started: probe once MainPID is known (same path as a fresh start). Start-up
+         * is complete once its first probe has answered. */
         pool_set_state(p, POOL_PROBING);
+        p->adoption_pending = true;
+        return engine_unit_adopt(p->unit);
+}
+
+int pool_adopt_orphan(Pool *p, const char *why) {
+        PoolEntry *e;
+        int r;
+
+        r = registry_ensure(p->manager->registry, p->id, &e);
+        if (r < 0)
+                return r;
+        if (free_and_strdup(&e->unit, p->unit->name) < 0)
+                return -ENOMEM;
+        e->main_pid = 0;
+        (void) registry_set_last_error(p->manager->registry, p->id, why);
+
+        log_pool(LOG_WARNING, p, "%s", why);
+        pool_stop_timers(p);
+        pool_set_state(p, POOL_ORPHAN);
         return engine_unit_adopt(p->unit);
 }
 
@@ -1316,6 +1424,9 @@ int pool_resume(Pool *p, SavedPool *state) {
 }
 
 int pool_reset(Pool *p, char **ret_error) {
+        if (p->state == POOL_ORPHAN || p->preload_pending)
+                return pool_busy_error(p, ret_error);
+
         supervisor_reset(&p->supervisor, policy(p), now(CLOCK_REALTIME));
         log_struct(LOG_NOTICE,
                    "POOL_ID=%s", p->id,
@@ -1467,6 +1578,7 @@ Pool *pool_free(Pool *p) {
         sd_event_source_disable_unref(p->drain_timer);
         engine_unit_free(p->unit);
         prepared_engine_free(p->prepared);
+        prepared_engine_free(p->preload_pending);
         prepared_engine_free(p->reload_new);
         prepared_engine_free(p->rollback);
         free(p->reload_outcome.engine_version);

@@ -11,6 +11,9 @@
  *   failed (circuit open), or stopped (it exited cleanly)
  *   stop: stopping -> stopped; drain: leases run out (or the deadline), then stop;
  *   reload: drain, stop, start the new engine; on failure start the old one again.
+ *   orphan: systemd has an engine unit of this name that this daemon cannot vouch for (no or
+ *   unreadable saved state at start-up, or one that appeared under a preload): it is shown
+ *   with its PID, never probed; stop -> stopping -> stopped, or it ends itself -> stopped.
  *
  * The registry entry mirrors every transition; the PreparedEngine and the supervision state
  * are saved in StateDirectory so a restarted daemon re-adopts the engine.
@@ -36,6 +39,8 @@ typedef enum PoolState {
         POOL_FAILING,
         POOL_FAILED,
         POOL_BACKOFF,
+        POOL_ORPHAN,                    /* a loaded engine unit this daemon did not start (or lost the
+                                         * state of): tracked and stoppable, never started or probed */
         _POOL_STATE_MAX,
         _POOL_STATE_INVALID = -EINVAL,
 } PoolState;
@@ -111,6 +116,11 @@ struct Pool {
         PreparedEngine *rollback;
         ReloadOutcome reload_outcome;   /* the last reload's result */
 
+        /* A preload waiting for engine_unit_check(): the unit must not exist yet. */
+        PreparedEngine *preload_pending;
+        /* Re-adopted at start-up and not yet probed once: start-up waits for it. */
+        bool adoption_pending;
+
         PoolWaiter *preload_waiters;
         PoolWaiter *stop_waiters;
         PoolWaiter *drain_waiters;
@@ -135,6 +145,8 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
                 void *userdata, char **ret_error);
 /* Re-adopts a unit that runs from before a daemon restart. Takes ownership of state. */
 int pool_adopt(Pool *p, SavedPool *state);
+/* Tracks a loaded engine unit that has no usable saved state: state orphan. why says so. */
+int pool_adopt_orphan(Pool *p, const char *why);
 /* Starts a pool whose saved state says it should run but whose unit is gone. */
 int pool_resume(Pool *p, SavedPool *state);
 /* Manual circuit reset: closes it and, for a failed pool, restarts the engine now. */
@@ -145,4 +157,8 @@ void pool_leases_changed(Pool *p);
 /* Drops a waiter registered by an operation (its requester went away). */
 void pool_forget_waiter(Pool *p, void *userdata);
 
+/* Active: an engine unit exists or is being created, removed or restarted, or a preload is
+ * under way. */
 bool pool_is_active(const Pool *p);
+/* The -EBUSY message for an active pool ("already ready", "has an orphan engine unit ..."). */
+int pool_busy_error(const Pool *p, char **ret_error);

@@ -14,6 +14,7 @@ struct Probe {
         usec_t interval;
         usec_t timeout;
         ProbeCallback callback;
+        ProbeCallback attempt_callback; /* after each attempt that did not answer 200 */
         void *userdata;
 
         usec_t start_usec;              /* CLOCK_MONOTONIC */
@@ -66,6 +67,9 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         } else
                 e = strdup(curl_easy_strerror(result));
         set_last_error(p, e);
+
+        if (p->attempt_callback)
+                p->attempt_callback(p, -EAGAIN, p->userdata);
 
         if (p->due) {
                 p->due = false;
@@ -214,6 +218,10 @@ int probe_start(Probe *p) {
 
 const char *probe_last_error(const Probe *p) {
         return p->last_error;
+}
+
+void probe_set_attempt_callback(Probe *p, ProbeCallback cb) {
+        p->attempt_callback = cb;
 }
 
 unsigned probe_attempts(const Probe *p) {

@@ -86,6 +86,7 @@ static void assert_system_defaults(const Config *c) {
         ASSERT_EQ(c->health_interval, 500 * USEC_PER_MSEC);
         ASSERT_EQ(c->health_timeout, 120 * USEC_PER_SEC);
         ASSERT_EQ(c->stop_timeout, 5 * USEC_PER_SEC);
+        ASSERT_EQ(c->startup_timeout, 10 * USEC_PER_SEC);
         ASSERT_EQ(c->engine_logs, ENGINE_LOGS_JOURNAL);
         ASSERT_EQ(c->engine_sandbox, ENGINE_SANDBOX_FULL);
 }
@@ -331,6 +332,11 @@ TEST(set_every_key) {
         ASSERT_EQ(c->stop_timeout, USEC_PER_MSEC);
         ASSERT_OK(config_set(c, "Manager", "StopTimeout", "1.5"));
         ASSERT_EQ(c->stop_timeout, 1500 * USEC_PER_MSEC);
+
+        ASSERT_ERROR(config_set(c, "Manager", "StartupTimeout", "0"), EINVAL);
+        ASSERT_ERROR(config_set(c, "Manager", "StartupTimeout", "infinity"), EINVAL);
+        ASSERT_OK(config_set(c, "Manager", "StartupTimeout", "200ms"));
+        ASSERT_EQ(c->startup_timeout, 200 * USEC_PER_MSEC);
 
         ASSERT_OK(config_set(c, "Manager", "EngineLogs", "file"));
         ASSERT_EQ(c->engine_logs, ENGINE_LOGS_FILE);

@@ -16,7 +16,6 @@ import select
 import socket
 import sys
 import time
-import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("test_http", os.path.join(HERE, "test-http.py"))
@@ -269,22 +268,11 @@ class AtLimitTest(FloodBase):
 
 
 def main():
-    if not (th.POOL_MANAGERD and th.RUNTIME and os.environ.get("DBUS_SESSION_BUS_ADDRESS")):
-        print("1..0 # SKIP run inside tests/sandbox with POOL_MANAGERD set")
-        return 77
     global RUNS
     if len(sys.argv) > 1:
         RUNS = int(sys.argv[1])
     raise_nofile()
-
-    loader = unittest.TestLoader()
-    suite = unittest.TestSuite()
-    for case in (AtLimitTest, FloodAtOldLimitTest, FloodAtDefaultLimitTest):
-        suite.addTests(loader.loadTestsFromTestCase(case))
-    runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2, resultclass=th.TapResult)
-    result = runner.run(suite)
-    print(f"1..{th.TapResult.n}", flush=True)
-    return 0 if result.wasSuccessful() else 1
+    return th.run_tap(AtLimitTest, FloodAtOldLimitTest, FloodAtDefaultLimitTest, needs=("POOL_MANAGERD",))
 
 
 if __name__ == "__main__":

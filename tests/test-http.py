@@ -102,6 +102,35 @@ def prepared(pool_id, port, *flags, **extra):
     return p
 
 
+def make_config(prefix, extra=""):
+    """A directory with pools.d/ and pool-managerd.conf for a test daemon; returns (dir, conf)."""
+    d = tempfile.mkdtemp(prefix=prefix + ".", dir=RUNTIME)
+    os.mkdir(os.path.join(d, "pools.d"))
+    conf = os.path.join(d, "pool-managerd.conf")
+    with open(conf, "w") as f:
+        f.write("[Manager]\n"
+                f"PoolsDirectory={d}/pools.d\n"
+                f"StateDirectory={d}/state\n"
+                "GpuOnly=no\n"
+                "EngineSandbox=container\n" + extra)
+    return d, conf
+
+
+def run_tap(*cases, needs=("POOL_MANAGERD", "FAKE_ENGINE")):
+    """Runs the test cases in this order with TAP lines on stdout; returns the exit status."""
+    if not (all(globals()[n] for n in needs) and RUNTIME and os.environ.get("DBUS_SESSION_BUS_ADDRESS")):
+        print(f"1..0 # SKIP run inside tests/sandbox with {' and '.join(needs)} set")
+        return 77
+    loader = unittest.TestLoader()
+    suite = unittest.TestSuite()
+    for case in cases:
+        suite.addTests(loader.loadTestsFromTestCase(case))
+    runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2, resultclass=TapResult)
+    result = runner.run(suite)
+    print(f"1..{TapResult.n}", flush=True)
+    return 0 if result.wasSuccessful() else 1
+
+
 class Daemon:
     """pool-managerd as a transient Type=notify user unit with its own configuration."""
 
@@ -110,17 +139,7 @@ class Daemon:
         self.port = free_port()
         self.listen = listen or f"127.0.0.1:{self.port}"
         self.env = dict(env or {})
-        self.dir = tempfile.mkdtemp(prefix=unit + ".", dir=RUNTIME)
-        os.mkdir(os.path.join(self.dir, "pools.d"))
-        self.config = os.path.join(self.dir, "pool-managerd.conf")
-        with open(self.config, "w") as f:
-            f.write("[Manager]\n"
-                    f"PoolsDirectory={self.dir}/pools.d\n"
-                    f"StateDirectory={self.dir}/state\n"
-                    "GpuOnly=no\n"
-                    "HealthInterval=100ms\n"
-                    "EngineSandbox=container\n"
-                    f"Listen={self.listen}\n" + extra_config)
+        self.dir, self.config = make_config(unit, f"HealthInterval=100ms\nListen={self.listen}\n" + extra_config)
 
     def start(self):
         """Returns systemd-run's exit status: 0 once the daemon sent READY=1."""

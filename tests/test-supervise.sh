@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # Supervision against the real service manager, inside tests/sandbox: re-adoption of running
-# engines after kill -9 of the daemon (same PIDs, nothing restarted), orphan units stopped,
+# engines after kill -9 of the daemon (same PIDs, nothing restarted), orphan units tracked,
 # restart after a crash, the circuit breaker and its reset, liveness failures, state saved in
 # StateDirectory. Time is scaled down with [Supervision] keys. Prints TAP lines.
 # Needs $POOL_MANAGERD, $FAKE_ENGINE and $POOLCTL.
@@ -65,7 +65,7 @@ check "state saved for alpha" test -f "$work/state/pools/alpha.json"
 
 # --- re-adoption after kill -9 -----------------------------------------------------------------
 pa=$(mainpid alpha) pb=$(mainpid beta) ia=$(invocation alpha) ib=$(invocation beta)
-# An engine unit the new daemon knows nothing about: an orphan, to be stopped.
+# An engine unit the new daemon knows nothing about: an orphan, tracked and stoppable.
 orphan_port=$(free_port)
 systemd-run --user --quiet --unit=pool-engine-orphan.service "$FAKE_ENGINE" --port "$orphan_port"
 systemctl --user kill -s KILL "$unit"
@@ -82,10 +82,18 @@ check "alpha keeps its MainPID (not restarted)" test "$(mainpid alpha)" = "$pa" 
 check "beta keeps its MainPID (not restarted)" test "$(mainpid beta)" = "$pb"
 check "alpha's unit was not restarted (same InvocationID)" test "$(invocation alpha)" = "$ia"
 check "beta's unit was not restarted (same InvocationID)" test "$(invocation beta)" = "$ib"
-check "the orphan unit without saved state is stopped" \
-        wait_for 10 bash -c '! systemctl --user -q is-active pool-engine-orphan.service'
-check "the daemon logged why it stopped the orphan" wait_for 5 bash -c \
-        "journalctl --no-pager -q --user-unit=$unit | grep -q 'pool-engine-orphan.service has no saved state'"
+orphan_pid=$(systemctl --user show -P MainPID pool-engine-orphan.service)
+check "the orphan unit without saved state is listed as pool state orphan" is_state orphan orphan
+check "the orphan pool shows its unit's PID" test "$(prop orphan MainPID)" = "u $orphan_pid" -o "$(prop orphan MainPID)" = "$orphan_pid"
+check "the orphan keeps running (never silently stopped)" systemctl --user -q is-active pool-engine-orphan.service
+check "the daemon logged why it is an orphan" wait_for 5 bash -c \
+        "journalctl --no-pager -q --user-unit=$unit | grep -q 'pool-engine-orphan.service runs, but it has no saved state'"
+check "a preload of the orphan pool is refused: AlreadyRunning" bash -c \
+        "$POOLCTL --user preload - <<< '{\"pool_id\":\"orphan\",\"binary_path\":\"$FAKE_ENGINE\",\"port\":$orphan_port,\"flags\":[\"--port\",\"$orphan_port\"]}' 2>&1 | grep -q 'orphan engine unit'"
+check "the orphan unit still runs with its PID" test "$(systemctl --user show -P MainPID pool-engine-orphan.service)" = "$orphan_pid"
+check "poolctl stop stops the orphan" "$POOLCTL" --user stop orphan
+check "the orphan unit is gone" wait_for 10 bash -c '! systemctl --user -q is-active pool-engine-orphan.service'
+check "the orphan pool is stopped" wait_for 5 is_state orphan stopped
 check "alpha's handoff file is there after re-adoption" test -f "$XDG_RUNTIME_DIR/pool-managerd/engines/alpha-r0.json"
 
 # --- crash, restart, circuit breaker, reset --------------------------------------------------

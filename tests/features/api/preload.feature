@@ -61,21 +61,22 @@ Feature: Preloading a pool over HTTP
     And the response took between 0.7 and 3 seconds
     And systemd has no unit "pool-engine-pl-timeout.service"
 
-  Scenario: A preload fails with 500 when systemd refuses the engine unit
+  Scenario: A preload of a pool whose unit someone else runs is 409, and that unit is tracked
     The predecessor answered 500 when its registry lock was poisoned. pool-managerd runs on one
-    single-threaded event loop and has no lock that could fail; the failure it can meet at that
-    point is systemd refusing StartTransientUnit. Here a unit of that name already exists, and
-    the daemon must not touch it.
+    single-threaded event loop and has no lock that could fail; what it can meet at that point
+    is a unit of the pool's name that it did not start. It asks systemd first (GetUnit), leaves
+    that unit alone, tracks it as an orphan pool, and refuses the preload with nothing changed.
 
     Given a unit "pool-engine-pl-taken.service" started with systemd-run that is not the daemon's
     When pool "pl-taken" is preloaded over HTTP
-    Then the response is 500 with the error "preload failed: systemd refused to start pool-engine-pl-taken.service: Unit pool-engine-pl-taken.service was already loaded or has a fragment file."
+    Then the response is 409 with the error "engine unit pool-engine-pl-taken.service is already loaded in systemd, but not as this daemon's engine: tracked as an orphan; stop it first (poolctl stop pl-taken)"
     And the unit "pool-engine-pl-taken.service" is still active
     And pool "pl-taken" has no pid file
     And the status of pool "pl-taken" shows:
       | field | value  |
-      | state | failed |
+      | state | orphan |
       | ready | false  |
+      | pid   | $MAINPID(pl-taken) |
 
   Scenario: A preload creates the engine's log file
     With EngineLogs=file systemd appends the engine's output to <RuntimeDirectory>/logs/<pool>.log.

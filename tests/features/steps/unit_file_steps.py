@@ -209,14 +209,16 @@ def ready_at(context, pool):
     return t
 
 
-# File times come from the kernel's coarse clock, up to one tick behind the real time.
+# File times come from the kernel's coarse clock, one tick behind the real time or, when a
+# virtual CPU's tick comes late, a little more (seen here: 4.5 ms with a 4 ms tick, 1 run in
+# 10 of this scenario). Two ticks; the daemon's own "ready_at" (next step) is exact.
 COARSE_TICK = time.clock_getres(getattr(time, "CLOCK_REALTIME_COARSE", 5))
 
 
 @step('the handoff file of pool "{pool}" was written after the engine turned healthy')
 def step_handoff_after_ready(context, pool):
     mtime = os.stat(context.h.daemon.handoff_file(pool)).st_mtime
-    assert mtime + COARSE_TICK >= ready_at(context, pool), (mtime, COARSE_TICK, ready_at(context, pool))
+    assert mtime + 2 * COARSE_TICK >= ready_at(context, pool), (mtime, COARSE_TICK, ready_at(context, pool))
 
 
 @step('the handoff file of pool "{pool}" has a "ready_at" timestamp after the engine turned healthy')

@@ -6,7 +6,8 @@ Feature: Engines outlive the daemon and are taken back
   pool in StateDirectory/pools/<pool>.json; when it starts again it asks systemd for the
   pool-engine-* units and re-adopts each one whose saved state says it should run: same
   process, same unit invocation, probed again, ready again, with its counts. A unit without
-  such a state is an orphan and is stopped. A pool whose saved state says it should run but
+  such a state is an orphan: shown with its PID, never silently dropped, stoppable. A unit
+  whose saved state says it was stopped is stopped. A pool whose saved state says it should run but
   whose unit is gone is started again, unless its circuit is open or a backoff is pending,
   which are waited out. The predecessor kept nothing across restarts. Each scenario has a
   daemon and a StateDirectory of its own.
@@ -62,15 +63,26 @@ Feature: Engines outlive the daemon and are taken back
       | field      | value                            |
       | MESSAGE_ID | b27c621a55f7417f8338f85e48bdd652 |
 
-  Scenario: An engine unit without saved state is an orphan and is stopped
+  Scenario: An engine unit without saved state is an orphan: tracked, shown and stoppable
     Given a unit "pool-engine-ro-orphan.service" started with systemd-run that is not the daemon's
     When the daemon is killed with SIGKILL
     And the daemon is started again with the same configuration
-    Then the daemon's journal has the message "Engine unit pool-engine-ro-orphan.service has no saved state; stopping it." at priority 4
+    Then within 3 seconds the D-Bus properties of pool "ro-orphan" are:
+      | property | value                        |
+      | State    | orphan                       |
+      | MainPID  | $MAINPID(ro-orphan)          |
+      | Unit     | pool-engine-ro-orphan.service |
+      | Ready    | false                        |
+    And the daemon's journal has a message starting with "Pool \"ro-orphan\": engine unit pool-engine-ro-orphan.service runs, but it has no saved state" at priority 4
+    And the unit "pool-engine-ro-orphan.service" is still active
+    When I POST /pools/ro-orphan/stop
+    Then the response status is 200
     And systemd has no unit "pool-engine-ro-orphan.service"
-    And the daemon has no pool "ro-orphan"
+    And within 3 seconds the D-Bus properties of pool "ro-orphan" are:
+      | property | value   |
+      | State    | stopped |
 
-  Scenario: An engine unit whose pool was stopped is an orphan too
+  Scenario: An engine unit whose pool was stopped is stopped
     Given a ready pool "ro-stopped" that was stopped
     And the saved state of pool "ro-stopped" has:
       | key     | value |
