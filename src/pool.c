@@ -13,6 +13,7 @@
 #include "pool.h"
 #include "shared/fileio.h"
 #include "shared/json-util.h"
+#include "shared/string-util.h"
 #include "shared/strv.h"
 
 /* A message about one pool, with POOL_ID= and UNIT= so that journalctl POOL_ID=... finds it. */
@@ -665,16 +666,10 @@ static void pool_on_exited(Pool *p) {
                         pool_on_stopped(p, NULL);
                         return;
                 }
-                if (engine_unit_exit_was_clean(p->unit)) {
-                        /* Exit 0 nobody asked for: not a crash, no restart. */
-                        pool_stop_timers(p);
-                        pool_remove_files(p);
-                        (void) registry_set_last_error(p->manager->registry, p->id, msg);
-                        log_pool(LOG_NOTICE, p, "%s; not restarting it.", msg);
-                        pool_set_state(p, POOL_STOPPED);
-                        pool_save(p, false);
-                        return;
-                }
+                /* Whatever the status: an end nobody asked for is a crash (issue 16). A clean
+                 * one says so, since it is the kind an operator wonders about. */
+                if (engine_unit_exit_was_clean(p->unit) && strextendf(&msg, ", without being asked to") < 0)
+                        return (void) log_oom();
                 pool_crashed(p, _CRASH_REASON_INVALID, msg);
                 return;
         }

@@ -35,6 +35,7 @@ static const char *const crash_reason_table[_CRASH_REASON_MAX] = {
         [CRASH_OUT_OF_MEMORY] = "out_of_memory",
         [CRASH_CUDA_ERROR] = "cuda_error",
         [CRASH_HEALTH_FAILURE] = "health_failure",
+        [CRASH_CLEAN_EXIT] = "clean_exit",
 };
 
 const char *crash_reason_to_string(CrashReason r) {
@@ -160,16 +161,13 @@ CrashReason crash_classify(const CrashFacts *f) {
             streq_ptr(f->result, "signal") || streq_ptr(f->result, "core-dump"))
                 return CRASH_SIGNAL;
 
-        return CRASH_EXIT_CODE;
-}
+        /* Status 0 (an engine that handled SIGTERM from outside ends this way too): clean, but
+         * unrequested, so a crash of its own class. */
+        if (f->exec_main_code == CLD_EXITED && f->exec_main_status == 0 &&
+            (!f->result || streq(f->result, "success")))
+                return CRASH_CLEAN_EXIT;
 
-bool crash_facts_is_failure(const CrashFacts *f) {
-        if (f->health_failure)
-                return true;
-        /* systemd already decided, with SuccessExitStatus= and the clean signals applied. */
-        if (f->result)
-                return !streq(f->result, "success");
-        return !(f->exec_main_code == CLD_EXITED && f->exec_main_status == 0);
+        return CRASH_EXIT_CODE;
 }
 
 /* ---- Backoff ---- */

@@ -22,6 +22,8 @@ typedef enum CrashReason {
         CRASH_OUT_OF_MEMORY,            /* Result=oom-kill, or "out of memory" in its last log lines */
         CRASH_CUDA_ERROR,               /* "CUDA error", "NVRM", "Xid", driver errors in its last log lines */
         CRASH_HEALTH_FAILURE,           /* stopped by us after LivenessFailures= failed liveness probes */
+        CRASH_CLEAN_EXIT,               /* exited with status 0 (or handled SIGTERM) though nobody asked:
+                                         * an end the daemon did not request is a crash all the same */
         _CRASH_REASON_MAX,
         _CRASH_REASON_INVALID = -EINVAL,
 } CrashReason;
@@ -39,17 +41,13 @@ typedef struct CrashFacts {
 } CrashFacts;
 
 /* Order of precedence: health_failure, out_of_memory (oom-kill or log), cuda_error (log),
- * signal, exit_code. Matching in log lines is case-insensitive. */
+ * signal, clean_exit (status 0 and Result=success), exit_code. Matching in log lines is
+ * case-insensitive. Only ends the daemon did not ask for are classified: each is a crash. */
 CrashReason crash_classify(const CrashFacts *f);
 
 /* crash_classify() reads at most this many of the last log lines: an error the engine logged and
  * survived long before it died says nothing about why it died. */
 #define CRASH_LOG_LINES_MAX 20
-
-/* Whether an exit is a failure at all: false for a clean exit (Result=success, or, when Result=
- * is unknown, exit status 0) that we did not cause because liveness probes failed. A clean exit
- * is not a crash: no supervisor_on_crash(), no restart. */
-bool crash_facts_is_failure(const CrashFacts *f);
 
 typedef enum CircuitState {
         CIRCUIT_CLOSED,

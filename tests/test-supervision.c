@@ -249,29 +249,21 @@ TEST(classify_reads_last_log_lines_only) {
         }
 }
 
-static bool is_failure(const char *result, int code, int status, bool health_failure) {
-        return crash_facts_is_failure(&(CrashFacts) {
-                .result = result,
-                .exec_main_code = code,
-                .exec_main_status = status,
-                .health_failure = health_failure,
-        });
-}
-
-/* crash_detection: "exit 0 → no restart" */
-TEST(clean_exit_is_no_failure) {
-        ASSERT_FALSE(is_failure("success", CLD_EXITED, 0, false));
-        ASSERT_FALSE(is_failure(NULL, CLD_EXITED, 0, false));
-        /* systemd counts SIGTERM as clean: its Result= decides when known. */
-        ASSERT_FALSE(is_failure("success", CLD_KILLED, SIGTERM, false));
-
-        ASSERT_TRUE(is_failure("exit-code", CLD_EXITED, 1, false));
-        ASSERT_TRUE(is_failure(NULL, CLD_EXITED, 3, false));
-        ASSERT_TRUE(is_failure(NULL, CLD_KILLED, SIGKILL, false));
-        ASSERT_TRUE(is_failure("oom-kill", CLD_KILLED, SIGKILL, false));
-        ASSERT_TRUE(is_failure("core-dump", CLD_DUMPED, SIGSEGV, false));
-        /* We stopped it for failed liveness probes: a failure, however cleanly it exited. */
-        ASSERT_TRUE(is_failure("success", CLD_EXITED, 0, true));
+/* issue 16: every end the daemon did not ask for is a crash; a clean one has its own class. */
+TEST(clean_exit_is_a_crash_of_its_own) {
+        ASSERT_EQ(crash_classify(&(CrashFacts) { .result = "success", .exec_main_code = CLD_EXITED }),
+                  CRASH_CLEAN_EXIT);
+        ASSERT_EQ(crash_classify(&(CrashFacts) { .exec_main_code = CLD_EXITED }), CRASH_CLEAN_EXIT);
+        /* SIGTERM from outside, not handled: systemd's Result= is "success", but a signal. */
+        ASSERT_EQ(crash_classify(&(CrashFacts) { .result = "success", .exec_main_code = CLD_KILLED,
+                                                 .exec_main_status = SIGTERM }), CRASH_SIGNAL);
+        /* Status 0 but systemd saw a failure (a watchdog, a timeout): not clean. */
+        ASSERT_EQ(crash_classify(&(CrashFacts) { .result = "watchdog", .exec_main_code = CLD_EXITED }),
+                  CRASH_EXIT_CODE);
+        ASSERT_EQ(crash_classify(&(CrashFacts) { .result = "exit-code", .exec_main_code = CLD_EXITED,
+                                                 .exec_main_status = 1 }), CRASH_EXIT_CODE);
+        ASSERT_STREQ(crash_reason_to_string(CRASH_CLEAN_EXIT), "clean_exit");
+        ASSERT_EQ(crash_reason_from_string("clean_exit"), CRASH_CLEAN_EXIT);
 }
 
 /* ---- Backoff ---- */

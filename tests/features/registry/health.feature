@@ -41,8 +41,9 @@ Feature: Pool health in the registry
     And the Ready property of pool "rh-new" changed only once, to true
 
   Scenario: Health follows the engine: an engine that ends makes its pool neither live nor ready
-    The engine ends on its own with status 0: not a crash, so supervision does not restart
-    it, and the pool's health is updated to what systemd reports.
+    The engine ends on its own with status 0. Nobody asked for that, so it is a crash (the
+    supervision restarts it after a backoff), and the pool's health is updated to what
+    systemd reports at once.
 
     Given a ready pool "rh-ends" with engine flags "--exit-after=800 --exit-code=0"
     Then the status of pool "rh-ends" shows:
@@ -53,12 +54,12 @@ Feature: Pool health in the registry
       | field | value   |
       | live  | false   |
       | ready | false   |
-      | state | stopped |
+      | state | backoff |
     And the status of pool "rh-ends" shows:
-      | field      | value                       |
-      | last_error | engine exited with status 0 |
+      | field      | value                                                |
+      | last_error | engine exited with status 0, without being asked to |
     And the D-Bus properties of pool "rh-ends" are:
-      | property  | value                       |
-      | Live      | false                       |
-      | Ready     | false                       |
-      | LastError | engine exited with status 0 |
+      | property  | value                                                |
+      | Live      | false                                                |
+      | Ready     | false                                                |
+      | LastError | engine exited with status 0, without being asked to |

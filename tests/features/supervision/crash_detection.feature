@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 @supervision @crash
 Feature: Detecting and classifying engine crashes
-  Once an engine is ready, the daemon follows its unit: an end it did not ask for, other than
-  a clean exit, is a crash. The pool turns unready at once, says why in LastError, counts the
+  Once an engine is ready, the daemon follows its unit: every end it did not ask for is a crash,
+  a clean exit with status 0 included. The pool turns unready at once, says why in LastError, counts the
   crash (CrashCount, kept in StateDirectory) and logs one structured entry (MESSAGE_ID
   a9c67e90bd4f4c2abc598512cf3a98d3) whose CRASH_REASON comes from the unit's result and the
-  engine's last log lines: exit_code, signal, out_of_memory (at priority crit), cuda_error, or
-  health_failure when the daemon stopped an engine that failed its liveness probes. The
+  engine's last log lines: exit_code, signal, out_of_memory (at priority crit), cuda_error,
+  clean_exit, or health_failure when the daemon stopped an engine that failed its liveness probes. The
   predecessor only had these as unused types; nothing watched its engines. Liveness is probed
   every 100 ms here instead of every 5 s, and the restart after a crash waits 500 ms.
 
@@ -88,21 +88,24 @@ Feature: Detecting and classifying engine crashes
       | UNIT_RESULT  | signal |
     And the D-Bus property LastError of pool "cd-segv" starts with "engine was killed by signal SIGSEGV"
 
-  Scenario: An engine that exits with status 0 has not crashed and is not restarted
+  Scenario: An engine that exits with status 0 on its own has crashed all the same, and is restarted
     Given a ready pool "cd-clean" with engine flags "--exit-after=400 --exit-code=0"
     Then within 3 seconds the D-Bus properties of pool "cd-clean" are:
-      | property  | value                       |
-      | State     | stopped                     |
-      | Ready     | false                       |
-      | LastError | engine exited with status 0 |
-    And the daemon's journal has the message "Pool \"cd-clean\": engine exited with status 0; not restarting it." at priority 5
-    And for 1 seconds the D-Bus properties of pool "cd-clean" stay:
-      | property     | value   |
-      | State        | stopped |
-      | CrashCount   | 0       |
-      | RestartCount | 0       |
-    And the journal has no crash entry of pool "cd-clean"
-    And systemd has no unit "pool-engine-cd-clean.service"
+      | property   | value                                                |
+      | State      | backoff                                              |
+      | Ready      | false                                                |
+      | CrashCount | 1                                                    |
+      | LastError  | engine exited with status 0, without being asked to |
+    And the last crash entry of pool "cd-clean" has the fields:
+      | field        | value      |
+      | CRASH_REASON | clean_exit |
+      | EXIT_CODE    | 1          |
+      | EXIT_STATUS  | 0          |
+      | UNIT_RESULT  | success    |
+    And within 3 seconds the D-Bus properties of pool "cd-clean" are:
+      | property     | value |
+      | State        | ready |
+      | RestartCount | 1     |
 
   Scenario: The crash entry names the pool, the engine version, its uptime and how it ended
     Given a ready pool "cd-fields" with engine flags "--exit-after=1500 --exit-code=9" with:
