@@ -461,8 +461,9 @@ static char *pid_get_comm(pid_t pid) {
         return TAKE_PTR(comm);
 }
 
-static int resolve_holders(PortListener *l, size_t n) {
+static int resolve_holders(PortListener *l, size_t n, const pid_t *candidates, size_t n_candidates) {
         size_t unresolved = 0, budget = PROC_SCAN_FDS_MAX;
+        _cleanup_close_ int proc_fd = -1;
         DIR *proc;
 
         for (size_t i = 0; i < n; i++)
@@ -471,19 +472,33 @@ static int resolve_holders(PortListener *l, size_t n) {
         if (unresolved == 0)
                 return 0;
 
-        proc = opendir("/proc");
-        if (!proc)
+        proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (proc_fd < 0)
                 return -errno;
-        for (struct dirent *de; unresolved > 0 && budget > 0 && (de = readdir(proc));) {
-                pid_t pid;
-                size_t k;
 
-                if (!parse_pid(de->d_name, &pid))
-                        continue;
-                k = scan_pid_fds(dirfd(proc), pid, l, n, &budget);
-                unresolved -= MIN(k, unresolved);
+        /* The candidates first: when they hold every socket, as a healthy engine does, the scan of
+         * all of /proc (a few ms on a busy machine) is not needed. */
+        for (size_t i = 0; i < n_candidates && unresolved > 0 && budget > 0; i++)
+                if (candidates[i] > 0) {
+                        size_t k = scan_pid_fds(proc_fd, candidates[i], l, n, &budget);
+                        unresolved -= MIN(k, unresolved);
+                }
+
+        if (unresolved > 0) {
+                proc = opendir("/proc");
+                if (!proc)
+                        return -errno;
+                for (struct dirent *de; unresolved > 0 && budget > 0 && (de = readdir(proc));) {
+                        pid_t pid;
+                        size_t k;
+
+                        if (!parse_pid(de->d_name, &pid))
+                                continue;
+                        k = scan_pid_fds(dirfd(proc), pid, l, n, &budget);
+                        unresolved -= MIN(k, unresolved);
+                }
+                closedir(proc);
         }
-        closedir(proc);
 
         for (size_t i = 0; i < n; i++) {
                 if (l[i].pid == 0)
@@ -495,8 +510,9 @@ static int resolve_holders(PortListener *l, size_t n) {
         return 0;
 }
 
-int port_listeners_find(const char *host, uint16_t port, PortListener **ret, size_t *ret_n,
-                        char **ret_error) {
+int port_listeners_find_with_candidates(const char *host, uint16_t port, const pid_t *candidates,
+                                        size_t n_candidates, PortListener **ret, size_t *ret_n,
+                                        char **ret_error) {
         PortListener *all = NULL;
         size_t n_all = 0, n = 0;
         Cover h;
@@ -525,7 +541,7 @@ int port_listeners_find(const char *host, uint16_t port, PortListener **ret, siz
                         all[n++] = all[i];
         }
 
-        r = resolve_holders(all, n);
+        r = resolve_holders(all, n, candidates, n_candidates);
         if (r == -ENOMEM) {
                 port_listeners_free(all, n);
                 return r;
@@ -537,6 +553,11 @@ int port_listeners_find(const char *host, uint16_t port, PortListener **ret, siz
         *ret = all;
         *ret_n = n;
         return 0;
+}
+
+int port_listeners_find(const char *host, uint16_t port, PortListener **ret, size_t *ret_n,
+                        char **ret_error) {
+        return port_listeners_find_with_candidates(host, port, NULL, 0, ret, ret_n, ret_error);
 }
 
 /* ---- Ownership and messages ---- */
