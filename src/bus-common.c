@@ -26,6 +26,9 @@ int bus_reply_manager_error(sd_bus_message *m, int r, const char *message, const
         case -ENODEV:
                 name = BUS_ERROR_GPU_REQUIRED;
                 break;
+        case -EADDRINUSE:
+                name = BUS_ERROR_PORT_IN_USE;
+                break;
         case -ENOMEM:
                 return -ENOMEM;
         default:

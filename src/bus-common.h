@@ -21,6 +21,7 @@ typedef struct Manager Manager;
 #define BUS_ERROR_PRELOAD_FAILED "org.llorch.PoolManager1.Error.PreloadFailed"
 #define BUS_ERROR_GPU_REQUIRED "org.llorch.PoolManager1.Error.GpuRequired"
 #define BUS_ERROR_STARTING "org.llorch.PoolManager1.Error.Starting"
+#define BUS_ERROR_PORT_IN_USE "org.llorch.PoolManager1.Error.PortInUse"
 
 /* The group whose members may call mutating methods on the system instance. */
 #define POOL_MANAGER_GROUP "pool-managerd"
@@ -28,7 +29,7 @@ typedef struct Manager Manager;
 /*
  * Maps a manager_* return value and its message to a named error: -ENOENT NoSuchPool,
  * -EINVAL InvalidArgument, -EBUSY (AlreadyRunning or Draining, per busy_error), -ESRCH
- * NotRunning, -ENODEV GpuRequired, anything else fallback_error.
+ * NotRunning, -ENODEV GpuRequired, -EADDRINUSE PortInUse, anything else fallback_error.
  */
 int bus_reply_manager_error(sd_bus_message *m, int r, const char *message, const char *busy_error,
                             const char *fallback_error);

@@ -320,6 +320,7 @@ static int reply_manager_error(HttpRequest *r, int error, const char *message) {
                 break;
         case -EBUSY:
         case -ESRCH:
+        case -EADDRINUSE:
                 status = MHD_HTTP_CONFLICT;
                 break;
         default:
@@ -399,6 +400,7 @@ static int route_preload(HttpRequest *r, const char *id) {
         case -EINVAL:
                 return http_request_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s", error ?: strerror(-k));
         case -EBUSY:
+        case -EADDRINUSE:       /* someone else listens on the engine's port */
                 return http_request_reply_error(r, MHD_HTTP_CONFLICT, "%s", error ?: strerror(-k));
         default:
                 /* -ENODEV: GpuOnly= refusal, -ENOENT: no engine binary, or anything else. */

@@ -8,13 +8,16 @@
 #include <systemd/sd-journal.h>
 
 #include "handoff.h"
+#include "journal-tail.h"
 #include "log.h"
 #include "manager.h"
 #include "pool.h"
+#include "shared/cgroup-util.h"
 #include "shared/fileio.h"
 #include "shared/json-util.h"
 #include "shared/string-util.h"
 #include "shared/strv.h"
+#include "sock-diag.h"
 
 /* A message about one pool, with POOL_ID= and UNIT= so that journalctl POOL_ID=... finds it. */
 #define log_pool(level, p, fmt, ...)                                                   \
@@ -71,7 +74,8 @@ static void pool_mirror(Pool *p) {
         (void) free_and_strdup(&e->state, pool_state_to_string(p->state));
         /* live: the engine process runs and is ours to serve; ready: it answered its health check. */
         e->health.live = p->state == POOL_PROBING || p->state == POOL_READY;
-        e->health.ready = p->state == POOL_READY;
+        /* Ready only while every listener on the engine's port is the engine's own. */
+        e->health.ready = p->state == POOL_READY && !p->foreign_listener;
         /* MainPID is the engine's current pid: none once the unit is gone. */
         if (p->state == POOL_STOPPED || p->state == POOL_FAILED || p->state == POOL_BACKOFF)
                 e->main_pid = 0;
@@ -247,18 +251,124 @@ static int pool_write_handoff(Pool *p) {
         return 0;
 }
 
-/*
- * The local address probes connect from. A connect() to a loopback port nobody listens on yet
- * can pick that very port as its own source port and connect to itself (TCP simultaneous
- * open), which then keeps the engine from binding it. Connecting from another loopback
- * address makes that impossible for engines on 127.0.0.0/8; others keep the kernel's choice.
- */
-static const char *probe_source_address(const char *host) {
-        struct in_addr a;
+/* ---- Who listens on the engine's port ---- */
 
-        if (inet_pton(AF_INET, host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127)
-                return NULL;
-        return streq(host, "127.0.0.1") ? "127.0.0.2" : "127.0.0.1";
+/* The engine unit's processes and cgroup id, from its main process's cgroup2 path. */
+static int pool_engine_processes(Pool *p, pid_t **ret_pids, size_t *ret_n, uint64_t *ret_cgroup_id) {
+        _cleanup_free_ char *path = NULL, *content = NULL, *cg = NULL;
+        pid_t pid = p->unit->main_pid;
+        size_t size;
+        char *line;
+
+        *ret_cgroup_id = 0;
+        if (pid <= 0)
+                return -ESRCH;
+        if (asprintf(&path, "/proc/%i/cgroup", (int) pid) < 0)
+                return -ENOMEM;
+        if (read_full_file(path, 64 * 1024, &content, &size) >= 0)
+                for (line = content; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+                        if (strneq(line, "0::", 3)) {
+                                cg = strndup(line + 3, strcspn(line + 3, "\n"));
+                                break;
+                        }
+        if (cg && !streq(cg, "/") && cg_path_get_pids(cg, ret_pids, ret_n) >= 0 && *ret_n > 0) {
+                (void) cg_path_get_id(cg, ret_cgroup_id);
+                return 0;
+        }
+        /* No cgroup2 view: the main process alone. */
+        *ret_pids = calloc(1, sizeof(pid_t));
+        if (!*ret_pids)
+                return -ENOMEM;
+        (*ret_pids)[0] = pid;
+        *ret_n = 1;
+        return 0;
+}
+
+/*
+ * Someone else listening on pe's host:port: 1 with *ret_who ("127.0.0.1:8080 held by PID 7
+ * (python3) ..."), 0 when nobody else does. mine_allowed: only listeners outside the engine's
+ * unit count (by the kernel's cgroup id of the socket, or its holder's PID). When the
+ * kernel cannot be asked, 0 and a debug message: the check is a safeguard, not a precondition.
+ */
+static int pool_port_foreign(Pool *p, const PreparedEngine *pe, bool mine_allowed, char **ret_who) {
+        _cleanup_free_ char *error = NULL;
+        _cleanup_free_ pid_t *pids = NULL;
+        PortListener *l = NULL;
+        const PortListener *f;
+        size_t n = 0, n_pids = 0;
+        uint64_t cgroup_id = 0;
+        int r;
+
+        *ret_who = NULL;
+        /* The engine's own processes are looked at first: the scan of /proc for the holders of
+         * other sockets is then needed only for a foreign one. */
+        if (mine_allowed && pool_engine_processes(p, &pids, &n_pids, &cgroup_id) < 0)
+                n_pids = 0;
+        r = port_listeners_find_with_candidates(pe->host, pe->port, pids, n_pids, &l, &n, &error);
+        if (r < 0) {
+                log_pool(LOG_WARNING, p, "cannot tell who listens on port %u: %s", pe->port, strna(error));
+                return 0;
+        }
+        if (n == 0)
+                return 0;
+        f = mine_allowed ? port_listeners_first_foreign(l, n, pids, n_pids, cgroup_id) : &l[0];
+        if (f) {
+                *ret_who = port_listener_describe(f);
+                r = *ret_who ? 1 : -ENOMEM;
+        } else
+                r = 0;
+        port_listeners_free(l, n);
+        return r;
+}
+
+/* Before a start: the port must be free. -EADDRINUSE with *ret_error naming the holder. */
+static int pool_check_port_free(Pool *p, const PreparedEngine *pe, char **ret_error) {
+        _cleanup_free_ char *who = NULL;
+        int r;
+
+        r = pool_port_foreign(p, pe, false, &who);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 0;
+        if (asprintf(ret_error, "port %u is in use: %s", pe->port, who) < 0)
+                *ret_error = NULL;
+        return -EADDRINUSE;
+}
+
+/*
+ * Checks the engine's port for listeners outside its unit and records what it finds in
+ * p->foreign_listener, LastError and the log (on changes only). Returns 1 when there is one.
+ */
+static int pool_note_foreign_listener(Pool *p) {
+        _cleanup_free_ char *who = NULL, *msg = NULL;
+        int r;
+
+        r = pool_port_foreign(p, p->prepared, true, &who);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                if (p->foreign_listener) {
+                        log_pool(LOG_NOTICE, p, "the foreign listener on port %u (%s) is gone.", p->prepared->port,
+                                 p->foreign_listener);
+                        p->foreign_listener = mfree(p->foreign_listener);
+                        (void) registry_set_last_error(p->manager->registry, p->id, NULL);
+                        pool_mirror(p);
+                }
+                return 0;
+        }
+        if (!streq_ptr(p->foreign_listener, who)) {
+                if (asprintf(&msg, "not ready: another process listens on the engine's port %u: %s (with "
+                             "SO_REUSEPORT the kernel spreads connections over both listeners, so answers may "
+                             "come from it)", p->prepared->port, who) < 0)
+                        return -ENOMEM;
+                log_pool(LOG_WARNING, p, "%s.", msg);
+                (void) registry_set_last_error(p->manager->registry, p->id, msg);
+                free(p->foreign_listener);
+                p->foreign_listener = TAKE_PTR(who);
+                pool_mirror(p);
+        }
+        return 1;
 }
 
 /* ---- Liveness: once ready, a probe every LivenessInterval=; LivenessFailures= in a row fail. */
@@ -281,6 +391,9 @@ static void on_liveness_done(Probe *probe, int r, void *userdata) {
                         log_pool(LOG_INFO, p, "liveness probe answers again.");
                 p->liveness_failed = 0;
                 (void) registry_set_heartbeat(p->manager->registry, p->id, now_epoch_ms());
+                /* A stray that started listening on the port since makes the pool unready, until
+                 * it is gone. */
+                (void) pool_note_foreign_listener(p);
                 manager_pool_changed(p->manager, p->id);
         } else if (++p->liveness_failed >= policy(p)->liveness_failures) {
                 _cleanup_free_ char *msg = NULL;
@@ -319,8 +432,6 @@ static int on_liveness_timer(sd_event_source *s, uint64_t usec, void *userdata) 
         /* One attempt: the deadline comes before a second slot. */
         r = probe_new(&p->probe, p->manager->event, p->manager->curl, url, 2 * t, t, on_liveness_done, p);
         if (r >= 0)
-                r = probe_set_source_address(p->probe, probe_source_address(p->prepared->host));
-        if (r >= 0)
                 r = probe_start(p->probe);
         if (r < 0) {
                 p->probe = probe_free(p->probe);
@@ -344,6 +455,8 @@ static int pool_schedule_liveness(Pool *p) {
 
 /* ---- Readiness ---- */
 
+static int pool_start_probe(Pool *p);
+
 static void on_probe_done(Probe *probe, int r, void *userdata) {
         Pool *p = userdata;
         usec_t ready_usec = probe_ready_usec(probe);
@@ -355,11 +468,25 @@ static void on_probe_done(Probe *probe, int r, void *userdata) {
                 uint64_t ms = (p->prepared->health_timeout_ms > 0 ? p->prepared->health_timeout_ms :
                                p->manager->config->health_timeout / USEC_PER_MSEC);
 
-                if (asprintf(&msg, "health check timed out after %" PRIu64 " ms%s%s%s", ms,
+                if (p->foreign_listener ?
+                    asprintf(&msg, "health check timed out after %" PRIu64 " ms: the engine answered, but "
+                             "another process listens on its port %u: %s", ms, p->prepared->port,
+                             p->foreign_listener) < 0 :
+                    asprintf(&msg, "health check timed out after %" PRIu64 " ms%s%s%s", ms,
                              last ? " (last probe: " : "", strempty(last), last ? ")" : "") < 0)
                         return (void) log_oom();
                 p->probe = probe_free(p->probe);
                 pool_fail(p, msg);
+                return;
+        }
+
+        /* A 200 counts only if it can only have come from the engine: with SO_REUSEPORT a
+         * stray process can listen on the same host:port and answer in its place. */
+        if (pool_note_foreign_listener(p) > 0) {
+                p->probe = probe_free(p->probe);
+                r = pool_start_probe(p);
+                if (r < 0)
+                        pool_fail(p, "failed to start health probe");
                 return;
         }
 
@@ -435,9 +562,6 @@ static int pool_start_probe(Pool *p) {
                       timeout - MIN(timeout, now(CLOCK_MONOTONIC) - p->start_usec), on_probe_done, p);
         if (r < 0)
                 return r;
-        r = probe_set_source_address(p->probe, probe_source_address(p->prepared->host));
-        if (r < 0)
-                return r;
         if (p->adoption_pending)
                 probe_set_attempt_callback(p->probe, on_adoption_probe_attempt);
         return probe_start(p->probe);
@@ -450,6 +574,8 @@ static void pool_on_main_pid(Pool *p) {
 
         if (registry_ensure(p->manager->registry, p->id, &e) >= 0)
                 e->main_pid = p->unit->main_pid;
+        if (p->unit->main_pid > 0)
+                p->main_pid_seen = p->unit->main_pid;
         manager_pool_changed(p->manager, p->id);
 
         if (p->state != POOL_PROBING || p->probe)
@@ -547,20 +673,19 @@ static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* Reads the last lines the engine wrote (journal or log file), for crash classification. */
 static char **pool_last_log_lines(Pool *p);
+static char *pool_with_engine_words(const char *what, char * const *lines);
 
 /* What the unit and the engine's last log lines say about an exit. */
-static CrashReason pool_classify(Pool *p) {
-        _cleanup_strv_free_ char **lines = pool_last_log_lines(p);
-
+static CrashReason pool_classify(Pool *p, char * const *lines) {
         return crash_classify(&(CrashFacts) {
                 .result = p->unit->result,
                 .exec_main_code = p->unit->exec_main_code,
                 .exec_main_status = p->unit->exec_main_status,
-                .log_lines = lines,
+                .log_lines = (char **) lines,
         });
 }
 
-/* reason: _CRASH_REASON_INVALID to classify from the unit's exit. */
+/* reason: _CRASH_REASON_INVALID to classify from the unit's exit and the engine's last lines. */
 static void pool_crashed(Pool *p, CrashReason reason, const char *error) {
         SupervisionDecision d;
         CircuitState old_circuit = p->supervisor.circuit;
@@ -569,8 +694,11 @@ static void pool_crashed(Pool *p, CrashReason reason, const char *error) {
         uint64_t uptime = p->supervisor.running_since > 0 && t > p->supervisor.running_since ?
                 (t - p->supervisor.running_since) / USEC_PER_SEC : 0;
 
-        if (reason < 0)
-                reason = pool_classify(p);
+        if (reason < 0) {
+                _cleanup_strv_free_ char **lines = pool_last_log_lines(p);
+
+                reason = pool_classify(p, lines);
+        }
         pool_stop_timers(p);
         pool_remove_files(p);
         (void) getrandom(&random_u64, sizeof(random_u64), GRND_NONBLOCK);
@@ -634,7 +762,8 @@ static void pool_crashed(Pool *p, CrashReason reason, const char *error) {
 static void pool_on_stopped(Pool *p, const char *error);
 
 static void pool_on_exited(Pool *p) {
-        _cleanup_free_ char *exit = NULL, *msg = NULL;
+        _cleanup_free_ char *exit = NULL, *what = NULL, *msg = NULL;
+        _cleanup_strv_free_ char **lines = NULL;
 
         (void) engine_unit_describe_exit(p->unit, &exit);
 
@@ -642,7 +771,10 @@ static void pool_on_exited(Pool *p) {
 
         case POOL_STARTING:
         case POOL_PROBING:
-                if (asprintf(&msg, "engine %s before becoming ready", strna(exit)) < 0)
+                /* The engine's own words say why: "...: \"error: failed to load model\"". */
+                lines = pool_last_log_lines(p);
+                if (asprintf(&what, "engine %s before becoming ready", strna(exit)) < 0 ||
+                    !(msg = pool_with_engine_words(what, lines)))
                         return (void) log_oom();
                 pool_fail(p, msg);
                 return;
@@ -658,19 +790,23 @@ static void pool_on_exited(Pool *p) {
                 }
                 manager_flush_changes(p->manager);
 
-                if (asprintf(&msg, "engine %s", strna(exit)) < 0)
+                if (asprintf(&what, "engine %s", strna(exit)) < 0)
                         return (void) log_oom();
                 if (p->draining) {
                         /* A drain (or a reload's drain) wanted it gone anyway. */
-                        log_pool(LOG_WARNING, p, "%s while draining.", msg);
+                        log_pool(LOG_WARNING, p, "%s while draining.", what);
                         pool_on_stopped(p, NULL);
                         return;
                 }
                 /* Whatever the status: an end nobody asked for is a crash (issue 16). A clean
                  * one says so, since it is the kind an operator wonders about. */
-                if (engine_unit_exit_was_clean(p->unit) && strextendf(&msg, ", without being asked to") < 0)
+                if (engine_unit_exit_was_clean(p->unit) && strextendf(&what, ", without being asked to") < 0)
                         return (void) log_oom();
-                pool_crashed(p, _CRASH_REASON_INVALID, msg);
+                lines = pool_last_log_lines(p);
+                msg = pool_with_engine_words(what, lines);
+                if (!msg)
+                        return (void) log_oom();
+                pool_crashed(p, pool_classify(p, lines), msg);
                 return;
         }
 
@@ -915,6 +1051,8 @@ static int pool_start_engine(Pool *p, StartReason reason) {
         p->failure = mfree(p->failure);
         p->stop_requested = false;
         p->health_failure = false;
+        p->foreign_listener = mfree(p->foreign_listener);
+        p->main_pid_seen = 0;
         p->url = mfree(p->url);
         r = prepared_engine_base_url(p->prepared, &p->url);
         if (r < 0)
@@ -938,6 +1076,15 @@ static int pool_start_engine(Pool *p, StartReason reason) {
 
         pool_set_state(p, POOL_STARTING);
         pool_save(p, true);
+
+        {
+                _cleanup_free_ char *busy = NULL;
+
+                if (pool_check_port_free(p, p->prepared, &busy) == -EADDRINUSE) {
+                        pool_fail(p, busy ?: "port in use");
+                        return 0;
+                }
+        }
 
         r = build_spec_and_start(p);
         if (r < 0) {
@@ -1327,6 +1474,13 @@ int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *
                 return -ENOENT;
         }
 
+        /* Someone else on the engine's port: refused, nothing changed. */
+        r = pool_check_port_free(p, *prepared, ret_error);
+        if (r == -EADDRINUSE) {
+                log_pool(LOG_WARNING, p, "preload refused: %s", strna(*ret_error));
+                return r;
+        }
+
         r = waiter_add(&p->preload_waiters, cb, userdata);
         if (r < 0)
                 return r;
@@ -1472,11 +1626,11 @@ static char **log_file_tail(const char *path) {
 /* The engine's last log lines of its current run, oldest first, as crash_classify() wants. */
 static char **pool_last_log_lines(Pool *p) {
         _cleanup_strv_free_ char **l = NULL;
+        _cleanup_free_ char *error = NULL;
         const PoolEntry *e = registry_get(p->manager->registry, p->id);
         usec_t since = e ? e->started_at_usec : 0;
         sd_journal *j = NULL;
-        char match[256];
-        size_t n = 0;
+        int r;
 
         if (p->manager->config->engine_logs == ENGINE_LOGS_FILE) {
                 _cleanup_free_ char *name = NULL, *path = NULL;
@@ -1489,42 +1643,39 @@ static char **pool_last_log_lines(Pool *p) {
 
         /* The journal is read directly (mmap'ed files, a few entries): no IPC, no waiting. Lines
          * written just before the exit can lose their unit fields (journald looks the cgroup up
-         * after the process is gone), so match on the pid too. Only this run's lines count. The
+         * after the process is gone), so the pid matches too. Only this run's lines count. The
          * handle stays open: opening it costs milliseconds once journald has many files. */
         j = manager_journal(p->manager);
         if (!j)
                 return NULL;
-        sd_journal_flush_matches(j);
-        (void) snprintf(match, sizeof(match), "%s=%s",
-                        p->manager->user ? "_SYSTEMD_USER_UNIT" : "_SYSTEMD_UNIT", p->unit->name);
-        (void) sd_journal_add_match(j, match, 0);
-        if (p->unit->main_pid > 0) {
-                (void) sd_journal_add_disjunction(j);
-                (void) snprintf(match, sizeof(match), "_PID=%d", (int) p->unit->main_pid);
-                (void) sd_journal_add_match(j, match, 0);
-        }
-        if (sd_journal_seek_tail(j) >= 0)
-                while (n < CRASH_LOG_LINES_MAX && sd_journal_previous(j) > 0) {
-                        const void *data;
-                        uint64_t t;
-                        size_t len;
-
-                        if (since > 0 && sd_journal_get_realtime_usec(j, &t) >= 0 && t < since)
-                                break;
-                        if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8)
-                                continue;
-                        if (strv_extend(&l, strndupa((const char *) data + 8, len - 8)) < 0)
-                                break;
-                        n++;
-                }
-
-        /* Collected newest first: turn it around. */
-        for (size_t i = 0; i < n / 2; i++) {
-                char *t = l[i];
-                l[i] = l[n - 1 - i];
-                l[n - 1 - i] = t;
+        r = journal_tail_lines(j, &(JournalTailMatch) {
+                        .unit_field = p->manager->user ? "_SYSTEMD_USER_UNIT" : "_SYSTEMD_UNIT",
+                        .unit = p->unit->name,
+                        .pid = p->main_pid_seen,
+                        .since_usec = since,
+                }, CRASH_LOG_LINES_MAX, 4096, &l, &error);
+        if (r < 0) {
+                log_pool(LOG_DEBUG, p, "cannot read the engine's journal: %s", strna(error));
+                return NULL;
         }
         return TAKE_PTR(l);
+}
+
+/* "<what>: \"<the engine's last lines>\"", or what alone when the engine said nothing. */
+static char *pool_with_engine_words(const char *what, char * const *lines) {
+        _cleanup_strv_free_ char **tail = NULL;
+        _cleanup_free_ char *quoted = NULL;
+        size_t n = lines ? strv_length((char **) lines) : 0;
+        char *s;
+
+        if (n == 0)
+                return strdup(what);
+        tail = strv_copy((char **) lines + (n > JOURNAL_TAIL_LINES ? n - JOURNAL_TAIL_LINES : 0));
+        if (!tail || journal_lines_quote(tail, JOURNAL_TAIL_BYTES, &quoted) <= 0)
+                return strdup(what);
+        if (asprintf(&s, "%s: %s", what, quoted) < 0)
+                return NULL;
+        return s;
 }
 
 /* ---- Object ---- */
@@ -1583,5 +1734,6 @@ Pool *pool_free(Pool *p) {
         free(p->handoff_path);
         free(p->url);
         free(p->failure);
+        free(p->foreign_listener);
         return mfree(p);
 }

@@ -94,6 +94,8 @@ struct Pool {
         char *handoff_path;             /* set once written */
         char *url;
         char *failure;                  /* while failing: what went wrong */
+        char *foreign_listener;         /* another process listens on the engine's port: who */
+        pid_t main_pid_seen;            /* the engine's MainPID this run, kept after it exits */
         usec_t start_usec;              /* CLOCK_MONOTONIC of the start request */
 
         /* Supervision */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "build-config.h"
 #include "log.h"
@@ -10,7 +12,6 @@ struct Probe {
         sd_event *event;
         CurlGlue *glue;
         char *url;
-        char *interface;                /* "host!<address>" for CURLOPT_INTERFACE, or NULL */
         usec_t interval;
         usec_t timeout;
         ProbeCallback callback;
@@ -77,6 +78,53 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         }
 }
 
+/*
+ * Opens each probe connection's socket bound to port 0 of the family's wildcard address, so that
+ * the kernel picks the source port before curl connects, and picks again if it chose the
+ * engine's own port P: a connect from host:P to host:P while nothing listens on P yet connects to
+ * itself (TCP simultaneous open) and then holds the port the engine is about to bind. That can
+ * happen from any local address (127.0.0.1, ::1, the host's own) whenever P is in
+ * ip_local_port_range. It uses curl's own destination address, so IPv4, IPv6 and "localhost"
+ * are all covered. (Connecting from 127.0.0.2 instead, as before, covered 127.0.0.0/8 only.)
+ */
+static curl_socket_t probe_open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *a) {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } local = {}, bound;
+        uint16_t peer_port;
+        socklen_t len;
+
+        if (purpose != CURLSOCKTYPE_IPCXN || a->socktype != SOCK_STREAM)
+                return CURL_SOCKET_BAD;
+        if (a->family == AF_INET) {
+                peer_port = ntohs(((const struct sockaddr_in *) &a->addr)->sin_port);
+                local.in = (struct sockaddr_in) { .sin_family = AF_INET };
+                len = sizeof(local.in);
+        } else if (a->family == AF_INET6) {
+                peer_port = ntohs(((const struct sockaddr_in6 *) &a->addr)->sin6_port);
+                local.in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6 };
+                len = sizeof(local.in6);
+        } else
+                return CURL_SOCKET_BAD;
+
+        for (unsigned attempt = 0; attempt < 8; attempt++) {
+                _cleanup_close_ int fd = -EBADF;
+                socklen_t blen = sizeof(bound);
+
+                fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC, a->protocol);   /* curl makes it nonblocking */
+                if (fd < 0)
+                        return CURL_SOCKET_BAD;
+                if (bind(fd, &local.sa, len) < 0 || getsockname(fd, &bound.sa, &blen) < 0)
+                        return CURL_SOCKET_BAD;
+                if (ntohs(a->family == AF_INET ? bound.in.sin_port : bound.in6.sin6_port) != peer_port)
+                        return TAKE_FD(fd);
+                /* The kernel picked the engine's port: let go of it at once and pick again. */
+        }
+        return CURL_SOCKET_BAD;
+}
+
 static int probe_launch(Probe *p) {
         CURL *easy;
         usec_t per_request;
@@ -97,7 +145,7 @@ static int probe_launch(Probe *p) {
             curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard_body) != CURLE_OK ||
-            (p->interface && curl_easy_setopt(easy, CURLOPT_INTERFACE, p->interface) != CURLE_OK)) {
+            curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket) != CURLE_OK) {
                 curl_easy_cleanup(easy);
                 return -EINVAL;
         }
@@ -176,17 +224,7 @@ Probe *probe_free(Probe *p) {
         sd_event_unref(p->event);
         free(p->last_error);
         free(p->url);
-        free(p->interface);
         return mfree(p);
-}
-
-int probe_set_source_address(Probe *p, const char *address) {
-        p->interface = mfree(p->interface);
-        if (address && asprintf(&p->interface, "host!%s", address) < 0) {
-                p->interface = NULL;
-                return -ENOMEM;
-        }
-        return 0;
 }
 
 int probe_start(Probe *p) {

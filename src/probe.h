@@ -25,7 +25,6 @@ Probe *probe_free(Probe *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Probe *, probe_free);
 
 /* Connect from this local address (an IP literal; NULL: the kernel's choice). */
-int probe_set_source_address(Probe *p, const char *address);
 int probe_start(Probe *p);
 /* Also called (with -EAGAIN) after every attempt that did not answer 200; NULL: not. The
  * callback may call this again, but must not free the probe. */

@@ -224,9 +224,9 @@ class StartupTest(th.HttpTestCase):
     def test_5_unit_that_appears_under_a_preload(self):
         # A unit of the pool's name that someone else started after start-up: the preload is
         # refused (409), the unit tracked as an orphan, no state written.
-        port = th.free_port()
+        port, own_port = th.free_port(), th.free_port()
         subprocess.run(["systemd-run", "--user", "--quiet", "--unit=pool-engine-late.service",
-                        th.FAKE_ENGINE, "--port", str(port)], check=True)
+                        th.FAKE_ENGINE, "--port", str(own_port)], check=True)
         late_pid = main_pid("pool-engine-late.service")
         r = self.daemon.post("/pools/late/preload", {"prepared": th.prepared("late", port)}, timeout=30)
         self.assert_error(r, 409, "engine unit pool-engine-late.service is already loaded")

@@ -289,7 +289,7 @@ Feature: The preload lifecycle
     And the D-Bus properties of pool "lc-failure" are:
       | property  | value                                             |
       | Ready     | false                                             |
-      | LastError | engine exited with status 3 before becoming ready |
+      | LastError | engine exited with status 3 before becoming ready: "… |
     And the LastError of pool "lc-failure" is the D-Bus error message
 
   Scenario: The daemon creates its runtime directories

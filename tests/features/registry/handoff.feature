@@ -40,7 +40,7 @@ Feature: Registering a ready engine from its handoff
     Given pool "ho-again" failed to preload with an engine that exits with status 4
     And the status of pool "ho-again" shows:
       | field      | value                                             |
-      | last_error | engine exited with status 4 before becoming ready |
+      | last_error | engine exited with status 4 before becoming ready: "… |
     When pool "ho-again" is preloaded over HTTP again
     Then the response status is 200
     And the status of pool "ho-again" shows:

@@ -57,9 +57,9 @@ Feature: Pool health in the registry
       | state | backoff |
     And the status of pool "rh-ends" shows:
       | field      | value                                                |
-      | last_error | engine exited with status 0, without being asked to |
+      | last_error | engine exited with status 0, without being asked to: "… |
     And the D-Bus properties of pool "rh-ends" are:
       | property  | value                                                |
       | Live      | false                                                |
       | Ready     | false                                                |
-      | LastError | engine exited with status 0, without being asked to |
+      | LastError | engine exited with status 0, without being asked to: "… |

@@ -13,7 +13,7 @@ from behave import register_type, step
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
 
 import harness  # noqa: E402
-from checks import check_table, matches  # noqa: E402
+from checks import check_table, matches, substitute  # noqa: E402
 from pools import new_run  # noqa: E402
 
 
@@ -262,13 +262,15 @@ def step_field_dbus(context, field, prop):
 @step('the response field "{field}" starts with "{prefix}"')
 def step_field_prefix(context, field, prefix):
     r = response(context)
-    assert isinstance(r.json, dict) and str(r.json.get(field, "")).startswith(prefix), r
+    prefix = substitute(context, prefix)
+    assert isinstance(r.json, dict) and str(r.json.get(field, "")).startswith(prefix), (prefix, r)
 
 
 @step('the response field "{field}" contains "{text}"')
 def step_field_contains(context, field, text):
     r = response(context)
-    assert isinstance(r.json, dict) and text in str(r.json.get(field, "")), r
+    text = substitute(context, text)
+    assert isinstance(r.json, dict) and text in str(r.json.get(field, "")), (text, r)
 
 
 @step('the response field "{field}" contains the daemon\'s PATH')

@@ -206,6 +206,7 @@ def step_prop_between(context, name, pool, lo, hi):
 
 @step('the D-Bus property {name:w} of pool "{pool}" starts with "{prefix}"')
 def step_prop_prefix(context, name, pool, prefix):
+    prefix = substitute(context, prefix)
     v = observe.pool_prop(context, pool, name)
     assert isinstance(v, str) and v.startswith(prefix), f"{name} = {v!r}"
 

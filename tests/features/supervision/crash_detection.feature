@@ -24,14 +24,14 @@ Feature: Detecting and classifying engine crashes
       | property   | value                       |
       | State      | backoff                     |
       | CrashCount | 1                           |
-      | LastError  | engine exited with status 42 |
+      | LastError  | engine exited with status 42: "… |
     And the last crash entry of pool "cd-exit" has the fields:
       | field        | value                        |
       | CRASH_REASON | exit_code                    |
       | EXIT_CODE    | 1                            |
       | EXIT_STATUS  | 42                           |
       | UNIT_RESULT  | exit-code                    |
-      | ERROR        | engine exited with status 42 |
+      | ERROR        | engine exited with status 42: "… |
 
   Scenario: An engine that fails three liveness probes in a row is stopped and counted as crashed
     A frozen engine (SIGSTOP) accepts connections but never answers.
@@ -53,11 +53,11 @@ Feature: Detecting and classifying engine crashes
       | field        | value                       |
       | CRASH_REASON | cuda_error                  |
       | EXIT_STATUS  | 1                           |
-      | ERROR        | engine exited with status 1 |
+      | ERROR        | engine exited with status 1: "… |
       | PRIORITY     | 3                           |
     And the D-Bus properties of pool "cd-cuda" are:
       | property  | value                       |
-      | LastError | engine exited with status 1 |
+      | LastError | engine exited with status 1: "… |
 
   Scenario: A crash makes the pool unready at once and says why
     Given a ready pool "cd-unready"
@@ -68,7 +68,7 @@ Feature: Detecting and classifying engine crashes
       | Ready     | false                             |
       | Live      | false                             |
       | MainPID   | 0                                 |
-      | LastError | engine was killed by signal SIGKILL |
+      | LastError | engine was killed by signal SIGKILL: "… |
     And the status of pool "cd-unready" shows:
       | field        | value   |
       | ready        | false   |
@@ -95,7 +95,7 @@ Feature: Detecting and classifying engine crashes
       | State      | backoff                                              |
       | Ready      | false                                                |
       | CrashCount | 1                                                    |
-      | LastError  | engine exited with status 0, without being asked to |
+      | LastError  | engine exited with status 0, without being asked to: "… |
     And the last crash entry of pool "cd-clean" has the fields:
       | field        | value      |
       | CRASH_REASON | clean_exit |
@@ -125,7 +125,7 @@ Feature: Detecting and classifying engine crashes
       | CRASH_COUNT    | 1                           |
       | BACKOFF_MS     | 500                         |
       | PRIORITY       | 3                           |
-      | MESSAGE        | Pool "cd-fields": engine exited with status 9 (exit_code, crash 1) |
+      | MESSAGE        | Pool "cd-fields": engine exited with status 9: "fake-engine: … |
 
   Scenario: The crash count is saved and survives a restart of the daemon
     Given a ready pool "cd-saved"
@@ -156,7 +156,7 @@ Feature: Detecting and classifying engine crashes
       | field        | value                       |
       | CRASH_REASON | out_of_memory               |
       | PRIORITY     | 2                           |
-      | ERROR        | engine exited with status 1 |
+      | ERROR        | engine exited with status 1: "… |
 
   Scenario: By default liveness is probed every 5 seconds and three failures in a row are a crash
     Only the probe interval is scaled down here; the number of failures is the default.

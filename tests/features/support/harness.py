@@ -569,6 +569,9 @@ class Harness:
             s.monitor.stop()
         # Stopping first answers the preloads still waiting (canceled), so the threads end.
         self.stop_pools()
+        if s.extra_units:
+            systemctl("stop", *s.extra_units)
+            systemctl("reset-failed", *s.extra_units)
         for r in s.runs.values():
             if r.thread:
                 r.thread.join(30)

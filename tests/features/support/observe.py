@@ -40,8 +40,11 @@ def wait_crash_entries(context, pool, n, timeout):
 
 
 def entries_with(context, pool, wanted):
-    """Entries of pool whose fields have all the wanted values (strings, as journald stores them)."""
-    return [e for e in pool_entries(context, pool) if all(e.get(k) == v for k, v in wanted.items())]
+    """Entries of pool whose fields have all the wanted values (strings, as journald stores them;
+    a value ending in "…" is a prefix)."""
+    def ok(got, v):
+        return got == v or (v.endswith("…") and isinstance(got, str) and got.startswith(v[:-1]))
+    return [e for e in pool_entries(context, pool) if all(ok(e.get(k), v) for k, v in wanted.items())]
 
 
 def realtime(entry):
