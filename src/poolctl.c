@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
+#include <systemd/sd-journal.h>
 
 #include "build-config.h"
+#include "escape.h"
 #include "fileio.h"
 #include "json-util.h"
 #include "macro.h"
@@ -807,6 +809,66 @@ static void print_status(const PoolInfo *p) {
                 print_field("Last error", p->last_error);
 }
 
+#define STATUS_LOG_LINES 10
+
+/* The engine's last journal lines under the status, as systemctl status shows a unit's: "Dec 06
+ * 03:05:03 pool-engine-x[1234]: text", control characters escaped. Nothing when the journal has
+ * none; a hint when it cannot be read (journal access needs root or group systemd-journal). */
+static void print_engine_journal(const char *unit) {
+        _cleanup_strv_free_ char **lines = NULL;
+        char match[256];
+        sd_journal *j = NULL;
+        size_t n = 0;
+        int r;
+
+        if (isempty(unit))
+                return;
+        r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
+        if (r < 0) {
+                printf("\nHint: the engine's journal cannot be read (%s).\n", strerror(-r));
+                return;
+        }
+        (void) snprintf(match, sizeof(match), "%s=%s", arg_user ? "_SYSTEMD_USER_UNIT" : "_SYSTEMD_UNIT", unit);
+        r = sd_journal_add_match(j, match, 0);
+        if (r >= 0)
+                r = sd_journal_seek_tail(j);
+        while (r >= 0 && n < STATUS_LOG_LINES && sd_journal_previous(j) > 0) {
+                _cleanup_free_ char *text = NULL, *line = NULL;
+                const void *data, *ident = NULL, *pid = NULL;
+                size_t len, ident_len = 0, pid_len = 0;
+                char ts[32] = "";
+                uint64_t t;
+                time_t sec;
+                struct tm tm;
+
+                if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8)
+                        continue;
+                text = escape_text((const char *) data + 8, len - 8);
+                if (sd_journal_get_data(j, "SYSLOG_IDENTIFIER", &ident, &ident_len) < 0 || ident_len < 18)
+                        ident = NULL;
+                if (sd_journal_get_data(j, "_PID", &pid, &pid_len) < 0 || pid_len < 5)
+                        pid = NULL;
+                if (sd_journal_get_realtime_usec(j, &t) >= 0) {
+                        sec = (time_t) (t / USEC_PER_SEC);
+                        if (localtime_r(&sec, &tm))
+                                (void) strftime(ts, sizeof(ts), "%b %d %H:%M:%S", &tm);
+                }
+                if (!text || asprintf(&line, "%s %.*s[%.*s]: %s", ts,
+                                      ident ? (int) ident_len - 18 : (int) strlen(unit), ident ? (const char *) ident + 18 : unit,
+                                      pid ? (int) pid_len - 5 : 1, pid ? (const char *) pid + 5 : "?", text) < 0 ||
+                    strv_push(&lines, line) < 0)
+                        break;
+                TAKE_PTR(line);
+                n++;
+        }
+        sd_journal_close(j);
+        if (n == 0)
+                return;
+        printf("\n");
+        for (size_t i = n; i > 0; i--)          /* collected newest first */
+                printf("%s\n", lines[i - 1]);
+}
+
 static int verb_status(sd_bus *bus, char **args) {
         _cleanup_(pool_info_done) PoolInfo p = POOL_INFO_INIT;
         _cleanup_free_ char *path = NULL;
@@ -829,6 +891,7 @@ static int verb_status(sd_bus *bus, char **args) {
         }
 
         print_status(&p);
+        print_engine_journal(p.unit);
         return 0;
 }
 

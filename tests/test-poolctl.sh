@@ -130,7 +130,9 @@ check "status shows URL, Engine, Device mask, Slots, Leases, Draining, Handoff" 
 check "status shows the heartbeat's age" \
         grep -Eq '^ +Heartbeat: (never|[0-9-]+T[0-9:.]+Z(; (just now|.* ago))?)$' <<< "$out"
 check "status has no Last error line for a healthy pool" bash -c '! grep -q "Last error:" <<< "$1"' _ "$out"
-check "labels are aligned" bash -c '[ "$(tail -n +2 <<< "$1" | sed "s/:.*//" | awk "{ print length }" | sort -u)" = 12 ]' _ "$out"
+check "labels are aligned" bash -c '[ "$(tail -n +2 <<< "$1" | sed "/^\$/,\$d" | sed "s/:.*//" | awk "{ print length }" | sort -u)" = 12 ]' _ "$out"
+check "status ends with the engine's journal lines, as systemctl status does" bash -c '
+        tail -n 10 <<< "$1" | grep -Eq "^[A-Z][a-z]{2} [0-9]{2} [0-9:]{8} pool-engine-alpha\[$2\]: fake-engine: model loaded, ready$"' _ "$out" "$alpha_pid"
 
 pc --json status alpha
 check "--json status is alpha's object" json_is "j['pool_id'] == 'alpha' and j['pid'] == $alpha_pid"
