@@ -673,7 +673,7 @@ static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* Reads the last lines the engine wrote (journal or log file), for crash classification. */
 static char **pool_last_log_lines(Pool *p);
-static char *pool_with_engine_words(const char *what, char * const *lines);
+static char *pool_with_engine_words(Pool *p, const char *what, char * const *lines);
 
 /* What the unit and the engine's last log lines say about an exit. */
 static CrashReason pool_classify(Pool *p, char * const *lines) {
@@ -774,7 +774,7 @@ static void pool_on_exited(Pool *p) {
                 /* The engine's own words say why: "...: \"error: failed to load model\"". */
                 lines = pool_last_log_lines(p);
                 if (asprintf(&what, "engine %s before becoming ready", strna(exit)) < 0 ||
-                    !(msg = pool_with_engine_words(what, lines)))
+                    !(msg = pool_with_engine_words(p, what, lines)))
                         return (void) log_oom();
                 pool_fail(p, msg);
                 return;
@@ -803,7 +803,7 @@ static void pool_on_exited(Pool *p) {
                 if (engine_unit_exit_was_clean(p->unit) && strextendf(&what, ", without being asked to") < 0)
                         return (void) log_oom();
                 lines = pool_last_log_lines(p);
-                msg = pool_with_engine_words(what, lines);
+                msg = pool_with_engine_words(p, what, lines);
                 if (!msg)
                         return (void) log_oom();
                 pool_crashed(p, pool_classify(p, lines), msg);
@@ -1632,13 +1632,18 @@ static char **pool_last_log_lines(Pool *p) {
         sd_journal *j = NULL;
         int r;
 
+        p->log_read_error = mfree(p->log_read_error);
         if (p->manager->config->engine_logs == ENGINE_LOGS_FILE) {
                 _cleanup_free_ char *name = NULL, *path = NULL;
 
                 if (asprintf(&name, "%s.log", p->id) < 0)
                         return NULL;
                 path = path_join(p->manager->logs_dir, name);
-                return path ? log_file_tail(path) : NULL;
+                l = path ? log_file_tail(path) : NULL;
+                if (!l && path && access(path, R_OK) < 0 &&
+                    asprintf(&p->log_read_error, "its log file %s cannot be read: %s", path, strerror(errno)) < 0)
+                        p->log_read_error = NULL;
+                return TAKE_PTR(l);
         }
 
         /* The journal is read directly (mmap'ed files, a few entries): no IPC, no waiting. Lines
@@ -1646,8 +1651,10 @@ static char **pool_last_log_lines(Pool *p) {
          * after the process is gone), so the pid matches too. Only this run's lines count. The
          * handle stays open: opening it costs milliseconds once journald has many files. */
         j = manager_journal(p->manager);
-        if (!j)
+        if (!j) {
+                p->log_read_error = strdup("the journal cannot be opened");
                 return NULL;
+        }
         r = journal_tail_lines(j, &(JournalTailMatch) {
                         .unit_field = p->manager->user ? "_SYSTEMD_USER_UNIT" : "_SYSTEMD_UNIT",
                         .unit = p->unit->name,
@@ -1656,18 +1663,26 @@ static char **pool_last_log_lines(Pool *p) {
                 }, CRASH_LOG_LINES_MAX, 4096, &l, &error);
         if (r < 0) {
                 log_pool(LOG_DEBUG, p, "cannot read the engine's journal: %s", strna(error));
+                if (asprintf(&p->log_read_error, "its journal cannot be read: %s", strna(error)) < 0)
+                        p->log_read_error = NULL;
                 return NULL;
         }
         return TAKE_PTR(l);
 }
 
-/* "<what>: \"<the engine's last lines>\"", or what alone when the engine said nothing. */
-static char *pool_with_engine_words(const char *what, char * const *lines) {
+/* "<what>: \"<the engine's last lines>\"", what alone when the engine said nothing, or
+ * "<what> (no engine output: <why>)" when its output could not be read. */
+static char *pool_with_engine_words(Pool *p, const char *what, char * const *lines) {
         _cleanup_strv_free_ char **tail = NULL;
         _cleanup_free_ char *quoted = NULL;
         size_t n = lines ? strv_length((char **) lines) : 0;
         char *s;
 
+        if (n == 0 && p->log_read_error) {
+                if (asprintf(&s, "%s (no engine output: %s)", what, p->log_read_error) < 0)
+                        return NULL;
+                return s;
+        }
         if (n == 0)
                 return strdup(what);
         tail = strv_copy((char **) lines + (n > JOURNAL_TAIL_LINES ? n - JOURNAL_TAIL_LINES : 0));
@@ -1735,5 +1750,6 @@ Pool *pool_free(Pool *p) {
         free(p->url);
         free(p->failure);
         free(p->foreign_listener);
+        free(p->log_read_error);
         return mfree(p);
 }

@@ -96,6 +96,7 @@ struct Pool {
         char *failure;                  /* while failing: what went wrong */
         char *foreign_listener;         /* another process listens on the engine's port: who */
         pid_t main_pid_seen;            /* the engine's MainPID this run, kept after it exits */
+        char *log_read_error;           /* why the engine's last lines could not be read, or NULL */
         usec_t start_usec;              /* CLOCK_MONOTONIC of the start request */
 
         /* Supervision */

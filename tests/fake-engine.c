@@ -68,6 +68,7 @@ static bool arg_never_ready = false;
 static usec_t arg_exit_after = USEC_INFINITY;
 static int arg_exit_code = 1;
 static usec_t arg_crash_after = USEC_INFINITY;
+static usec_t arg_allocate_after = USEC_INFINITY;
 static int arg_crash_signal = SIGSEGV;
 static bool arg_ignore_sigterm = false;
 static int arg_sigterm_exit = 0;
@@ -306,6 +307,8 @@ static void help(void) {
                "     --exit-code=N          ... with exit status N (default 1)\n"
                "     --crash-after=MS       Kill itself with a signal MS ms after start ...\n"
                "     --crash-signal=SIG     ... this one, by name or number (default SEGV)\n"
+               "     --allocate-after=MS    MS ms after start, allocate and touch memory without end\n"
+               "                            (for MemoryMax= and the OOM killer)\n"
                "     --ignore-sigterm       Ignore SIGTERM (SIGINT still ends it)\n"
                "     --sigterm-exit=N       Exit with status N on SIGTERM (default 0)\n"
                "     --exit-message=TEXT    Write TEXT to stderr right before exiting, whatever the\n"
@@ -335,6 +338,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_READY_AFTER,
                 ARG_NEVER_READY,
                 ARG_EXIT_AFTER,
+                ARG_ALLOCATE_AFTER,
                 ARG_EXIT_CODE,
                 ARG_CRASH_AFTER,
                 ARG_CRASH_SIGNAL,
@@ -358,6 +362,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "ready-after",    required_argument, NULL, ARG_READY_AFTER    },
                 { "never-ready",    no_argument,       NULL, ARG_NEVER_READY    },
                 { "exit-after",     required_argument, NULL, ARG_EXIT_AFTER     },
+                { "allocate-after", required_argument, NULL, ARG_ALLOCATE_AFTER },
                 { "exit-code",      required_argument, NULL, ARG_EXIT_CODE      },
                 { "crash-after",    required_argument, NULL, ARG_CRASH_AFTER    },
                 { "crash-signal",   required_argument, NULL, ARG_CRASH_SIGNAL   },
@@ -402,10 +407,12 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_READY_AFTER:
                 case ARG_EXIT_AFTER:
                 case ARG_CRASH_AFTER:
+                case ARG_ALLOCATE_AFTER:
                 case ARG_DELAY_BIND: {
                         usec_t *t = c == ARG_READY_AFTER ? &arg_ready_after :
                                     c == ARG_EXIT_AFTER ? &arg_exit_after :
-                                    c == ARG_CRASH_AFTER ? &arg_crash_after : &arg_delay_bind;
+                                    c == ARG_CRASH_AFTER ? &arg_crash_after :
+                                    c == ARG_ALLOCATE_AFTER ? &arg_allocate_after : &arg_delay_bind;
 
                         r = parse_msec(optarg, t);
                         if (r < 0) {
@@ -1134,13 +1141,14 @@ static void server_gc_conns(Server *s) {
 static int server_run(Server *s) {
         _cleanup_free_ struct pollfd *pfds = NULL;
         size_t allocated_pfds = 0;
-        usec_t bind_at, ready_at, exit_at, crash_at;
+        usec_t bind_at, ready_at, exit_at, crash_at, allocate_at;
         int r;
 
         bind_at = deadline(s->start, arg_delay_bind);
         ready_at = arg_never_ready ? USEC_INFINITY : deadline(s->start, arg_ready_after);
         exit_at = deadline(s->start, arg_exit_after);
         crash_at = deadline(s->start, arg_crash_after);
+        allocate_at = deadline(s->start, arg_allocate_after);
 
         for (;;) {
                 usec_t t = now(CLOCK_MONOTONIC), next = USEC_INFINITY;
@@ -1149,6 +1157,20 @@ static int server_run(Server *s) {
 
                 if (t >= crash_at)
                         crash();
+                if (t >= allocate_at) {
+                        fprintf(stderr, "fake-engine: allocating memory as asked\n");
+                        /* Until the OOM killer (MemoryMax=) ends it, or 2 GiB, never more: where
+                         * no limit is enforced it must not eat the machine. */
+                        for (unsigned i = 0; i < 128; i++) {
+                                char *chunk = malloc(16U << 20);
+
+                                if (chunk)
+                                        memset(chunk, 0x5a, 16U << 20);
+                                __asm__ volatile("" : : "r"(chunk) : "memory");    /* not elided */
+                        }
+                        fprintf(stderr, "fake-engine: allocated 2 GiB and still alive\n");
+                        allocate_at = USEC_INFINITY;
+                }
                 if (t >= exit_at) {
                         fprintf(stderr, "fake-engine: exiting with status %d as asked\n", arg_exit_code);
                         return arg_exit_code;
@@ -1173,6 +1195,7 @@ static int server_run(Server *s) {
                 if (!s->ready_announced)
                         next = MIN(next, ready_at);
                 next = MIN(next, MIN(exit_at, crash_at));
+                next = MIN(next, allocate_at);
                 next = MIN(next, s->accept_retry_at);
 
                 if (allocated_pfds < s->n_conns + 2) {

@@ -117,3 +117,19 @@ Feature: Engine truth: a pool is ready on its own engine's answer, failures carr
       | CrashCount   | 0       |
       | RestartCount | 0       |
     And the journal has no crash entry of pool "ei-stop"
+
+  @environment
+  Scenario: An engine killed by the OOM killer is an out_of_memory crash
+    Where the memory controller is delegated to the user manager on cgroup2, a MemoryMax= on
+    pool-engines.slice makes the kernel's OOM killer end an engine that allocates without
+    end; systemd reports Result=oom-kill. On hosts that keep the memory controller on
+    cgroup v1 this scenario is skipped, saying so.
+
+    Given the engines' slice may use at most 64M, where the sandbox's cgroups enforce it
+    And a ready pool "ei-oom" with engine flags "--allocate-after=1500"
+    Then within 10 seconds the journal has 1 crash entries of pool "ei-oom"
+    And the last crash entry of pool "ei-oom" has the fields:
+      | field        | value         |
+      | CRASH_REASON | out_of_memory |
+      | UNIT_RESULT  | oom-kill      |
+    And the D-Bus property LastError of pool "ei-oom" starts with "engine was killed by the OOM killer"

@@ -94,3 +94,37 @@ def step_sigterm_outside(context, pool):
     pid = context.h.daemon.status(pool)["pid"]
     assert pid, context.h.daemon.status(pool)
     os.kill(pid, 15)
+
+
+def memory_controller_on_cgroup2():
+    """Whether the user manager can give its units a memory controller on cgroup2: it is listed in
+    cgroup.controllers of the cgroup this process (in the sandbox's scope) runs in."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            path = next((line.split(":", 2)[2].strip() for line in f if line.startswith("0::")), None)
+    except OSError:
+        return False
+    if not path:
+        return False
+    for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        try:
+            with open(os.path.join(root + path, "cgroup.controllers")) as f:
+                return "memory" in f.read().split()
+        except OSError:
+            continue
+    return False
+
+
+@step('the engines\' slice may use at most {limit}, where the sandbox\'s cgroups enforce it')
+def step_slice_memory_max(context, limit):
+    if not memory_controller_on_cgroup2():
+        context.scenario.skip("MemoryMax= is not enforced here: this host keeps the memory controller on "
+                              "cgroup v1 (hybrid hierarchy), so the OOM killer cannot be driven by a unit "
+                              "limit; Result=oom-kill -> out_of_memory is unit-tested in test-supervision")
+        return
+    # The slice must exist for set-property --runtime: it does once it is started.
+    harness.run("systemctl", "--user", "start", "pool-engines.slice")
+    r = harness.run("systemctl", "--user", "set-property", "--runtime", "pool-engines.slice", f"MemoryMax={limit}")
+    assert r.returncode == 0, r.stderr
+    context.s.extra_cleanup = lambda: harness.run("systemctl", "--user", "set-property", "--runtime",
+                                                  "pool-engines.slice", "MemoryMax=infinity")

@@ -572,6 +572,8 @@ class Harness:
         if s.extra_units:
             systemctl("stop", *s.extra_units)
             systemctl("reset-failed", *s.extra_units)
+        if getattr(s, "extra_cleanup", None):
+            s.extra_cleanup()
         for r in s.runs.values():
             if r.thread:
                 r.thread.join(30)
