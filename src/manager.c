@@ -696,10 +696,11 @@ static void adopt_unit(Manager *m, const char *unit, const char *active_state) {
         }
         r = pool_state_load(m->config->state_directory, id, &state, &error);
         if (r < 0) {
+                /* error names the file. */
                 if (asprintf(&state_path, "%s/pools/%s.json", m->config->state_directory, id) < 0 ||
                     (r == -ENOENT ?
                      asprintf(&why, "it has no saved state (%s)", state_path) :
-                     asprintf(&why, "its saved state %s is unusable: %s", state_path, error ?: strerror(-r))) < 0)
+                     asprintf(&why, "its saved state is unusable: %s", error ?: state_path)) < 0)
                         return (void) log_oom();
                 track_orphan_unit(m, id, unit, why);
                 return;

@@ -64,6 +64,19 @@ int pool_state_save(const char *state_dir, const PreparedEngine *prepared, bool 
         return write_file_atomic(path, text, strlen(text), 0600);
 }
 
+/* "<path>: <what>" in *ret_error: every warning about a saved state names its file. */
+static int state_error(const char *path, int r, char **ret_error) {
+        char *e;
+
+        if (!ret_error)
+                return r;
+        if (asprintf(&e, "%s: %s", path, *ret_error ?: strerror(-r)) < 0)
+                return r;
+        free(*ret_error);
+        *ret_error = e;
+        return r;
+}
+
 int pool_state_load(const char *state_dir, const char *pool_id, SavedPool *ret, char **ret_error) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_json_ json_object *o = NULL;
@@ -77,10 +90,10 @@ int pool_state_load(const char *state_dir, const char *pool_id, SavedPool *ret, 
                 return r;
         r = read_full_file(path, POOL_STATE_MAX_SIZE, &text, &size);
         if (r < 0)
-                return r;
+                return r == -ENOENT ? r : state_error(path, r, ret_error);
         r = json_parse_document(text, size, POOL_STATE_MAX_SIZE, &o, ret_error);
         if (r < 0)
-                return r;
+                return state_error(path, r, ret_error);
 
         if (!o || !json_object_is_type(o, json_type_object) ||
             !json_object_object_get_ex(o, "prepared", &pe) || !json_object_is_type(pe, json_type_object)) {
@@ -90,7 +103,7 @@ int pool_state_load(const char *state_dir, const char *pool_id, SavedPool *ret, 
         }
         r = prepared_engine_from_object(pe, &s.prepared, ret_error);
         if (r < 0)
-                return r;
+                return state_error(path, r, ret_error);
         if (!streq(s.prepared->pool_id, pool_id)) {
                 if (ret_error && asprintf(ret_error, "%s: belongs to pool \"%s\"", path, s.prepared->pool_id) < 0)
                         *ret_error = NULL;

@@ -1187,9 +1187,13 @@ int pool_stop(Pool *p, PoolDoneCallback cb, void *userdata, char **ret_error) {
         int r;
 
         if (p->preload_pending && !state_is_active(p->state)) {
-                /* Nothing started yet: the preload ends here. */
+                /* Nothing started yet: the preload ends here, and the pool is stopped. */
                 p->preload_pending = prepared_engine_free(p->preload_pending);
                 waiters_run(p, &p->preload_waiters, -ECANCELED, "preload canceled: the pool was stopped");
+                if (p->state != POOL_STOPPED) {
+                        pool_set_state(p, POOL_STOPPED);
+                        pool_save(p, false);
+                }
                 if (cb)
                         cb(p, 0, NULL, userdata);
                 return 0;
@@ -1490,6 +1494,8 @@ int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *
          * changed, rather than StartTransientUnit failing after the state was written. */
         r = engine_unit_check(p->unit);
         if (r >= 0) {
+                /* The preload supersedes a failed pool's pending circuit tick. */
+                p->restart_timer = sd_event_source_disable_unref(p->restart_timer);
                 p->preload_pending = TAKE_PTR(*prepared);
                 return 0;
         }

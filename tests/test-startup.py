@@ -221,6 +221,30 @@ class StartupTest(th.HttpTestCase):
         self.assert_json_response(r, 200)
         th.systemctl("stop", "pool-engine-stray.service")
 
+    def test_4b_damaged_saved_state_is_named(self):
+        # A running unit whose saved state is damaged: an orphan whose LastError names the file;
+        # a damaged state without a unit: a warning naming the file.
+        port = th.free_port()
+        state = os.path.join(self.daemon.dir, "state", "pools")
+        self.daemon.kill()
+        subprocess.run(["systemd-run", "--user", "--quiet", "--unit=pool-engine-dmg.service",
+                        "-p", "Slice=pool-engines.slice", th.FAKE_ENGINE, "--port", str(port)], check=True)
+        with open(os.path.join(state, "dmg.json"), "w") as f:
+            f.write("{not json")
+        with open(os.path.join(state, "ghost.json"), "w") as f:
+            f.write('{"prepared": {"pool_id": "ghost"}}')
+        try:
+            r = self.daemon.get("/pools/dmg/status", timeout=30)
+            self.assert_json_response(r, 200)
+            self.assertEqual(r.json["state"], "orphan", r.json)
+            self.assertIn(f"its saved state is unusable: {state}/dmg.json: ", r.json["last_error"])
+            self.assertTrue(th.wait_for(lambda: f'Ignoring saved state of pool "ghost": {state}/ghost.json: '
+                                        in self.daemon.log(), timeout=5), self.daemon.log()[-2000:])
+        finally:
+            th.systemctl("stop", "pool-engine-dmg.service")
+            for name in ("dmg.json", "ghost.json"):
+                os.unlink(os.path.join(state, name))
+
     def test_5_unit_that_appears_under_a_preload(self):
         # A unit of the pool's name that someone else started after start-up: the preload is
         # refused (409), the unit tracked as an orphan, no state written.
