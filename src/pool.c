@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <systemd/sd-journal.h>
 
@@ -1371,8 +1372,35 @@ static void pool_reload_finish(Pool *p, bool success, bool rolled_back, const ch
         waiters_run(p, &p->reload_waiters, success ? 0 : -EIO, error);
 }
 
+/* Whether path can be an engine: an existing regular file with an execute bit that this
+ * process may execute (root passes access(X_OK) for any file with one x bit, and for a
+ * directory, which systemd would only refuse as 203/EXEC after creating the unit). 0, or
+ * negative errno with *ret_why ("not found", "a directory", ...). */
+static int engine_binary_check(const char *path, const char **ret_why) {
+        struct stat st;
+
+        if (stat(path, &st) < 0) {
+                *ret_why = errno == ENOENT ? "not found" : strerror(errno);
+                return -errno;
+        }
+        if (S_ISDIR(st.st_mode)) {
+                *ret_why = "is a directory, not a program";
+                return -EISDIR;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                *ret_why = "is not a regular file";
+                return -EACCES;
+        }
+        if ((st.st_mode & 0111) == 0 || access(path, X_OK) < 0) {
+                *ret_why = "is not executable";
+                return -EACCES;
+        }
+        return 0;
+}
+
 int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, PoolDoneCallback cb,
                 void *userdata, char **ret_error) {
+        const char *why = NULL;
         int r;
 
         if (p->state != POOL_READY) {
@@ -1386,10 +1414,9 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
                         *ret_error = NULL;
                 return -EBUSY;
         }
-        if (access((*prepared)->binary_path, X_OK) < 0) {
+        if (engine_binary_check((*prepared)->binary_path, &why) < 0) {
                 /* Refused before anything changes: the old engine keeps serving. */
-                if (asprintf(ret_error, "binary_path: engine binary %s: %s", (*prepared)->binary_path,
-                             errno == ENOENT ? "not found" : strerror(errno)) < 0)
+                if (asprintf(ret_error, "binary_path: engine binary %s: %s", (*prepared)->binary_path, why) < 0)
                         *ret_error = NULL;
                 return -EINVAL;
         }
@@ -1458,17 +1485,20 @@ int pool_busy_error(const Pool *p, char **ret_error) {
 }
 
 int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata, char **ret_error) {
+        const char *why = NULL;
         int r;
 
         if (pool_is_active(p))
                 return pool_busy_error(p, ret_error);
 
-        if (access((*prepared)->binary_path, X_OK) < 0) {
-                if ((errno == ENOENT ?
-                     asprintf(ret_error, "engine binary not found: %s", (*prepared)->binary_path) :
-                     asprintf(ret_error, "engine binary %s is not executable: %s", (*prepared)->binary_path,
-                              strerror(errno))) < 0)
+        if (engine_binary_check((*prepared)->binary_path, &why) == -ENOENT) {
+                if (asprintf(ret_error, "engine binary not found: %s", (*prepared)->binary_path) < 0)
                         *ret_error = NULL;
+        } else if (why) {
+                if (asprintf(ret_error, "engine binary %s %s", (*prepared)->binary_path, why) < 0)
+                        *ret_error = NULL;
+        }
+        if (why) {
                 /* Recorded like any other preload failure (OC-POOL-3003). */
                 (void) registry_ensure(p->manager->registry, p->id, NULL);
                 (void) registry_set_last_error(p->manager->registry, p->id, *ret_error);

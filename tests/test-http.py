@@ -413,6 +413,18 @@ class ApiTest(HttpTestCase):
         self.assert_error(r, 500, "")
         self.assertEqual(r.json["error"], "preload failed: engine binary not found: /nonexistent/engine")
 
+    def test_23b_directory_or_plain_file_as_binary(self):
+        # Caught before a unit is created, not by systemd as 203/EXEC.
+        plain = os.path.join(self.daemon.dir, "not-executable")
+        with open(plain, "w") as f:
+            f.write("#!/bin/sh\n")
+        os.chmod(plain, 0o644)
+        for pool_id, path, why in (("dirbin", self.daemon.dir, "is a directory, not a program"),
+                                   ("plainbin", plain, "is not executable")):
+            r = self.preload(pool_id, {"prepared": dict(prepared(pool_id, free_port()), binary_path=path)})
+            self.assert_error(r, 500, f"preload failed: engine binary {path} {why}")
+            self.assertEqual(unit_property(f"pool-engine-{pool_id}.service", "LoadState"), "not-found")
+
     def test_24_early_exit(self):
         r = self.preload("quitter", {"prepared": prepared("quitter", free_port(), "--ready-after=5000",
                                                           "--exit-after=200", "--exit-code=3")})
