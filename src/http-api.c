@@ -689,7 +689,7 @@ static int route_request(HttpRequest *r) {
         _cleanup_free_ char *allow = NULL, *quoted = NULL, *quoted_id = NULL;
         const Route *route = NULL;
         const char *id = NULL;
-        bool path_known = false;
+        bool path_known = false, path_public = false;
         int k;
 
         k = path_split(r->path, &segments);
@@ -702,6 +702,8 @@ static int route_request(HttpRequest *r) {
                 if (!route_match(&routes[i], segments, &rid))
                         continue;
                 path_known = true;
+                if (routes[i].flags & ROUTE_PUBLIC)
+                        path_public = true;
                 if (streq(routes[i].method, r->method)) {
                         route = &routes[i];
                         id = rid;
@@ -711,8 +713,10 @@ static int route_request(HttpRequest *r) {
                 }
         }
 
-        /* The token first: without it nothing is revealed, not even which routes exist. */
-        if (!(route && (route->flags & ROUTE_PUBLIC)) && !http_request_authorized(r))
+        /* The token first: without it nothing is revealed, not even which routes exist. A public
+         * path (/health) is no secret: a wrong method there is 405 with Allow:, token or not. */
+        if (!(route && (route->flags & ROUTE_PUBLIC)) && !(path_public && !route) &&
+            !http_request_authorized(r))
                 return reply_unauthorized(r);
 
         quoted = json_escape_for_message(r->path);

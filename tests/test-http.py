@@ -628,6 +628,15 @@ class AuthTest(HttpTestCase):
         self.assert_json_response(self.daemon.get("/health"), 200)
         self.assert_json_response(self.daemon.get("/health", token="wrong"), 200)
 
+    def test_wrong_method_on_health_is_405_without_token(self):
+        # /health is public: nothing to hide, so a wrong method is 405 with Allow:, not 401.
+        for method in ("POST", "DELETE", "PUT"):
+            r = request(self.daemon.port, method, "/health")
+            self.assert_error(r, 405, "method %s not allowed for /health (allowed: GET)" % method)
+            self.assertEqual(r.headers.get("Allow"), "GET", r.headers)
+        # Other paths still reveal nothing without the token.
+        self.assert_unauthorized(request(self.daemon.port, "PUT", "/pools"))
+
     def test_missing_token(self):
         self.assert_unauthorized(self.daemon.get("/pools"))
         self.assert_unauthorized(self.daemon.get("/pools/x/status"))
