@@ -275,8 +275,6 @@ static const ConfigTableItem config_table[] = {
           offsetof(Config, listen) },
         { "Manager", "ApiTokenFile",     config_parse_path,        CONFIG_PATH_EMPTY_UNSETS,
           offsetof(Config, api_token_file) },
-        { "Manager", "HttpConnectionLimit", config_parse_unsigned, 1,
-          offsetof(Config, http_connection_limit) },
         { "Manager", "GpuOnly",          config_parse_bool,        0,
           offsetof(Config, gpu_only) },
         { "Manager", "HealthInterval",   config_parse_duration,    10 * USEC_PER_MSEC,
@@ -295,6 +293,11 @@ static const ConfigTableItem config_table[] = {
           offsetof(Config, engine_user) },
         { "Manager", "ReloadDrainTimeout", config_parse_duration,  0,
           offsetof(Config, reload_drain_timeout) },
+
+        { "HTTP", "MaxConnections",           config_parse_unsigned, 1, offsetof(Config, http_max_connections) },
+        { "HTTP", "MaxConnectionsPerAddress", config_parse_unsigned, 0, offsetof(Config, http_max_per_address) },
+        { "HTTP", "RequestTimeoutSec",        config_parse_duration, 100 * USEC_PER_MSEC,
+          offsetof(Config, http_request_timeout) },
 
 #define SUP(field) offsetof(Config, supervision) + offsetof(SupervisionPolicy, field)
         { "Supervision", "BackoffInitial",    config_parse_duration, USEC_PER_MSEC, SUP(backoff_initial) },
@@ -431,7 +434,9 @@ int config_new(Config **ret, bool user) {
         };
         supervision_policy_init(&c->supervision);
 
-        c->http_connection_limit = 1024;
+        c->http_max_connections = 1024;
+        c->http_max_per_address = 256;
+        c->http_request_timeout = 10 * USEC_PER_SEC;
         c->listen = strdup("127.0.0.1:9200");
         if (!c->listen)
                 return -ENOMEM;

@@ -41,7 +41,10 @@ typedef struct Config {
         char *pools_directory;          /* /etc/pool-managerd/pools.d */
         char *listen;                   /* 127.0.0.1:9200 */
         char *api_token_file;           /* NULL: none */
-        unsigned http_connection_limit; /* 1024: more are answered 503 */
+        /* [HTTP] */
+        unsigned http_max_connections;  /* 1024: past it the oldest incomplete request goes, or 503 */
+        unsigned http_max_per_address;  /* 256, 0: no limit */
+        usec_t http_request_timeout;    /* 10s: to receive a request's headers and body */
         bool gpu_only;                  /* yes */
         usec_t health_interval;         /* 500ms */
         usec_t health_timeout;          /* 120s */

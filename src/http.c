@@ -50,9 +50,10 @@
 #include "manager.h"
 #include "shared/fileio.h"
 #include "shared/json-util.h"
+#include "shared/list.h"
 #include "shared/string-util.h"
 
-/* Limits. A suspended preload holds its connection (and counts against HttpConnectionLimit=)
+/* Limits. A suspended preload holds its connection (and counts against MaxConnections=)
  * for up to HealthTimeout=. The memory limit bounds MHD's per-connection pool (request line,
  * headers, read buffer); bodies are collected outside it, up to HTTP_BODY_MAX. */
 #define HTTP_CONNECTION_MEMORY_LIMIT ((size_t) 16U * 1024U)   /* MHD zeroes it per request */
@@ -77,6 +78,30 @@
 /* When accept() fails for want of resources (fds, memory), the next try comes this much later. */
 #define HTTP_ACCEPT_RETRY_USEC (100 * USEC_PER_MSEC)
 #define HTTP_OVERFLOW_LOG_INTERVAL_USEC (10 * USEC_PER_SEC)
+/* Connections we shut down (slow, or closed to make room) stay MHD's until its next run: room for
+ * them above MaxConnections= in MHD's own limit and in the file descriptors. */
+#define HTTP_CLOSING_SLACK 256U
+
+typedef union SockaddrUnion {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+        struct sockaddr_un un;
+        struct sockaddr_storage storage;
+} SockaddrUnion;
+
+/* Every connection MHD serves, oldest request phase first (see "Slow clients" below). */
+typedef struct HttpConn HttpConn;
+struct HttpConn {
+        HttpServer *server;
+        struct MHD_Connection *connection;
+        int fd;
+        SockaddrUnion peer;             /* for MaxConnectionsPerAddress= */
+        usec_t since;                   /* CLOCK_MONOTONIC: accepted, or its last request answered */
+        bool routed;                    /* its request is complete and being handled: no deadline */
+        bool closing;                   /* shut down by us; MHD has not noticed yet */
+        HttpConn *prev, *next;
+};
 
 typedef struct HttpOverflow HttpOverflow;
 struct HttpOverflow {
@@ -98,9 +123,17 @@ struct HttpServer {
         int listen_fd;                  /* ours (MHD_USE_NO_LISTEN_SOCKET) */
         sd_event_source *listen_source;
         sd_event_source *accept_retry_source;   /* re-enables listen_source after EMFILE & co */
-        unsigned connection_limit;      /* HttpConnectionLimit=, fitted to RLIMIT_NOFILE */
+        unsigned connection_limit;      /* [HTTP] MaxConnections=, fitted to RLIMIT_NOFILE */
+        unsigned per_address_limit;     /* [HTTP] MaxConnectionsPerAddress=, 0: none */
+        usec_t request_timeout;         /* [HTTP] RequestTimeoutSec= */
+        HttpConn *conns_head, *conns_tail;
+        unsigned n_conns, n_closing;
+        sd_event_source *deadline_timer; /* closes connections past their request deadline */
+        uint64_t n_timed_out, n_evicted;
 
         char *overflow_reply;           /* the 503, complete with status line and headers */
+        char *timeout_reply;            /* the 408 of a connection closed for its slow request */
+        size_t timeout_reply_size;
         size_t overflow_reply_size;
         HttpOverflow *overflow_head, *overflow_tail;
         unsigned n_overflow;
@@ -193,13 +226,6 @@ static bool sockaddr_is_loopback(const struct sockaddr *sa) {
         }
 }
 
-typedef union SockaddrUnion {
-        struct sockaddr sa;
-        struct sockaddr_in in;
-        struct sockaddr_in6 in6;
-        struct sockaddr_un un;
-        struct sockaddr_storage storage;
-} SockaddrUnion;
 
 /* Listen= is "a.b.c.d:port", "[v6]:port" or "localhost:port" (config.c has checked it);
  * "localhost" is 127.0.0.1, without a resolver. */
@@ -552,6 +578,9 @@ bool http_request_authorized(HttpRequest *r) {
         return streq_consttime(given, r->server->token);
 }
 
+static void conn_routed(struct MHD_Connection *connection);
+static void conn_answered(HttpServer *s, struct MHD_Connection *connection);
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls) {
@@ -590,8 +619,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
         }
 
         /* The request is complete (or was resumed): route it once. */
-        if (!r->replied && !r->deferred)
+        if (!r->replied && !r->deferred) {
+                conn_routed(connection);
                 http_api_handle(r);
+        }
 
         if (r->replied)
                 return request_queue_reply(r);
@@ -624,6 +655,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
         if (r->deferred && !r->replied && r->abandon)
                 r->abandon(r);
 
+        conn_answered(r->server, connection);
         request_free(r);
         *con_cls = NULL;
 }
@@ -683,6 +715,212 @@ static int on_run(sd_event_source *source, void *userdata) {
         return 0;
 }
 
+/*
+ * Slow clients. MHD's own timeout is an idle timeout, which a client sending one byte a second
+ * never reaches, so a request must also arrive whole, headers and body, within
+ * RequestTimeoutSec= of its connection's accept (or of the previous answer on a kept-alive
+ * connection). Past that deadline the daemon answers 408 itself and shuts the socket down; MHD
+ * notices and closes it. A request that has arrived and is being handled (a preload waiting for
+ * its engine) has no deadline. At MaxConnections= the connection with the oldest incomplete
+ * request is closed the same way to make room, and the newcomer is served; only when every
+ * connection holds a request being handled is the newcomer answered 503. MaxConnectionsPerAddress=
+ * does the same among the connections of one client address. So slow or idle clients can delay
+ * nobody for long, whatever their number.
+ */
+
+static bool sockaddr_same_host(const SockaddrUnion *a, const SockaddrUnion *b) {
+        if (a->sa.sa_family != b->sa.sa_family)
+                return false;
+        switch (a->sa.sa_family) {
+        case AF_INET:
+                return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+        case AF_INET6:
+                return memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof(struct in6_addr)) == 0;
+        default:
+                return false;   /* AF_UNIX: no address to limit by */
+        }
+}
+
+static void conn_unlink(HttpServer *s, HttpConn *c) {
+        LIST_REMOVE(s->conns_head, s->conns_tail, c);
+}
+
+static void conn_link_tail(HttpServer *s, HttpConn *c) {
+        LIST_APPEND(s->conns_head, s->conns_tail, c);
+}
+
+/* Waiting for its request, with a deadline, and not being closed already. */
+static bool conn_is_waiting(const HttpConn *c) {
+        return !c->routed && !c->closing;
+}
+
+/* The list is in order of since: the first waiting connection has the next deadline. */
+static void conn_arm_deadline(HttpServer *s) {
+        for (HttpConn *c = s->conns_head; c; c = c->next)
+                if (conn_is_waiting(c)) {
+                        if (sd_event_source_set_time(s->deadline_timer, c->since + s->request_timeout) < 0 ||
+                            sd_event_source_set_enabled(s->deadline_timer, SD_EVENT_ONESHOT) < 0)
+                                log_warning("Failed to arm the HTTP request deadline timer.");
+                        return;
+                }
+        (void) sd_event_source_set_enabled(s->deadline_timer, SD_EVENT_OFF);
+}
+
+static void http_server_schedule_run(HttpServer *s);
+
+/* Answers 408 on the socket itself (no response is queued on a waiting connection) and shuts it
+ * down; MHD sees the end of the stream at its next run and frees the connection. */
+static void conn_close(HttpServer *s, HttpConn *c) {
+        if (c->closing)
+                return;
+        (void) send(c->fd, s->timeout_reply, s->timeout_reply_size, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void) shutdown(c->fd, SHUT_RDWR);
+        c->closing = true;
+        s->n_closing++;
+        http_server_schedule_run(s);
+}
+
+static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
+        HttpServer *s = userdata;
+        unsigned n = 0;
+
+        for (HttpConn *c = s->conns_head; c; c = c->next) {
+                if (!conn_is_waiting(c))
+                        continue;
+                if (c->since + s->request_timeout > usec)
+                        break;
+                conn_close(s, c);
+                n++;
+        }
+        if (n > 0) {
+                s->n_timed_out += n;
+                char buf[FORMAT_DURATION_MAX];
+
+                log_debug("HTTP: closed %u connection%s whose request did not arrive within %s.", n,
+                          n == 1 ? "" : "s", format_duration(buf, sizeof(buf), s->request_timeout));
+        }
+        conn_arm_deadline(s);
+        return 0;
+}
+
+static void on_connection_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
+                                 enum MHD_ConnectionNotificationCode code) {
+        HttpServer *s = cls;
+        HttpConn *c = *socket_context;
+
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *fd, *addr;
+
+                c = calloc(1, sizeof(HttpConn));
+                if (!c) {
+                        log_oom();
+                        return;         /* untracked: MHD's idle timeout still applies */
+                }
+                fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+                addr = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                *c = (HttpConn) {
+                        .server = s,
+                        .connection = connection,
+                        .fd = fd ? fd->connect_fd : -1,
+                };
+                if (addr && addr->client_addr) {
+                        if (addr->client_addr->sa_family == AF_INET)
+                                memcpy(&c->peer.in, addr->client_addr, sizeof(struct sockaddr_in));
+                        else if (addr->client_addr->sa_family == AF_INET6)
+                                memcpy(&c->peer.in6, addr->client_addr, sizeof(struct sockaddr_in6));
+                }
+                if (sd_event_now(s->manager->event, CLOCK_MONOTONIC, &c->since) < 0)
+                        c->since = now(CLOCK_MONOTONIC);
+                conn_link_tail(s, c);
+                s->n_conns++;
+                *socket_context = c;
+                if (c == s->conns_head || !sd_event_source_get_enabled(s->deadline_timer, NULL))
+                        conn_arm_deadline(s);
+                return;
+        }
+
+        /* MHD_CONNECTION_NOTIFY_CLOSED: MHD frees it now. */
+        if (!c)
+                return;
+        conn_unlink(s, c);
+        s->n_conns--;
+        if (c->closing)
+                s->n_closing--;
+        free(c);
+        *socket_context = NULL;
+        conn_arm_deadline(s);
+}
+
+static HttpConn *conn_of(struct MHD_Connection *connection) {
+        const union MHD_ConnectionInfo *info;
+
+        info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return info ? info->socket_context : NULL;
+}
+
+/* Its request arrived and is routed: no deadline while it is handled. */
+static void conn_routed(struct MHD_Connection *connection) {
+        HttpConn *c = conn_of(connection);
+
+        if (c)
+                c->routed = true;
+}
+
+/* Answered: the next request on this connection has a deadline of its own. */
+static void conn_answered(HttpServer *s, struct MHD_Connection *connection) {
+        HttpConn *c = conn_of(connection);
+
+        if (!c)
+                return;
+        c->routed = false;
+        if (sd_event_now(s->manager->event, CLOCK_MONOTONIC, &c->since) < 0)
+                c->since = now(CLOCK_MONOTONIC);
+        conn_unlink(s, c);
+        conn_link_tail(s, c);
+        conn_arm_deadline(s);
+}
+
+/* The waiting connection to close to make room: the oldest, of peer's address when peer is
+ * given. NULL when there is none. */
+static HttpConn *conn_oldest_waiting(HttpServer *s, const SockaddrUnion *peer) {
+        for (HttpConn *c = s->conns_head; c; c = c->next)
+                if (conn_is_waiting(c) && (!peer || sockaddr_same_host(&c->peer, peer)))
+                        return c;
+        return NULL;
+}
+
+static unsigned conn_count_host(HttpServer *s, const SockaddrUnion *peer) {
+        unsigned n = 0;
+
+        for (HttpConn *c = s->conns_head; c; c = c->next)
+                if (!c->closing && sockaddr_same_host(&c->peer, peer))
+                        n++;
+        return n;
+}
+
+/* Whether a new connection from peer may be served, closing a waiting one to make room where
+ * needed. false: answer it 503. */
+static bool conn_make_room(HttpServer *s, const SockaddrUnion *peer) {
+        HttpConn *victim;
+
+        if (s->per_address_limit > 0 && (peer->sa.sa_family == AF_INET || peer->sa.sa_family == AF_INET6) &&
+            conn_count_host(s, peer) >= s->per_address_limit) {
+                victim = conn_oldest_waiting(s, peer);
+                if (!victim)
+                        return false;
+                conn_close(s, victim);
+                s->n_evicted++;
+        }
+        if (s->n_conns - s->n_closing >= s->connection_limit) {
+                victim = conn_oldest_waiting(s, NULL);
+                if (!victim)
+                        return false;
+                conn_close(s, victim);
+                s->n_evicted++;
+        }
+        return true;
+}
+
 /* Connections over the limit. */
 
 static HttpOverflow *http_overflow_free(HttpOverflow *o) {
@@ -691,14 +929,7 @@ static HttpOverflow *http_overflow_free(HttpOverflow *o) {
         if (!o)
                 return NULL;
         s = o->server;
-        if (o->prev)
-                o->prev->next = o->next;
-        else
-                s->overflow_head = o->next;
-        if (o->next)
-                o->next->prev = o->prev;
-        else
-                s->overflow_tail = o->prev;
+        LIST_REMOVE(s->overflow_head, s->overflow_tail, o);
         s->n_overflow--;
 
         o->io_source = sd_event_source_disable_unref(o->io_source);
@@ -755,7 +986,8 @@ static int on_overflow_timer(sd_event_source *source, uint64_t usec, void *userd
 static void http_overflow_log(HttpServer *s, usec_t t) {
         if (s->overflow_logged_usec != 0 && t < s->overflow_logged_usec + HTTP_OVERFLOW_LOG_INTERVAL_USEC)
                 return;
-        log_warning("HTTP connection limit reached (HttpConnectionLimit=%u): answered %" PRIu64 " new "
+        log_warning("HTTP connection limit reached (MaxConnections=%u), every connection busy with a request: "
+                    "answered %" PRIu64 " new "
                     "connection%s with 503 since %s.", s->connection_limit, s->n_refused - s->n_refused_logged,
                     s->n_refused - s->n_refused_logged == 1 ? "" : "s",
                     s->overflow_logged_usec == 0 ? "start-up" : "the last message");
@@ -791,13 +1023,8 @@ static void http_overflow_reject(HttpServer *s, int fd, usec_t t) {
                 .server = s,
                 .fd = fd,
                 .deadline = t + HTTP_OVERFLOW_LINGER_USEC,
-                .prev = s->overflow_tail,
         };
-        if (s->overflow_tail)
-                s->overflow_tail->next = o;
-        else
-                s->overflow_head = o;
-        s->overflow_tail = o;
+        LIST_APPEND(s->overflow_head, s->overflow_tail, o);
         s->n_overflow++;
 
         r = sd_event_add_io(s->manager->event, &o->io_source, fd, EPOLLIN | EPOLLRDHUP, on_overflow_io, o);
@@ -810,13 +1037,6 @@ static void http_overflow_reject(HttpServer *s, int fd, usec_t t) {
                 http_overflow_arm_timer(s);
 }
 
-static unsigned http_server_connections(HttpServer *s) {
-        const union MHD_DaemonInfo *info;
-
-        /* Also frees the connections that closed since the last MHD_run(). */
-        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-        return info ? info->num_connections : 0;
-}
 
 /* accept(2): errors of one connection that was on the queue, or an interrupted call. */
 static bool accept_error_is_transient(int e) {
@@ -838,7 +1058,7 @@ static int on_accept_retry(sd_event_source *source, uint64_t usec, void *userdat
 
 static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         HttpServer *s = userdata;
-        bool added = false, ran = false;
+        bool added = false;
         usec_t t;
 
         if (sd_event_now(s->manager->event, CLOCK_MONOTONIC, &t) < 0)
@@ -860,7 +1080,7 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                         if (s->accept_error_logged_usec == 0 ||
                             t >= s->accept_error_logged_usec + HTTP_OVERFLOW_LOG_INTERVAL_USEC) {
                                 log_warning_errno(errno, "Failed to accept an HTTP connection (%u open): %m; "
-                                                  "trying again in %u ms.", http_server_connections(s),
+                                                  "trying again in %u ms.", s->n_conns,
                                                   (unsigned) (HTTP_ACCEPT_RETRY_USEC / USEC_PER_MSEC));
                                 s->accept_error_logged_usec = t;
                         }
@@ -871,13 +1091,7 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                         break;
                 }
 
-                if (http_server_connections(s) >= s->connection_limit && !ran) {
-                        /* Connections whose clients closed them may not have been seen yet:
-                         * their events wait on MHD's epoll fd. Let MHD look first, once. */
-                        http_server_run(s);
-                        ran = true;
-                }
-                if (http_server_connections(s) >= s->connection_limit) {
+                if (!conn_make_room(s, &sa)) {
                         http_overflow_reject(s, cfd, t);
                         continue;
                 }
@@ -897,7 +1111,7 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
 /* Raises the soft RLIMIT_NOFILE as far as the connection limit needs (the hard limit allows it
  * under systemd; the daemon uses epoll, not select()), or lowers the connection limit to fit. */
 static unsigned http_connection_limit_fit(unsigned wanted) {
-        rlim_t need = (rlim_t) wanted + HTTP_OVERFLOW_LINGER_MAX + HTTP_FD_RESERVE;
+        rlim_t need = (rlim_t) wanted + HTTP_CLOSING_SLACK + HTTP_OVERFLOW_LINGER_MAX + HTTP_FD_RESERVE;
         struct rlimit rl;
         unsigned fitted;
 
@@ -915,35 +1129,52 @@ static unsigned http_connection_limit_fit(unsigned wanted) {
         if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
                 return wanted;
 
-        fitted = rl.rlim_cur > HTTP_OVERFLOW_LINGER_MAX + HTTP_FD_RESERVE + 16 ?
-                (unsigned) (rl.rlim_cur - HTTP_OVERFLOW_LINGER_MAX - HTTP_FD_RESERVE) : 16;
-        log_warning("HttpConnectionLimit=%u needs %llu file descriptors, but RLIMIT_NOFILE allows %llu; "
+        fitted = rl.rlim_cur > HTTP_CLOSING_SLACK + HTTP_OVERFLOW_LINGER_MAX + HTTP_FD_RESERVE + 16 ?
+                (unsigned) (rl.rlim_cur - HTTP_CLOSING_SLACK - HTTP_OVERFLOW_LINGER_MAX - HTTP_FD_RESERVE) : 16;
+        log_warning("MaxConnections=%u needs %llu file descriptors, but RLIMIT_NOFILE allows %llu; "
                     "serving at most %u HTTP connections (raise LimitNOFILE= of the service).",
                     wanted, (unsigned long long) need, (unsigned long long) rl.rlim_cur, fitted);
         return fitted;
 }
 
-static int http_overflow_reply_build(HttpServer *s) {
+/* A complete answer written on the socket itself: status line, headers, a JSON error. */
+static int canned_reply(const char *status_line, const char *extra_header, const char *error, char **ret,
+                        size_t *ret_size) {
         _cleanup_free_ char *body = NULL;
         int k;
 
-        if (asprintf(&body, "{\"error\":\"too many connections: the HTTP connection limit (%u) is reached; "
-                     "retry later\"}\n", s->connection_limit) < 0)
+        if (asprintf(&body, "{\"error\":\"%s\"}\n", error) < 0)
                 return -ENOMEM;
-        k = asprintf(&s->overflow_reply,
-                     "HTTP/1.1 503 Service Unavailable\r\n"
+        k = asprintf(ret,
+                     "HTTP/1.1 %s\r\n"
                      "Content-Type: application/json\r\n"
                      "Cache-Control: no-store\r\n"
-                     "Retry-After: 1\r\n"
+                     "%s"
                      "Connection: close\r\n"
                      "Content-Length: %zu\r\n"
                      "\r\n"
-                     "%s", strlen(body), body);
+                     "%s", status_line, extra_header, strlen(body), body);
         if (k < 0) {
-                s->overflow_reply = NULL;
+                *ret = NULL;
                 return -ENOMEM;
         }
-        s->overflow_reply_size = (size_t) k;
+        *ret_size = (size_t) k;
+        return 0;
+}
+
+static int http_overflow_reply_build(HttpServer *s) {
+        _cleanup_free_ char *overflow = NULL, *timeout = NULL;
+        char buf[FORMAT_DURATION_MAX];
+
+        if (asprintf(&overflow, "too many connections: the HTTP connection limit (%u) is reached and every "
+                     "connection is busy with a request; retry later", s->connection_limit) < 0 ||
+            asprintf(&timeout, "request not received within %s (RequestTimeoutSec=), or the connection was "
+                     "closed to make room for others", format_duration(buf, sizeof(buf), s->request_timeout)) < 0)
+                return -ENOMEM;
+        if (canned_reply("503 Service Unavailable", "Retry-After: 1\r\n", overflow, &s->overflow_reply,
+                         &s->overflow_reply_size) < 0 ||
+            canned_reply("408 Request Timeout", "", timeout, &s->timeout_reply, &s->timeout_reply_size) < 0)
+                return -ENOMEM;
         return 0;
 }
 
@@ -972,6 +1203,7 @@ HttpServer *http_server_free(HttpServer *s) {
         while (s->overflow_head)
                 http_overflow_free(s->overflow_head);
         s->overflow_timer = sd_event_source_disable_unref(s->overflow_timer);
+        s->deadline_timer = sd_event_source_disable_unref(s->deadline_timer);
         s->listen_fd = safe_close(s->listen_fd);
 
         if (s->daemon) {
@@ -993,6 +1225,13 @@ HttpServer *http_server_free(HttpServer *s) {
         free(s->address);
         free(s->mhd_error);
         free(s->overflow_reply);
+        free(s->timeout_reply);
+        while (s->conns_head) {         /* only if MHD could not even be stopped cleanly */
+                HttpConn *c = s->conns_head;
+
+                conn_unlink(s, c);
+                free(c);
+        }
         return mfree(s);
 }
 
@@ -1080,7 +1319,9 @@ int http_server_start(HttpServer *s) {
                                        "ApiTokenFile= (or $LLORCH_API_TOKEN), or listen on a loopback "
                                        "address.", s->address, activated ? " (passed by systemd)" : "");
 
-        s->connection_limit = http_connection_limit_fit(s->manager->config->http_connection_limit);
+        s->connection_limit = http_connection_limit_fit(s->manager->config->http_max_connections);
+        s->per_address_limit = s->manager->config->http_max_per_address;
+        s->request_timeout = s->manager->config->http_request_timeout;
         r = http_overflow_reply_build(s);
         if (r < 0)
                 return log_oom();
@@ -1091,7 +1332,8 @@ int http_server_start(HttpServer *s) {
 
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
                                      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                                     MHD_OPTION_CONNECTION_LIMIT, s->connection_limit,
+                                     MHD_OPTION_CONNECTION_LIMIT, s->connection_limit + HTTP_CLOSING_SLACK,
+                                     MHD_OPTION_NOTIFY_CONNECTION, on_connection_notify, s,
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONNECTION_MEMORY_LIMIT,
                                      MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_SEC,
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -1112,6 +1354,9 @@ int http_server_start(HttpServer *s) {
                 return r;
 
         r = http_timer_add(s, &s->overflow_timer, 10 * USEC_PER_MSEC, on_overflow_timer, "http-overflow-timer");
+        if (r < 0)
+                return r;
+        r = http_timer_add(s, &s->deadline_timer, 10 * USEC_PER_MSEC, on_deadline, "http-request-deadline");
         if (r < 0)
                 return r;
 

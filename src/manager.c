@@ -283,8 +283,10 @@ int manager_reload_config(Manager *m, char **ret_error) {
                 (void) free_and_strdup(&c->state_directory, m->config->state_directory);
         }
         if (!streq_ptr(c->listen, m->config->listen) || !streq_ptr(c->api_token_file, m->config->api_token_file) ||
-            c->http_connection_limit != m->config->http_connection_limit)
-                log_warning("Listen=, ApiTokenFile= and HttpConnectionLimit= changes take effect after a restart.");
+            c->http_max_connections != m->config->http_max_connections ||
+            c->http_max_per_address != m->config->http_max_per_address ||
+            c->http_request_timeout != m->config->http_request_timeout)
+                log_warning("Listen=, ApiTokenFile= and [HTTP] changes take effect after a restart.");
         gpu_only_changed = c->gpu_only != m->config->gpu_only;
         config_free(m->config);
         m->config = TAKE_PTR(c);

@@ -66,7 +66,9 @@ static void assert_config_equal(const Config *a, const Config *b) {
         ASSERT_STREQ(a->pools_directory, b->pools_directory);
         ASSERT_STREQ(a->listen, b->listen);
         ASSERT_TRUE(streq_ptr(a->api_token_file, b->api_token_file));
-        ASSERT_EQ(a->http_connection_limit, b->http_connection_limit);
+        ASSERT_EQ(a->http_max_connections, b->http_max_connections);
+        ASSERT_EQ(a->http_max_per_address, b->http_max_per_address);
+        ASSERT_EQ(a->http_request_timeout, b->http_request_timeout);
         ASSERT_EQ(a->gpu_only, b->gpu_only);
         ASSERT_EQ(a->health_interval, b->health_interval);
         ASSERT_EQ(a->health_timeout, b->health_timeout);
@@ -81,7 +83,9 @@ static void assert_system_defaults(const Config *c) {
         ASSERT_STREQ(c->pools_directory, "/etc/pool-managerd/pools.d");
         ASSERT_STREQ(c->listen, "127.0.0.1:9200");
         ASSERT_NULL(c->api_token_file);
-        ASSERT_EQ(c->http_connection_limit, 1024U);
+        ASSERT_EQ(c->http_max_connections, 1024U);
+        ASSERT_EQ(c->http_max_per_address, 256U);
+        ASSERT_EQ(c->http_request_timeout, 10 * USEC_PER_SEC);
         ASSERT_TRUE(c->gpu_only);
         ASSERT_EQ(c->health_interval, 500 * USEC_PER_MSEC);
         ASSERT_EQ(c->health_timeout, 120 * USEC_PER_SEC);
@@ -296,10 +300,23 @@ TEST(set_every_key) {
         ASSERT_OK(config_set(c, "Manager", "ApiTokenFile", ""));
         ASSERT_NULL(c->api_token_file);
 
-        ASSERT_OK(config_set(c, "Manager", "HttpConnectionLimit", "1"));
-        ASSERT_EQ(c->http_connection_limit, 1U);
-        ASSERT_OK(config_set(c, "Manager", "HttpConnectionLimit", "65536"));
-        ASSERT_EQ(c->http_connection_limit, 65536U);
+        ASSERT_OK(config_set(c, "HTTP", "MaxConnections", "1"));
+        ASSERT_EQ(c->http_max_connections, 1U);
+        ASSERT_OK(config_set(c, "HTTP", "MaxConnections", "65536"));
+        ASSERT_EQ(c->http_max_connections, 65536U);
+        ASSERT_OK(config_set(c, "HTTP", "MaxConnectionsPerAddress", "0"));
+        ASSERT_EQ(c->http_max_per_address, 0U);
+        ASSERT_OK(config_set(c, "HTTP", "RequestTimeoutSec", "2.5s"));
+        ASSERT_EQ(c->http_request_timeout, 2500 * USEC_PER_MSEC);
+        ASSERT_ERROR(config_set(c, "HTTP", "MaxConnections", "0"), EINVAL);
+        ASSERT_ERROR(config_set(c, "HTTP", "MaxConnections", "1000001"), EINVAL);
+        ASSERT_ERROR(config_set(c, "HTTP", "MaxConnections", "many"), EINVAL);
+        ASSERT_ERROR(config_set(c, "HTTP", "MaxConnectionsPerAddress", "-1"), EINVAL);
+        ASSERT_ERROR(config_set(c, "HTTP", "RequestTimeoutSec", "99ms"), EINVAL);
+        ASSERT_ERROR(config_set(c, "HTTP", "RequestTimeoutSec", "infinity"), EINVAL);
+        /* Not a [Manager] key. */
+        ASSERT_ERROR(config_set(c, "Manager", "MaxConnections", "10"), EOPNOTSUPP);
+        ASSERT_EQ(c->http_max_connections, 65536U);
 
         static const struct {
                 const char *s;
@@ -389,11 +406,6 @@ static const struct {
         { "Listen", "localhost" },
         { "Listen", "LOCALHOST:80" },
         { "ApiTokenFile", "token" },
-        { "HttpConnectionLimit", "" },
-        { "HttpConnectionLimit", "0" },
-        { "HttpConnectionLimit", "-1" },
-        { "HttpConnectionLimit", "1000001" },
-        { "HttpConnectionLimit", "many" },
         { "ApiTokenFile", "/etc/../token" },
         { "GpuOnly", "" },
         { "GpuOnly", "maybe" },
