@@ -58,11 +58,11 @@
  * headers, read buffer); bodies are collected outside it, up to HTTP_BODY_MAX. */
 #define HTTP_CONNECTION_MEMORY_LIMIT ((size_t) 16U * 1024U)   /* MHD zeroes it per request */
 #define HTTP_CONNECTION_TIMEOUT_SEC 30U
-/* Bodies over the cap are read and dropped (then answered 413) up to this much; past it the
- * connection is closed. MHD lets us answer only before the body is read or after all of it:
- * an early answer makes MHD close the connection while the client still sends, which may
- * reset it before the client reads the answer. So a 413 is sent up front only to clients that
- * wait for "100 Continue" or announce more than this. */
+/* Bodies over the cap are read and dropped, then answered 413. MHD lets us answer only before
+ * the body is read or after all of it: an early answer makes MHD close the connection while the
+ * client still sends, which may reset it before the client reads the answer. So a 413 is sent up
+ * front only to clients that wait for "100 Continue" or announce more than this; a chunked body,
+ * which announces nothing, is read to its end, within RequestTimeoutSec=. */
 #define HTTP_BODY_DRAIN_MAX ((size_t) 1024U * 1024U)
 #define HTTP_TOKEN_MAX ((size_t) 4096U)
 
@@ -609,12 +609,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
                         return MHD_NO;
                 }
                 *upload_data_size = 0;
-
-                if (r->body_discarded > HTTP_BODY_DRAIN_MAX) {
-                        log_debug("HTTP %s %s from %s: body over %zu bytes, closing the connection.",
-                                  r->method, r->path, r->client, HTTP_BODY_DRAIN_MAX);
-                        return MHD_NO;
-                }
+                /* Over the cap, the rest is read and dropped, however long it is (a chunked body
+                 * announces no length): RequestTimeoutSec= bounds it. Then 413. */
                 return MHD_YES;
         }
 

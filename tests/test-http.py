@@ -326,6 +326,21 @@ class ApiTest(HttpTestCase):
             head = head.decode()
         self.assertTrue(head.startswith("HTTP/1.1 413 "), head)
         self.assertIn('{"error":"request body too large (limit 65536 bytes)"}', head)
+        # A chunked body of 10 MB announces no length: read to its end and answered 413 too.
+        with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=30) as s:
+            s.sendall(b"POST /pools/p/preload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"a" * 65536
+            for _ in range(160):
+                s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            s.sendall(b"0\r\n\r\n")
+            answer = b""
+            while b"}" not in answer:
+                got = s.recv(4096)
+                if not got:
+                    break
+                answer += got
+        self.assertTrue(answer.startswith(b"HTTP/1.1 413 "), answer[:200])
+        self.assertIn(b'{"error":"request body too large (limit 65536 bytes)"}', answer)
         # The daemon lives on.
         self.assert_json_response(self.daemon.get("/health"), 200)
 
