@@ -113,6 +113,7 @@ Manager *manager_free(Manager *m) {
         sd_bus_slot_unref(m->name_slot);
         if (m->journal)
                 sd_journal_close(m->journal);
+        sd_event_source_disable_unref(m->journal_idle_source);
         sd_bus_slot_unref(m->job_removed_slot);
         sd_bus_slot_unref(m->list_units_slot);
         sd_bus_slot_unref(m->subscribe_slot);
@@ -190,11 +191,37 @@ void manager_flush_changes(Manager *m) {
         (void) on_status_update(NULL, m);
 }
 
+/* The journal handle maps windows of the journal files and keeps them: each crash reads the
+ * newest entries, so over many crashes more and more pages of the growing files stay mapped
+ * (file-backed RSS: +4 MiB over 200 crashes, seen with bench/soak). A handle unused for this long
+ * is closed, which unmaps them; a burst of crashes keeps it open, reopening costs milliseconds. */
+#define JOURNAL_IDLE_CLOSE_USEC (10 * USEC_PER_SEC)
+
+static int on_journal_idle(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->journal) {
+                sd_journal_close(m->journal);
+                m->journal = NULL;
+        }
+        return 0;
+}
+
 sd_journal *manager_journal(Manager *m) {
         if (!m->journal && sd_journal_open(&m->journal, SD_JOURNAL_LOCAL_ONLY) < 0)
                 return NULL;
         /* Pick up rotated and new journal files. */
         (void) sd_journal_process(m->journal);
+
+        if (!m->journal_idle_source)
+                (void) sd_event_add_time_relative(m->event, &m->journal_idle_source, CLOCK_MONOTONIC,
+                                                  JOURNAL_IDLE_CLOSE_USEC, USEC_PER_SEC, on_journal_idle, m);
+        else
+                (void) sd_event_source_set_time_relative(m->journal_idle_source, JOURNAL_IDLE_CLOSE_USEC);
+        if (m->journal_idle_source) {
+                (void) sd_event_source_set_enabled(m->journal_idle_source, SD_EVENT_ONESHOT);
+                (void) sd_event_source_set_description(m->journal_idle_source, "journal-idle-close");
+        }
         return m->journal;
 }
 

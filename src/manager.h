@@ -49,7 +49,8 @@ struct Manager {
         char *engines_dir;              /* <runtime>/engines */
         char *logs_dir;                 /* <runtime>/logs */
 
-        sd_journal *journal;            /* for the last lines of crashed engines */
+        sd_journal *journal;            /* for the last lines of crashed engines; closed when idle */
+        sd_event_source *journal_idle_source;
         sd_bus_slot *job_removed_slot;
         sd_bus_slot *list_units_slot;   /* re-adoption at start-up */
         bool adoption_done;             /* units listed, saved states read, pools created */
