@@ -77,35 +77,26 @@ static int state_error(const char *path, int r, char **ret_error) {
         return r;
 }
 
-int pool_state_load(const char *state_dir, const char *pool_id, SavedPool *ret, char **ret_error) {
-        _cleanup_free_ char *path = NULL, *text = NULL;
+int pool_state_parse(const char *text, size_t size, const char *pool_id, SavedPool *ret, char **ret_error) {
         _cleanup_json_ json_object *o = NULL;
         json_object *pe, *running, *sup;
         SavedPool s = {};
-        size_t size;
         int r;
 
-        r = pool_state_path(state_dir, pool_id, &path);
-        if (r < 0)
-                return r;
-        r = read_full_file(path, POOL_STATE_MAX_SIZE, &text, &size);
-        if (r < 0)
-                return r == -ENOENT ? r : state_error(path, r, ret_error);
         r = json_parse_document(text, size, POOL_STATE_MAX_SIZE, &o, ret_error);
         if (r < 0)
-                return state_error(path, r, ret_error);
-
+                return r;
         if (!o || !json_object_is_type(o, json_type_object) ||
             !json_object_object_get_ex(o, "prepared", &pe) || !json_object_is_type(pe, json_type_object)) {
-                if (ret_error && asprintf(ret_error, "%s: \"prepared\" object missing", path) < 0)
+                if (ret_error && asprintf(ret_error, "\"prepared\" object missing") < 0)
                         *ret_error = NULL;
                 return -EINVAL;
         }
         r = prepared_engine_from_object(pe, &s.prepared, ret_error);
         if (r < 0)
-                return state_error(path, r, ret_error);
+                return r;
         if (!streq(s.prepared->pool_id, pool_id)) {
-                if (ret_error && asprintf(ret_error, "%s: belongs to pool \"%s\"", path, s.prepared->pool_id) < 0)
+                if (ret_error && asprintf(ret_error, "belongs to pool \"%s\"", s.prepared->pool_id) < 0)
                         *ret_error = NULL;
                 pool_state_done(&s);
                 return -EINVAL;
@@ -116,6 +107,23 @@ int pool_state_load(const char *state_dir, const char *pool_id, SavedPool *ret, 
 
         *ret = s;
         return 0;
+}
+
+int pool_state_load(const char *state_dir, const char *pool_id, SavedPool *ret, char **ret_error) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        size_t size;
+        int r;
+
+        r = pool_state_path(state_dir, pool_id, &path);
+        if (r < 0)
+                return r;
+        r = read_full_file(path, POOL_STATE_MAX_SIZE, &text, &size);
+        if (r < 0)
+                return r == -ENOENT ? r : state_error(path, r, ret_error);
+        r = pool_state_parse(text, size, pool_id, ret, ret_error);
+        if (r < 0 && r != -ENOMEM)
+                return state_error(path, r, ret_error);
+        return r;
 }
 
 int pool_state_remove(const char *state_dir, const char *pool_id) {

@@ -25,5 +25,8 @@ int pool_state_path(const char *state_dir, const char *pool_id, char **ret);
 int pool_state_save(const char *state_dir, const PreparedEngine *prepared, bool running,
                     json_object *supervisor);
 /* -ENOENT when there is none; -EINVAL with *ret_error for a damaged file. */
+/* The parser of pool_state_load(): text is the file's content, pool_id the name it has. Every
+ * refusal (but OOM) comes with *ret_error, without the path. */
+int pool_state_parse(const char *text, size_t size, const char *pool_id, SavedPool *ret, char **ret_error);
 int pool_state_load(const char *state_dir, const char *pool_id, SavedPool *ret, char **ret_error);
 int pool_state_remove(const char *state_dir, const char *pool_id);
