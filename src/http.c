@@ -894,13 +894,21 @@ static unsigned conn_count_host(HttpServer *s, const SockaddrUnion *peer) {
         return n;
 }
 
+static bool conn_host_full(HttpServer *s, const SockaddrUnion *peer) {
+        return s->per_address_limit > 0 && (peer->sa.sa_family == AF_INET || peer->sa.sa_family == AF_INET6) &&
+                conn_count_host(s, peer) >= s->per_address_limit;
+}
+
+static bool conn_full(HttpServer *s, const SockaddrUnion *peer) {
+        return s->n_conns - s->n_closing >= s->connection_limit || conn_host_full(s, peer);
+}
+
 /* Whether a new connection from peer may be served, closing a waiting one to make room where
  * needed. false: answer it 503. */
 static bool conn_make_room(HttpServer *s, const SockaddrUnion *peer) {
         HttpConn *victim;
 
-        if (s->per_address_limit > 0 && (peer->sa.sa_family == AF_INET || peer->sa.sa_family == AF_INET6) &&
-            conn_count_host(s, peer) >= s->per_address_limit) {
+        if (conn_host_full(s, peer)) {
                 victim = conn_oldest_waiting(s, peer);
                 if (!victim)
                         return false;
@@ -1054,7 +1062,7 @@ static int on_accept_retry(sd_event_source *source, uint64_t usec, void *userdat
 
 static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         HttpServer *s = userdata;
-        bool added = false;
+        bool added = false, ran = false;
         usec_t t;
 
         if (sd_event_now(s->manager->event, CLOCK_MONOTONIC, &t) < 0)
@@ -1087,6 +1095,13 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                         break;
                 }
 
+                if (!ran && conn_full(s, &sa)) {
+                        /* Before closing anyone's connection to make room: let MHD read the requests
+                         * that have arrived (they are then handled, not "incomplete") and see the
+                         * connections that their clients closed. Once per batch. */
+                        http_server_run(s);
+                        ran = true;
+                }
                 if (!conn_make_room(s, &sa)) {
                         http_overflow_reject(s, cfd, t);
                         continue;
