@@ -256,23 +256,13 @@ static int pool_write_handoff(Pool *p) {
 
 /* The engine unit's processes and cgroup id, from its main process's cgroup2 path. */
 static int pool_engine_processes(Pool *p, pid_t **ret_pids, size_t *ret_n, uint64_t *ret_cgroup_id) {
-        _cleanup_free_ char *path = NULL, *content = NULL, *cg = NULL;
+        _cleanup_free_ char *cg = NULL;
         pid_t pid = p->unit->main_pid;
-        size_t size;
-        char *line;
 
         *ret_cgroup_id = 0;
         if (pid <= 0)
                 return -ESRCH;
-        if (asprintf(&path, "/proc/%i/cgroup", (int) pid) < 0)
-                return -ENOMEM;
-        if (read_full_file(path, 64 * 1024, &content, &size) >= 0)
-                for (line = content; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-                        if (strneq(line, "0::", 3)) {
-                                cg = strndup(line + 3, strcspn(line + 3, "\n"));
-                                break;
-                        }
-        if (cg && !streq(cg, "/") && cg_path_get_pids(cg, ret_pids, ret_n) >= 0 && *ret_n > 0) {
+        if (cg_pid_get_path(pid, &cg) > 0 && cg_path_get_pids(cg, ret_pids, ret_n) >= 0 && *ret_n > 0) {
                 (void) cg_path_get_id(cg, ret_cgroup_id);
                 return 0;
         }

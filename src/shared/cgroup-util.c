@@ -42,10 +42,11 @@ static int unit_from_path(const char *path, size_t n, char **ret) {
         return 0;
 }
 
-int cg_unit_from_proc_cgroup(const char *content, char **ret) {
-        const char *v2 = NULL, *v1 = NULL;
-        size_t v2_len = 0, v1_len = 0;
-
+/* The cgroup2 ("0::") and the name=systemd paths of a /proc/PID/cgroup content, not NUL-ended. */
+static void proc_cgroup_paths(const char *content, const char **v2, size_t *v2_len, const char **v1,
+                              size_t *v1_len) {
+        *v2 = *v1 = NULL;
+        *v2_len = *v1_len = 0;
         for (const char *line = content; line && *line;) {
                 const char *nl = strchrnul(line, '\n'), *c1, *c2;
 
@@ -54,16 +55,23 @@ int cg_unit_from_proc_cgroup(const char *content, char **ret) {
                 c2 = c1 ? memchr(c1 + 1, ':', (size_t) (nl - c1 - 1)) : NULL;
                 if (c2) {
                         if (c1 - line == 1 && line[0] == '0' && c2 == c1 + 1) {
-                                v2 = c2 + 1;
-                                v2_len = (size_t) (nl - v2);
+                                *v2 = c2 + 1;
+                                *v2_len = (size_t) (nl - *v2);
                         } else if ((size_t) (c2 - c1 - 1) == strlen("name=systemd") &&
                                    strneq(c1 + 1, "name=systemd", strlen("name=systemd"))) {
-                                v1 = c2 + 1;
-                                v1_len = (size_t) (nl - v1);
+                                *v1 = c2 + 1;
+                                *v1_len = (size_t) (nl - *v1);
                         }
                 }
                 line = *nl ? nl + 1 : NULL;
         }
+}
+
+int cg_unit_from_proc_cgroup(const char *content, char **ret) {
+        const char *v2, *v1;
+        size_t v2_len, v1_len;
+
+        proc_cgroup_paths(content, &v2, &v2_len, &v1, &v1_len);
 
         /* In hybrid mode a process systemd does not manage may sit in the cgroup2 root while its
          * name=systemd path says more; in unified mode there is no name=systemd line. */
@@ -90,6 +98,28 @@ int cg_pid_get_unit(pid_t pid, char **ret) {
         if (r < 0)
                 return r;
         return cg_unit_from_proc_cgroup(content, ret);
+}
+
+int cg_pid_get_path(pid_t pid, char **ret) {
+        _cleanup_free_ char *content = NULL;
+        const char *v2, *v1;
+        size_t v2_len, v1_len;
+        char path[64];
+        int r;
+
+        (void) snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        r = read_full_file(path, PROC_CGROUP_MAX, &content, NULL);
+        if (r == -ENOENT)
+                return -ESRCH;
+        if (r < 0)
+                return r;
+        proc_cgroup_paths(content, &v2, &v2_len, &v1, &v1_len);
+        if (!v2 || (v2_len == 1 && v2[0] == '/')) {
+                *ret = NULL;
+                return 0;
+        }
+        *ret = strndup(v2, v2_len);
+        return *ret ? 1 : -ENOMEM;
 }
 
 static bool is_cgroup2(const char *path) {

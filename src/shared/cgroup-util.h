@@ -24,6 +24,9 @@ int cg_unit_from_proc_cgroup(const char *content, char **ret);
 /* The same from /proc/PID/cgroup. -ESRCH (or the read's error) when the process is gone. */
 int cg_pid_get_unit(pid_t pid, char **ret);
 
+/* The cgroup2 path of a process ("/.../foo.service"): 1 with *ret, 0 with *ret = NULL when it is
+ * in the root or there is no cgroup2 line, -ESRCH when the process is gone. */
+int cg_pid_get_path(pid_t pid, char **ret);
 /* The mount point of the cgroup2 hierarchy, or NULL if there is none. */
 const char *cg_unified_mount(void);
 
