@@ -86,15 +86,21 @@ int cg_unit_from_proc_cgroup(const char *content, char **ret) {
         return 0;
 }
 
-int cg_pid_get_unit(pid_t pid, char **ret) {
-        _cleanup_free_ char *content = NULL;
+/* /proc/PID/cgroup; -ESRCH when the process is gone. */
+static int proc_cgroup_read(pid_t pid, char **ret) {
         char path[64];
         int r;
 
         (void) snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
-        r = read_full_file(path, PROC_CGROUP_MAX, &content, NULL);
-        if (r == -ENOENT)
-                return -ESRCH;
+        r = read_full_file(path, PROC_CGROUP_MAX, ret, NULL);
+        return r == -ENOENT ? -ESRCH : r;
+}
+
+int cg_pid_get_unit(pid_t pid, char **ret) {
+        _cleanup_free_ char *content = NULL;
+        int r;
+
+        r = proc_cgroup_read(pid, &content);
         if (r < 0)
                 return r;
         return cg_unit_from_proc_cgroup(content, ret);
@@ -104,13 +110,9 @@ int cg_pid_get_path(pid_t pid, char **ret) {
         _cleanup_free_ char *content = NULL;
         const char *v2, *v1;
         size_t v2_len, v1_len;
-        char path[64];
         int r;
 
-        (void) snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
-        r = read_full_file(path, PROC_CGROUP_MAX, &content, NULL);
-        if (r == -ENOENT)
-                return -ESRCH;
+        r = proc_cgroup_read(pid, &content);
         if (r < 0)
                 return r;
         proc_cgroup_paths(content, &v2, &v2_len, &v1, &v1_len);
