@@ -22,6 +22,8 @@ typedef struct Manager Manager;
 #define BUS_ERROR_GPU_REQUIRED "org.llorch.PoolManager1.Error.GpuRequired"
 #define BUS_ERROR_STARTING "org.llorch.PoolManager1.Error.Starting"
 #define BUS_ERROR_PORT_IN_USE "org.llorch.PoolManager1.Error.PortInUse"
+#define BUS_ERROR_FLEET_OFF "org.llorch.PoolManager1.Error.FleetOff"
+#define BUS_ERROR_FLEET_UNAVAILABLE "org.llorch.PoolManager1.Error.FleetUnavailable"
 
 /* The group whose members may call mutating methods on the system instance. */
 #define POOL_MANAGER_GROUP "pool-managerd"

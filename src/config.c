@@ -32,6 +32,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "shared/string-util.h"
 #include "shared/strv.h"
 
 #define SYSTEM_CONFIG_PATH "/etc/pool-managerd/pool-managerd.conf"
@@ -256,6 +257,96 @@ static int config_parse_engine_sandbox(const char *value, uint64_t ltype, void *
         return 0;
 }
 
+/* Etcd=: comma-separated (or space-separated) "http://host:port" or "https://host:port"
+ * endpoints, a trailing "/" dropped; empty: off. */
+static bool etcd_endpoint_is_valid(const char *s) {
+        const char *host;
+
+        if (strneq(s, "http://", 7))
+                host = s + 7;
+        else if (strneq(s, "https://", 8))
+                host = s + 8;
+        else
+                return false;
+        if (isempty(host) || strlen(host) > 255)
+                return false;
+        /* host[:port] only: no path, query, user info or whitespace. */
+        for (const char *c = host; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                      strchr(".-_:[]", *c)))
+                        return false;
+        return true;
+}
+
+static int config_parse_etcd(const char *value, uint64_t ltype, void *data) {
+        _cleanup_strv_free_ char **l = NULL;
+        char ***p = data;
+        int r;
+
+        for (const char *c = strempty(value);;) {
+                size_t n;
+                char *e;
+
+                c += strspn(c, ", \t");
+                if (*c == '\0')
+                        break;
+                n = strcspn(c, ", \t");
+                e = strndup(c, n);
+                if (!e)
+                        return -ENOMEM;
+                if (n > 0 && e[n - 1] == '/')
+                        e[n - 1] = '\0';
+                if (!etcd_endpoint_is_valid(e)) {
+                        free(e);
+                        return -EINVAL;
+                }
+                r = strv_push(&l, e);
+                if (r < 0) {
+                        free(e);
+                        return r;
+                }
+                c += n;
+        }
+        strv_free(*p);
+        *p = TAKE_PTR(l);
+        return 0;
+}
+
+/* NodeName=: a node name (the alphabet of pool ids); empty: the hostname. */
+static int config_parse_node_name(const char *value, uint64_t ltype, void *data) {
+        char **p = data;
+
+        if (isempty(value))
+                return free_and_strdup(p, NULL);
+        if (!pool_id_is_valid(value))
+                return -EINVAL;
+        return free_and_strdup(p, value);
+}
+
+/* KeyPrefix=: "/" ... "/", printable ASCII. */
+static int config_parse_key_prefix(const char *value, uint64_t ltype, void *data) {
+        char **p = data;
+        size_t n = strlen(strempty(value));
+
+        if (n < 1 || n > 200 || value[0] != '/' || value[n - 1] != '/')
+                return -EINVAL;
+        for (const char *c = value; *c; c++)
+                if (*c <= ' ' || *c >= 0x7f)
+                        return -EINVAL;
+        return free_and_strdup(p, value);
+}
+
+/* LeaseTTL=: etcd counts leases in whole seconds; 1s at least. */
+static int config_parse_lease_ttl(const char *value, uint64_t ltype, void *data) {
+        usec_t *u = data, t;
+
+        if (parse_duration(value, &t) < 0 || t == USEC_INFINITY || t < USEC_PER_SEC || t > 3600 * USEC_PER_SEC ||
+            t % USEC_PER_SEC != 0)
+                return -EINVAL;
+        *u = t;
+        return 0;
+}
+
 typedef struct ConfigTableItem {
         const char *section;
         const char *key;
@@ -315,6 +406,19 @@ static const ConfigTableItem config_table[] = {
         { "Supervision", "LivenessInterval",  config_parse_duration, 10 * USEC_PER_MSEC, SUP(liveness_interval) },
         { "Supervision", "LivenessFailures",  config_parse_unsigned, 1,             SUP(liveness_failures) },
 #undef SUP
+
+        { "Fleet", "Etcd",                   config_parse_etcd,      0, offsetof(Config, fleet_etcd) },
+        { "Fleet", "NodeName",               config_parse_node_name, 0, offsetof(Config, fleet_node_name) },
+        { "Fleet", "LeaseTTL",               config_parse_lease_ttl, 0, offsetof(Config, fleet_lease_ttl) },
+        { "Fleet", "KeyPrefix",              config_parse_key_prefix, 0, offsetof(Config, fleet_key_prefix) },
+        { "Fleet", "TrustedCertificateFile", config_parse_path, CONFIG_PATH_EMPTY_UNSETS,
+          offsetof(Config, fleet_trusted_certificate_file) },
+        { "Fleet", "CertificateFile",        config_parse_path, CONFIG_PATH_EMPTY_UNSETS,
+          offsetof(Config, fleet_certificate_file) },
+        { "Fleet", "KeyFile",                config_parse_path, CONFIG_PATH_EMPTY_UNSETS,
+          offsetof(Config, fleet_key_file) },
+        { "Fleet", "CredentialsFile",        config_parse_path, CONFIG_PATH_EMPTY_UNSETS,
+          offsetof(Config, fleet_credentials_file) },
 };
 
 static bool config_section_is_known(const char *section) {
@@ -437,8 +541,10 @@ int config_new(Config **ret, bool user) {
         c->http_max_connections = 1024;
         c->http_max_per_address = 256;
         c->http_request_timeout = 10 * USEC_PER_SEC;
+        c->fleet_lease_ttl = 10 * USEC_PER_SEC;
         c->listen = strdup("127.0.0.1:9200");
-        if (!c->listen)
+        c->fleet_key_prefix = strdup("/pool-managerd/");
+        if (!c->listen || !c->fleet_key_prefix)
                 return -ENOMEM;
 
         if (user) {
@@ -482,6 +588,13 @@ Config *config_free(Config *c) {
         free(c->listen);
         free(c->api_token_file);
         free(c->engine_user);
+        strv_free(c->fleet_etcd);
+        free(c->fleet_node_name);
+        free(c->fleet_key_prefix);
+        free(c->fleet_trusted_certificate_file);
+        free(c->fleet_certificate_file);
+        free(c->fleet_key_file);
+        free(c->fleet_credentials_file);
         return mfree(c);
 }
 

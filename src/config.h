@@ -57,6 +57,16 @@ typedef struct Config {
 
         SupervisionPolicy supervision;  /* [Supervision], defaults from supervision_policy_init() */
 
+        /* [Fleet]: the node's pools in etcd (fleet.h) */
+        char **fleet_etcd;              /* endpoints "http[s]://host:port"; NULL: off (the default) */
+        char *fleet_node_name;          /* NULL: the hostname */
+        usec_t fleet_lease_ttl;         /* 10s, whole seconds */
+        char *fleet_key_prefix;         /* "/pool-managerd/" */
+        char *fleet_trusted_certificate_file;   /* TLS: the CA to check etcd against; NULL: system's */
+        char *fleet_certificate_file;   /* TLS client certificate, NULL: none */
+        char *fleet_key_file;           /* its private key */
+        char *fleet_credentials_file;   /* "USER:PASSWORD" for etcd's auth, NULL: none */
+
         unsigned n_warnings;            /* warnings emitted by the last load */
 } Config;
 

@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "build-config.h"
+#include "fleet.h"
 #include "http-api.h"
 #include "log.h"
 #include "manager.h"
@@ -333,8 +334,31 @@ static int route_health(HttpRequest *r, const char *id) {
         _cleanup_json_ json_object *o = NULL;
 
         o = json_object_new_object();
-        if (!o || json_add_string(o, "status", "ok") < 0 || json_add_string(o, "version", PACKAGE_VERSION) < 0)
+        if (!o || json_add_string(o, "status", "ok") < 0 || json_add_string(o, "version", PACKAGE_VERSION) < 0 ||
+            json_add_string(o, "fleet", fleet_state_to_string(fleet_get_state(r->manager->fleet))) < 0)
                 return -ENOMEM;
+        return http_request_reply(r, MHD_HTTP_OK, o);
+}
+
+/* Every node's pools, from the fleet's watch cache (see fleet.h). */
+static int route_fleet_pools(HttpRequest *r, const char *id) {
+        _cleanup_json_ json_object *o = NULL;
+        int k;
+
+        k = fleet_to_json(r->manager->fleet, &o);
+        if (k == -EOPNOTSUPP)
+                return http_request_reply_error(r, MHD_HTTP_NOT_FOUND,
+                                                "the fleet is off: no Etcd= in [Fleet] of pool-managerd.conf");
+        if (k == -ENODATA) {
+                _cleanup_json_ json_object *e = json_object_new_object();
+
+                if (!e || json_add_string(e, "error", "the fleet's keys have not been read from etcd yet "
+                                          "(etcd unreachable since start-up); retry later") < 0)
+                        return -ENOMEM;
+                return http_request_reply_full(r, MHD_HTTP_SERVICE_UNAVAILABLE, e, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+        }
+        if (k < 0)
+                return k;
         return http_request_reply(r, MHD_HTTP_OK, o);
 }
 
@@ -550,6 +574,7 @@ static const Route routes[] = {
         { "POST",   "/pools/{id}/reset",  route_reset                        },
         { "POST",   "/pools/{id}/leases", route_lease_allocate               },
         { "DELETE", "/pools/{id}/leases", route_lease_release                },
+        { "GET",    "/fleet/pools",       route_fleet_pools                  },
 };
 
 /* ---- dispatch ---- */

@@ -1302,6 +1302,10 @@ static int http_timer_add(HttpServer *s, sd_event_source **ret, usec_t accuracy,
         return 0;
 }
 
+const char *http_server_address(const HttpServer *s) {
+        return s ? s->address : NULL;
+}
+
 int http_server_start(HttpServer *s) {
         const union MHD_DaemonInfo *info;
         sd_event *event = s->manager->event;

@@ -78,6 +78,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(HttpServer *, http_server_free);
  */
 int http_server_start(HttpServer *s);
 
+/* What the server listens on ("127.0.0.1:9200", "[::1]:9200"), NULL before it started. */
+const char *http_server_address(const HttpServer *s);
+
 /* Whether the request carries "Authorization: Bearer <token>" with the configured token, or
  * no token is configured. Constant-time. */
 bool http_request_authorized(HttpRequest *r);

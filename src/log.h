@@ -70,3 +70,6 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
 #define MESSAGE_ENGINE_FAILED           "11fb3b6e511549e6bfb033c32882c031"
 #define MESSAGE_ENGINE_EXITED           "a9c67e90bd4f4c2abc598512cf3a98d3"
 #define MESSAGE_ENGINE_STOPPED          "2b4d85210c80474f9127f27ff694e7bc"
+#define MESSAGE_FLEET_CONNECTED         "57153978f8b848d89cdc94e35178395a"
+#define MESSAGE_FLEET_DISCONNECTED      "fb19f8f1fced4feaae6104da270b9833"
+#define MESSAGE_FLEET_LEASE_LOST        "700d219aa47c4322822f337215a48fe2"

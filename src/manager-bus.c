@@ -4,10 +4,12 @@
 
 #include "build-config.h"
 #include "bus-common.h"
+#include "fleet.h"
 #include "log.h"
 #include "manager-bus.h"
 #include "manager.h"
 #include "pool-bus.h"
+#include "shared/json-util.h"
 #include "shared/strv.h"
 #include "shared/string-util.h"
 
@@ -402,11 +404,40 @@ static int property_get_version(sd_bus *bus, const char *path, const char *inter
         return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
 }
 
+static int property_get_fleet_state(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "s", fleet_state_to_string(fleet_get_state(m->fleet)));
+}
+
+/* The document GET /fleet/pools serves, for poolctl fleet. */
+static int method_list_fleet_pools(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_json_ json_object *o = NULL;
+        Manager *m = userdata;
+        int r;
+
+        r = fleet_to_json(m->fleet, &o);
+        if (r == -EOPNOTSUPP)
+                return sd_bus_error_set(error, BUS_ERROR_FLEET_OFF,
+                                        "the fleet is off: no Etcd= in [Fleet] of pool-managerd.conf");
+        if (r == -ENODATA)
+                return sd_bus_error_set(error, BUS_ERROR_FLEET_UNAVAILABLE,
+                                        "the fleet's keys have not been read from etcd yet (etcd unreachable "
+                                        "since start-up); retry later");
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(message, "s",
+                                          json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
 const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("GpuOnly", "b", property_get_gpu_only, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("PoolCount", "u", property_get_pool_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("FleetState", "s", property_get_fleet_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("Preload", "s", SD_BUS_PARAM(prepared_json),
                                  "ous", SD_BUS_PARAM(pool) SD_BUS_PARAM(pid) SD_BUS_PARAM(handoff_path),
                                  method_preload, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -431,6 +462,8 @@ const sd_bus_vtable manager_vtable[] = {
                                  method_allocate_lease, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ReleaseLease", "s", SD_BUS_PARAM(id), "u", SD_BUS_PARAM(leases),
                                  method_release_lease, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListFleetPools", "", , "s", SD_BUS_PARAM(fleet_json),
+                                 method_list_fleet_pools, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 

@@ -9,6 +9,7 @@
 
 #include "build-config.h"
 #include "bus-common.h"
+#include "fleet.h"
 #include "handoff.h"
 #include "http.h"
 #include "log.h"
@@ -109,6 +110,8 @@ Manager *manager_free(Manager *m) {
         m->pools = mfree(m->pools);
         m->n_pools = 0;
 
+        /* Its requests are transfers of m->curl. The keys stay in etcd until the lease expires. */
+        fleet_free(m->fleet);
         pool_entry_array_free(m->published, m->n_published);
         sd_bus_slot_unref(m->name_slot);
         if (m->journal)
@@ -232,6 +235,7 @@ void manager_pool_changed(Manager *m, const char *id) {
 
         if (!m->started)
                 manager_check_startup(m);
+        fleet_pool_changed(m->fleet, id);
 
         /* Coalesce: many pools changing in one loop iteration give one STATUS= update. */
         if (!m->status_source) {
@@ -314,6 +318,28 @@ int manager_reload_config(Manager *m, char **ret_error) {
             c->http_max_per_address != m->config->http_max_per_address ||
             c->http_request_timeout != m->config->http_request_timeout)
                 log_warning("Listen=, ApiTokenFile= and [HTTP] changes take effect after a restart.");
+        if (!strv_equal(c->fleet_etcd, m->config->fleet_etcd) ||
+            !streq_ptr(c->fleet_node_name, m->config->fleet_node_name) ||
+            c->fleet_lease_ttl != m->config->fleet_lease_ttl ||
+            !streq_ptr(c->fleet_key_prefix, m->config->fleet_key_prefix) ||
+            !streq_ptr(c->fleet_trusted_certificate_file, m->config->fleet_trusted_certificate_file) ||
+            !streq_ptr(c->fleet_certificate_file, m->config->fleet_certificate_file) ||
+            !streq_ptr(c->fleet_key_file, m->config->fleet_key_file) ||
+            !streq_ptr(c->fleet_credentials_file, m->config->fleet_credentials_file)) {
+                /* The fleet client reads the TLS files with each request: keep them as they were. */
+                log_warning("[Fleet] changes take effect after a restart.");
+                strv_free(c->fleet_etcd);
+                c->fleet_etcd = strv_copy(m->config->fleet_etcd);
+                if (!c->fleet_etcd ||
+                    free_and_strdup(&c->fleet_node_name, m->config->fleet_node_name) < 0 ||
+                    free_and_strdup(&c->fleet_key_prefix, m->config->fleet_key_prefix) < 0 ||
+                    free_and_strdup(&c->fleet_trusted_certificate_file, m->config->fleet_trusted_certificate_file) < 0 ||
+                    free_and_strdup(&c->fleet_certificate_file, m->config->fleet_certificate_file) < 0 ||
+                    free_and_strdup(&c->fleet_key_file, m->config->fleet_key_file) < 0 ||
+                    free_and_strdup(&c->fleet_credentials_file, m->config->fleet_credentials_file) < 0)
+                        return log_oom();
+                c->fleet_lease_ttl = m->config->fleet_lease_ttl;
+        }
         gpu_only_changed = c->gpu_only != m->config->gpu_only;
         config_free(m->config);
         m->config = TAKE_PTR(c);
@@ -424,6 +450,7 @@ static void manager_check_startup(Manager *m) {
         (void) manager_request_name(m);
         if (m->http)
                 http_server_release_held(m->http);
+        fleet_startup_complete(m->fleet);
 }
 
 static int on_startup_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -438,6 +465,9 @@ static int on_startup_timeout(sd_event_source *s, uint64_t usec, void *userdata)
                     m->adoption_done ? "waiting for the first probe of re-adopted engines" :
                     "systemd has not listed the engine units yet");
         m->startup_timed_out = true;
+        /* Every pool is known once the units are listed; only first probes are outstanding. */
+        if (m->adoption_done)
+                fleet_startup_complete(m->fleet);
         (void) manager_request_name(m);
         if (m->http)
                 http_server_release_held(m->http);
@@ -514,7 +544,10 @@ int manager_startup(Manager *m) {
         log_info("CUDA %savailable (%s); GpuOnly=%s.", cuda_info_available(&m->cuda) ? "" : "not ",
                  strna(cuda), m->config->gpu_only ? "yes" : "no");
 
-        return 0;
+        r = fleet_new(&m->fleet, m);
+        if (r < 0)
+                return r;
+        return fleet_start(m->fleet);
 }
 
 int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata,

@@ -21,6 +21,7 @@
 #include "registry.h"
 
 typedef struct HttpServer HttpServer;
+typedef struct Fleet Fleet;
 
 struct Manager {
         sd_event *event;
@@ -34,6 +35,7 @@ struct Manager {
         Registry *registry;
         CurlGlue *curl;
         HttpServer *http;
+        Fleet *fleet;                   /* the node's pools in etcd ([Fleet]); never NULL once started */
         CudaInfo cuda;
 
         Pool **pools;                   /* sorted by id */

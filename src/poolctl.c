@@ -670,6 +670,28 @@ static void row_array_done(RowArray *a) {
         free(a->rows);
 }
 
+/* Column widths for the rows of t (and the headers, with the legend); on a terminal, the width of
+ * LAST ERROR (the free-text column) that keeps a line within the right margin, at least that of
+ * its header, with used_before columns taken by others first; piped output stays complete for
+ * grep (SIZE_MAX). */
+static void table_layout(const RowArray *t, size_t used_before, size_t widths[], size_t *ret_last_width) {
+        size_t used = used_before, cols;
+
+        for (size_t c = 0; c < _COLUMN_MAX; c++) {
+                widths[c] = arg_legend ? utf8_width(column_headers[c]) : 0;
+                for (size_t i = 0; i < t->n; i++)
+                        widths[c] = MAX(widths[c], utf8_width(t->rows[i][c]));
+        }
+
+        *ret_last_width = SIZE_MAX;
+        if (!on_tty())
+                return;
+        cols = columns();
+        for (size_t c = 0; c < _COLUMN_MAX - 1; c++)
+                used += widths[c] + 1;
+        *ret_last_width = MAX(cols > used ? cols - used : 0, utf8_width(column_headers[COLUMN_LAST_ERROR]));
+}
+
 static int verb_list(sd_bus *bus, char **args) {
         _cleanup_(pool_info_array_done) PoolInfoArray a = {};
         _cleanup_(row_array_done) RowArray t = {};
@@ -708,22 +730,7 @@ static int verb_list(sd_bus *bus, char **args) {
                 }
         }
 
-        for (size_t c = 0; c < _COLUMN_MAX; c++) {
-                widths[c] = arg_legend ? utf8_width(column_headers[c]) : 0;
-                for (size_t i = 0; i < t.n; i++)
-                        widths[c] = MAX(widths[c], utf8_width(t.rows[i][c]));
-        }
-
-        /* On a terminal, cut LAST ERROR (the free-text column) at the right margin, keeping at
-         * least the width of its header; piped output stays complete for grep. */
-        if (on_tty()) {
-                size_t used = 0, cols = columns();
-
-                for (size_t c = 0; c < _COLUMN_MAX - 1; c++)
-                        used += widths[c] + 1;
-                last_width = MAX(cols > used ? cols - used : 0,
-                                 utf8_width(column_headers[COLUMN_LAST_ERROR]));
-        }
+        table_layout(&t, 0, widths, &last_width);
 
         if (arg_legend)
                 print_row((char *const *) column_headers, widths, last_width);
@@ -731,6 +738,118 @@ static int verb_list(sd_bus *bus, char **args) {
                 print_row(t.rows[i], widths, last_width);
         if (arg_legend)
                 printf("%zu pools listed.\n", t.n);
+        return 0;
+}
+
+/* --- fleet ----------------------------------------------------------------------------------- */
+
+/* One pool of the fleet document (ListFleetPools(), the same as GET /fleet/pools) as a PoolInfo;
+ * the daemon has checked the types of these members. */
+static int pool_info_from_fleet(json_object *o, PoolInfo *p) {
+        static const struct {
+                const char *name;
+                size_t offset;
+        } strings[] = {
+                { "pool_id",        offsetof(PoolInfo, pool_id)        },
+                { "state",          offsetof(PoolInfo, state)          },
+                { "last_error",     offsetof(PoolInfo, last_error)     },
+                { "engine_version", offsetof(PoolInfo, engine_version) },
+                { "device_mask",    offsetof(PoolInfo, device_mask)    },
+                { "unit",           offsetof(PoolInfo, unit)           },
+                { "url",            offsetof(PoolInfo, url)            },
+        };
+        json_object *v;
+
+        for (size_t i = 0; i < ELEMENTSOF(strings); i++)
+                if (json_object_object_get_ex(o, strings[i].name, &v) && json_object_is_type(v, json_type_string) &&
+                    !(*(char **) ((uint8_t *) p + strings[i].offset) = strdup(json_object_get_string(v))))
+                        return -ENOMEM;
+        p->live = json_object_object_get_ex(o, "live", &v) && json_object_get_boolean(v);
+        p->ready = json_object_object_get_ex(o, "ready", &v) && json_object_get_boolean(v);
+        p->draining = json_object_object_get_ex(o, "draining", &v) && json_object_get_boolean(v);
+        if (json_object_object_get_ex(o, "active_leases", &v) && json_object_is_type(v, json_type_int))
+                p->active_leases = (uint32_t) CLAMP(json_object_get_int64(v), 0, UINT32_MAX);
+        if (json_object_object_get_ex(o, "slots_total", &v) && json_object_is_type(v, json_type_int))
+                p->slots_total = (int32_t) CLAMP(json_object_get_int64(v), -1, INT32_MAX);
+        if (json_object_object_get_ex(o, "slots_free", &v) && json_object_is_type(v, json_type_int))
+                p->slots_free = (int32_t) CLAMP(json_object_get_int64(v), -1, INT32_MAX);
+        if (json_object_object_get_ex(o, "pid", &v) && json_object_is_type(v, json_type_int))
+                p->main_pid = (uint32_t) CLAMP(json_object_get_int64(v), 0, UINT32_MAX);
+        return 0;
+}
+
+/* Every node's pools, as the local daemon's watch cache of etcd has them: `list` with a NODE
+ * column. */
+static int verb_fleet(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(row_array_done) RowArray t = {};
+        _cleanup_json_ json_object *doc = NULL;
+        _cleanup_free_ char **nodes = NULL;
+        _cleanup_free_ char *parse_error = NULL;
+        size_t widths[_COLUMN_MAX] = {}, node_width, last_width = SIZE_MAX, n;
+        json_object *pools, *v;
+        const char *text;
+        int r;
+
+        r = call_manager(bus, "ListFleetPools", 0, &error, &reply, "");
+        if (r < 0)
+                return log_bus_error(r, &error, "Failed to list the fleet's pools");
+        r = sd_bus_message_read(reply, "s", &text);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse ListFleetPools reply: %m");
+        r = json_parse_document(text, strlen(text), SIZE_MAX / 2, &doc, &parse_error);
+        if (r < 0 || !json_object_object_get_ex(doc, "pools", &pools) ||
+            !json_object_is_type(pools, json_type_array))
+                return log_error_errno(r < 0 ? r : -EBADMSG, "ListFleetPools returned no fleet document: %s",
+                                       strna(parse_error));
+
+        if (json_object_object_get_ex(doc, "fleet", &v) && !streq_ptr(json_object_get_string(v), "connected"))
+                log_error("Warning: pool-managerd is %s from etcd; this is the last state it saw.",
+                          strna(json_object_get_string(v)));
+
+        if (arg_json)
+                return print_json(pools);
+
+        n = json_object_array_length(pools);
+        t.rows = calloc(MAX(n, 1U), sizeof(Row));
+        nodes = calloc(MAX(n, 1U), sizeof(char *));
+        if (!t.rows || !nodes)
+                return log_oom();
+        node_width = arg_legend ? utf8_width("NODE") : 0;
+        for (; t.n < n; t.n++) {
+                json_object *o = json_object_array_get_idx(pools, t.n);
+                _cleanup_(pool_info_done) PoolInfo p = POOL_INFO_INIT;
+
+                /* Borrowed from the document, which outlives the table. */
+                nodes[t.n] = json_object_object_get_ex(o, "node", &v) ? (char *) json_object_get_string(v) : NULL;
+                nodes[t.n] = (char *) dash_if_empty(nodes[t.n]);
+                node_width = MAX(node_width, utf8_width(nodes[t.n]));
+                if (pool_info_from_fleet(o, &p) < 0 || row_fill(t.rows[t.n], &p) < 0) {
+                        row_done(t.rows[t.n]);
+                        return log_oom();
+                }
+        }
+
+        table_layout(&t, node_width + 1, widths, &last_width);
+
+        if (arg_legend) {
+                printf("%-*s ", (int) node_width, "NODE");
+                print_row((char *const *) column_headers, widths, last_width);
+        }
+        for (size_t i = 0; i < t.n; i++) {
+                fputs(nodes[i], stdout);
+                for (size_t w = utf8_width(nodes[i]); w < node_width + 1; w++)
+                        fputc(' ', stdout);
+                print_row(t.rows[i], widths, last_width);
+        }
+        if (arg_legend) {
+                size_t n_nodes = 0;
+
+                if (json_object_object_get_ex(doc, "nodes", &v) && json_object_is_type(v, json_type_array))
+                        n_nodes = json_object_array_length(v);
+                printf("%zu pools listed, %zu nodes registered.\n", t.n, n_nodes);
+        }
         return 0;
 }
 
@@ -1120,6 +1239,7 @@ static const Verb verbs[] = {
         { "release", 2, 2, VERB_POOL_ID,               verb_lease   },
         { "reset",   2, 2, VERB_POOL_ID,               verb_reset   },
         { "logs",    2, 2, VERB_POOL_ID | VERB_NO_BUS | VERB_LOGS, verb_logs },
+        { "fleet",   1, 1, VERB_JSON,                  verb_fleet   },
         {}
 };
 
@@ -1137,14 +1257,15 @@ static void help(void) {
                "  lease ID                Allocate a lease on a pool\n"
                "  release ID              Release a lease of a pool\n"
                "  reset ID                Close the circuit breaker of a pool, restart it if failed\n"
-               "  logs ID                 Show the journal of a pool's engine\n\n"
+               "  logs ID                 Show the journal of a pool's engine\n"
+               "  fleet                   List every node's pools, from etcd (through the daemon)\n\n"
                "Options:\n"
                "  -h --help               Show this help\n"
                "     --version            Show package version\n"
                "     --user               Talk to the daemon on the user bus\n"
                "     --system             Talk to the daemon on the system bus (default)\n"
-               "     --json               list, status: print JSON\n"
-               "     --no-legend          list: print neither header nor footer\n"
+               "     --json               list, status, fleet: print JSON\n"
+               "     --no-legend          list, fleet: print neither header nor footer\n"
                "     --timeout=SEC        preload, stop, drain, reload: give up after SEC\n"
                "                          (default: 10min)\n"
                "     --deadline=MS        drain: force the stop after MS milliseconds\n"

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "shared/strv.h"
 #include "test-util.h"
 
 /* ---- Helpers ---- */
@@ -93,6 +94,12 @@ static void assert_system_defaults(const Config *c) {
         ASSERT_EQ(c->startup_timeout, 10 * USEC_PER_SEC);
         ASSERT_EQ(c->engine_logs, ENGINE_LOGS_JOURNAL);
         ASSERT_EQ(c->engine_sandbox, ENGINE_SANDBOX_FULL);
+        ASSERT_NULL(c->fleet_etcd);
+        ASSERT_NULL(c->fleet_node_name);
+        ASSERT_EQ(c->fleet_lease_ttl, 10 * USEC_PER_SEC);
+        ASSERT_STREQ(c->fleet_key_prefix, "/pool-managerd/");
+        ASSERT_NULL(c->fleet_trusted_certificate_file);
+        ASSERT_NULL(c->fleet_credentials_file);
 }
 
 /* Redirects stderr (where log.c writes outside the journal) into a file, to check messages. */
@@ -600,6 +607,46 @@ TEST(supervision_section) {
         /* Untouched keys keep the defaults. */
         ASSERT_EQ(c->supervision.stable_after, 300 * USEC_PER_SEC);
         ASSERT_EQ(c->supervision.storm_window, 60 * USEC_PER_SEC);
+}
+
+TEST(fleet_section) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        c = load_string("[Fleet]\n"
+                        "Etcd=http://10.0.0.1:2379, https://etcd.example:2379/ http://[::1]:2379\n"
+                        "NodeName=gpu-07\n"
+                        "LeaseTTL=2s\n"
+                        "KeyPrefix=/llorch/\n"
+                        "TrustedCertificateFile=/etc/etcd/ca.pem\n"
+                        "CertificateFile=/etc/etcd/client.pem\n"
+                        "KeyFile=/etc/etcd/client.key\n"
+                        "CredentialsFile=/etc/pool-managerd/etcd-credentials\n"
+                        "LeaseTTL=1500ms\n"            /* bad: whole seconds only, the 2s stays */
+                        "LeaseTTL=0\n"                 /* bad */
+                        "NodeName=a/b\n"               /* bad: '/' separates key parts */
+                        "KeyPrefix=llorch\n"           /* bad: must start and end with '/' */
+                        "Etcd=etcd:2379\n"             /* bad: no scheme; the list stays */
+                        "Etcd=http://a:1/path\n");     /* bad: a path */
+        ASSERT_EQ(strv_length(c->fleet_etcd), 3U);
+        ASSERT_STREQ(c->fleet_etcd[0], "http://10.0.0.1:2379");
+        ASSERT_STREQ(c->fleet_etcd[1], "https://etcd.example:2379");
+        ASSERT_STREQ(c->fleet_etcd[2], "http://[::1]:2379");
+        ASSERT_STREQ(c->fleet_node_name, "gpu-07");
+        ASSERT_EQ(c->fleet_lease_ttl, 2 * USEC_PER_SEC);
+        ASSERT_STREQ(c->fleet_key_prefix, "/llorch/");
+        ASSERT_STREQ(c->fleet_trusted_certificate_file, "/etc/etcd/ca.pem");
+        ASSERT_STREQ(c->fleet_certificate_file, "/etc/etcd/client.pem");
+        ASSERT_STREQ(c->fleet_key_file, "/etc/etcd/client.key");
+        ASSERT_STREQ(c->fleet_credentials_file, "/etc/pool-managerd/etcd-credentials");
+        ASSERT_EQ(c->n_warnings, 6);
+
+        /* Empty: off again, and the hostname. */
+        ASSERT_OK(config_set(c, "Fleet", "Etcd", ""));
+        ASSERT_NULL(c->fleet_etcd);
+        ASSERT_OK(config_set(c, "Fleet", "NodeName", ""));
+        ASSERT_NULL(c->fleet_node_name);
+        ASSERT_OK(config_set(c, "Fleet", "CredentialsFile", ""));
+        ASSERT_NULL(c->fleet_credentials_file);
 }
 
 TEST(load_warning_names_file_and_line) {

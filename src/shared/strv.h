@@ -18,6 +18,8 @@ int strv_extend(char ***l, const char *value);
 /* Appends value itself, taking ownership on success only. */
 int strv_push(char ***l, char *value);
 bool strv_contains(char * const *l, const char *s);
+/* Same strings in the same order; NULL equals the empty vector. */
+bool strv_equal(char * const *a, char * const *b);
 
 /* A NULL-terminated literal vector, for passing constant lists. */
 #define STRV_MAKE(...) ((char **) ((const char *[]) { __VA_ARGS__, NULL }))
