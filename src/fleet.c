@@ -119,6 +119,7 @@ struct Fleet {
         int64_t lease_id;               /* 0: none */
         int64_t granted_ttl;            /* seconds */
         unsigned failures;              /* in a row, for the backoff */
+        unsigned recoveries;            /* leases re-granted, re-authentications since the last write */
 
         sd_event_source *retry_timer;
         sd_event_source *keepalive_timer;
@@ -463,7 +464,18 @@ static void fleet_fail(Fleet *f, const char *what, const char *error) {
 
 static void fleet_acquire_lease(Fleet *f);
 
+/* A lease lost, or a token refused, once more before anything could be written with the new one:
+ * not a hiccup to recover from at once but a failure, retried with backoff. */
+static bool fleet_recovering_too_often(Fleet *f, const char *what) {
+        if (++f->recoveries <= 1)
+                return false;
+        fleet_fail(f, what, "lost again before anything could be written");
+        return true;
+}
+
 static void fleet_lease_lost(Fleet *f, const char *how) {
+        if (fleet_recovering_too_often(f, "lease"))
+                return;
         log_struct(LOG_WARNING,
                    LOG_MESSAGE_ID(MESSAGE_FLEET_LEASE_LOST),
                    "FLEET_NODE=%s", f->node,
@@ -488,6 +500,8 @@ static void fleet_request_failed(Fleet *f, FleetRequest *req, int r, const EtcdR
         if (r == -EREMOTEIO && resp->error_code == ETCD_CODE_UNAUTHENTICATED && f->user &&
             req->call != ETCD_CALL_AUTHENTICATE) {
                 /* The token expired: authenticate again, at once. */
+                if (fleet_recovering_too_often(f, "authenticate"))
+                        return;
                 log_info("Fleet: etcd at %s no longer takes our auth token (%s); authenticating again.",
                          fleet_endpoint(f), error);
                 f->token = mfree(f->token);
@@ -658,6 +672,7 @@ static void on_slot_written(Fleet *f, FleetRequest *req, int r, EtcdResponse *re
         s->written = req->deleting ? NULL : TAKE_PTR(req->value);
         s->present = !req->deleting;
         f->failures = 0;
+        f->recoveries = 0;
 
         if (!s->pool_id && f->state != FLEET_CONNECTED) {
                 log_struct(LOG_INFO,

@@ -111,7 +111,7 @@ Manager *manager_free(Manager *m) {
         m->n_pools = 0;
 
         /* Its requests are transfers of m->curl. The keys stay in etcd until the lease expires. */
-        fleet_free(m->fleet);
+        m->fleet = fleet_free(m->fleet);
         pool_entry_array_free(m->published, m->n_published);
         sd_bus_slot_unref(m->name_slot);
         if (m->journal)

@@ -186,6 +186,8 @@ expect "nobody: Get() of Version allowed" ok \
 expect "nobody: ListPools() allowed" ok "$(send "${AS_NOBODY[@]}" -- $OBJ $MANAGER.ListPools)"
 expect "nobody: GetPool() allowed (NoSuchPool)" org.llorch.PoolManager1.Error.NoSuchPool \
         "$(send "${AS_NOBODY[@]}" -- $OBJ $MANAGER.GetPool string:nope)"
+expect "nobody: ListFleetPools() allowed (FleetOff)" org.llorch.PoolManager1.Error.FleetOff \
+        "$(send "${AS_NOBODY[@]}" -- $OBJ $MANAGER.ListFleetPools)"
 expect "nobody: GetManagedObjects() allowed" ok \
         "$(send "${AS_NOBODY[@]}" -- $OBJ org.freedesktop.DBus.ObjectManager.GetManagedObjects)"
 expect "nobody: Ping() allowed" ok "$(send "${AS_NOBODY[@]}" -- $OBJ org.freedesktop.DBus.Peer.Ping)"

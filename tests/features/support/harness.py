@@ -57,6 +57,12 @@ SUPERVISION_KEYS = {
     "LivenessInterval", "LivenessFailures",
 }
 
+# The keys of the [Fleet] section (the node's pools in etcd).
+FLEET_KEYS = {
+    "Etcd", "NodeName", "LeaseTTL", "KeyPrefix", "TrustedCertificateFile", "CertificateFile", "KeyFile",
+    "CredentialsFile",
+}
+
 # The crash entry of the journal (pool-managerd(8), SUPERVISION).
 MESSAGE_ENGINE_CRASHED = "a9c67e90bd4f4c2abc598512cf3a98d3"
 
@@ -391,13 +397,14 @@ class Daemon:
         with open(self.config, "w") as f:
             f.write("[Manager]\n")
             for k, v in self.settings.items():
-                if k not in SUPERVISION_KEYS:
+                if k not in SUPERVISION_KEYS | FLEET_KEYS:
                     f.write(f"{k}={v}\n")
-            supervision = {k: v for k, v in self.settings.items() if k in SUPERVISION_KEYS}
-            if supervision:
-                f.write("\n[Supervision]\n")
-                for k, v in supervision.items():
-                    f.write(f"{k}={v}\n")
+            for section, keys in (("Supervision", SUPERVISION_KEYS), ("Fleet", FLEET_KEYS)):
+                values = {k: v for k, v in self.settings.items() if k in keys}
+                if values:
+                    f.write(f"\n[{section}]\n")
+                    for k, v in values.items():
+                        f.write(f"{k}={v}\n")
 
     @property
     def runtime_dir(self):
