@@ -367,11 +367,106 @@ class FleetTest(th.HttpTestCase):
         self.assertIn(status, ("0", ""), log[-3000:])
 
 
+class SecureTest(th.HttpTestCase):
+    """etcd over TLS with client certificates, and etcd with authentication: TrustedCertificateFile=,
+    CertificateFile=, KeyFile=, CredentialsFile= (and a KeyPrefix= of its own)."""
+
+    def setUp(self):
+        self.dir = os.path.join(th.RUNTIME, f"fleet-{self._testMethodName}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        self.etcd = self.daemon = None
+
+    def tearDown(self):
+        if self.daemon:
+            self.daemon.stop()
+        th.stop_all_engines()
+        if self.etcd:
+            self.etcd.stop()
+
+    def start_daemon(self, fleet):
+        self.daemon = th.Daemon(UNIT + "-secure", extra_config="[Fleet]\nLeaseTTL=2s\nKeyPrefix=/llorch-test/\n" + fleet)
+        self.assertEqual(self.daemon.start(), 0, self.daemon.log())
+
+    def wait_connected(self, timeout=10):
+        ok = th.wait_for(lambda: self.daemon.get("/health").json["fleet"] == "connected", timeout=timeout)
+        self.assertTrue(ok, self.daemon.log()[-3000:])
+
+    def preload_and_wait(self, pool, node):
+        port = th.free_port()
+        r = self.daemon.post(f"/pools/{pool}/preload", {"prepared": th.prepared(pool, port)}, timeout=60)
+        self.assert_json_response(r, 200)
+        key = f"/llorch-test/pools/{node}/{pool}"
+        ok = th.wait_for(lambda: self.etcd.range("/llorch-test/").get(key, {}).get("value", {}).get("ready"),
+                         timeout=5)
+        self.assertTrue(ok, f"{self.etcd.range('/llorch-test/')}\n{self.daemon.log()[-3000:]}")
+
+    def test_tls_client_certificate(self):
+        if not shutil.which("openssl"):
+            self.skipTest("openssl is not installed")
+        certs = etcd.make_certificates(self.dir)
+        self.etcd = etcd.Etcd(self.dir, tls=certs)
+        self.etcd.start()
+        self.start_daemon(f"Etcd={self.etcd.url}\nNodeName=node-tls\nTrustedCertificateFile={certs['ca']}\n"
+                          f"CertificateFile={certs['client_cert']}\nKeyFile={certs['client_key']}\n")
+        self.wait_connected()
+        self.preload_and_wait("p-tls", "node-tls")
+        # The watch runs over TLS too.
+        self.assertTrue(th.wait_for(lambda: ("node-tls", "p-tls") in
+                                    [(p["node"], p["pool_id"]) for p in self.daemon.get("/fleet/pools").json["pools"]],
+                                    timeout=5))
+
+    def test_tls_without_client_certificate_is_refused(self):
+        if not shutil.which("openssl"):
+            self.skipTest("openssl is not installed")
+        certs = etcd.make_certificates(self.dir)
+        self.etcd = etcd.Etcd(self.dir, tls=certs)
+        self.etcd.start()
+        self.start_daemon(f"Etcd={self.etcd.url}\nNodeName=node-tls\nTrustedCertificateFile={certs['ca']}\n")
+        self.assertTrue(th.wait_for(lambda: "is not registered. Local operation continues" in self.daemon.log(),
+                                    timeout=10), self.daemon.log()[-3000:])
+        self.assertEqual(self.daemon.get("/health").json["fleet"], "disconnected")
+        r = self.daemon.get("/fleet/pools")
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.headers.get("Retry-After"), "1")
+
+    def test_authentication(self):
+        self.etcd = etcd.Etcd(self.dir)
+        self.etcd.start()
+        self.etcd.enable_auth("fleet", "s3cret")
+        creds = os.path.join(self.dir, "credentials")
+        with open(os.open(creds, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write("fleet:s3cret\n")
+        self.start_daemon(f"Etcd={self.etcd.url}\nNodeName=node-auth\nCredentialsFile={creds}\n")
+        self.wait_connected()
+        self.preload_and_wait("p-auth", "node-auth")
+
+        # etcd's simple tokens live in its memory: after a restart the daemon's is refused, and it
+        # authenticates again.
+        self.etcd.stop()
+        self.etcd.start()
+        self.assertTrue(th.wait_for(lambda: "no longer takes our auth token" in self.daemon.log(), timeout=15),
+                        self.daemon.log()[-3000:])
+        self.wait_connected(timeout=15)
+        self.daemon.post("/pools/p-auth/stop", timeout=60)
+        self.assertTrue(th.wait_for(lambda: "/llorch-test/pools/node-auth/p-auth" not in
+                                    self.etcd.range("/llorch-test/"), timeout=5))
+
+        # A wrong password: disconnected, and the journal says why.
+        self.daemon.stop()
+        with open(creds, "w") as f:
+            f.write("fleet:wrong\n")
+        self.start_daemon(f"Etcd={self.etcd.url}\nNodeName=node-auth\nCredentialsFile={creds}\n")
+        self.assertTrue(th.wait_for(lambda: "authentication failed, invalid user ID or password" in self.daemon.log(),
+                                    timeout=10), self.daemon.log()[-3000:])
+        self.assertEqual(self.daemon.get("/health").json["fleet"], "disconnected")
+
+
 def main():
     if not etcd.available():
         print("1..0 # SKIP etcd and etcdctl are not installed (Debian: etcd-server, etcd-client)")
         return 77
-    return th.run_tap(FleetTest)
+    return th.run_tap(FleetTest, SecureTest)
 
 
 if __name__ == "__main__":

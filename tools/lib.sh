@@ -11,7 +11,7 @@ PACKAGES=(
         libdbus-1-dev scdoc
         systemd dbus dbus-user-session util-linux
         curl python3 python3-dbus python3-behave
-        etcd-server etcd-client
+        etcd-server etcd-client openssl
 )
 
 # What tools/boot-test needs on the host to make and boot a Debian 12 system instance.
