@@ -340,8 +340,8 @@ static int config_parse_key_prefix(const char *value, uint64_t ltype, void *data
 static int config_parse_lease_ttl(const char *value, uint64_t ltype, void *data) {
         usec_t *u = data, t;
 
-        if (parse_duration(value, &t) < 0 || t == USEC_INFINITY || t < USEC_PER_SEC || t > 3600 * USEC_PER_SEC ||
-            t % USEC_PER_SEC != 0)
+        if (parse_duration(value, &t) < 0 || t == USEC_INFINITY || t < USEC_PER_SEC ||
+            t > 3600 * USEC_PER_SEC || t % USEC_PER_SEC != 0)
                 return -EINVAL;
         *u = t;
         return 0;
@@ -407,10 +407,10 @@ static const ConfigTableItem config_table[] = {
         { "Supervision", "LivenessFailures",  config_parse_unsigned, 1,             SUP(liveness_failures) },
 #undef SUP
 
-        { "Fleet", "Etcd",                   config_parse_etcd,      0, offsetof(Config, fleet_etcd) },
-        { "Fleet", "NodeName",               config_parse_node_name, 0, offsetof(Config, fleet_node_name) },
-        { "Fleet", "LeaseTTL",               config_parse_lease_ttl, 0, offsetof(Config, fleet_lease_ttl) },
-        { "Fleet", "KeyPrefix",              config_parse_key_prefix, 0, offsetof(Config, fleet_key_prefix) },
+        { "Fleet", "Etcd",      config_parse_etcd,       0, offsetof(Config, fleet_etcd) },
+        { "Fleet", "NodeName",  config_parse_node_name,  0, offsetof(Config, fleet_node_name) },
+        { "Fleet", "LeaseTTL",  config_parse_lease_ttl,  0, offsetof(Config, fleet_lease_ttl) },
+        { "Fleet", "KeyPrefix", config_parse_key_prefix, 0, offsetof(Config, fleet_key_prefix) },
         { "Fleet", "TrustedCertificateFile", config_parse_path, CONFIG_PATH_EMPTY_UNSETS,
           offsetof(Config, fleet_trusted_certificate_file) },
         { "Fleet", "CertificateFile",        config_parse_path, CONFIG_PATH_EMPTY_UNSETS,

@@ -87,7 +87,8 @@ int base64_decode(const char *s, size_t n, char **ret, size_t *ret_size) {
                         if (v[j] < 0)
                                 return -EINVAL;
                 }
-                uint32_t x = (uint32_t) v[0] << 18 | (uint32_t) v[1] << 12 | (uint32_t) v[2] << 6 | (uint32_t) v[3];
+                uint32_t x = (uint32_t) v[0] << 18 | (uint32_t) v[1] << 12 | (uint32_t) v[2] << 6 |
+                        (uint32_t) v[3];
                 /* Bits below the last full byte must be zero: one encoding per byte string. */
                 if ((pad == 1 && (x & 0xff) != 0) || (pad == 2 && (x & 0xffff) != 0))
                         return -EINVAL;
@@ -265,7 +266,8 @@ void etcd_response_done(EtcdResponse *r) {
 }
 
 /* An int64 as the gateway writes it ("12", "-1"), or as a plain JSON integer. */
-static int dispatch_int64(const JsonDispatch *d, const char *name, json_object *v, void *field, char **ret_error) {
+static int dispatch_int64(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                          char **ret_error) {
         int64_t *p = field;
 
         if (json_object_is_type(v, json_type_int)) {
@@ -294,12 +296,14 @@ static int dispatch_int64(const JsonDispatch *d, const char *name, json_object *
         return json_error(ret_error, "%s: must be an integer (or a string of one)", name);
 }
 
-static int dispatch_bool(const JsonDispatch *d, const char *name, json_object *v, void *field, char **ret_error) {
+static int dispatch_bool(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                         char **ret_error) {
         *(bool *) field = json_object_get_boolean(v);
         return 0;
 }
 
-static int dispatch_int(const JsonDispatch *d, const char *name, json_object *v, void *field, char **ret_error) {
+static int dispatch_int(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                        char **ret_error) {
         int64_t i = 0;
         int r;
 
@@ -315,7 +319,8 @@ typedef struct Bytes {
         size_t size;
 } Bytes;
 
-static int dispatch_base64(const JsonDispatch *d, const char *name, json_object *v, void *field, char **ret_error) {
+static int dispatch_base64(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                           char **ret_error) {
         Bytes *b = field;
         char *data;
         size_t size;
@@ -338,7 +343,8 @@ typedef struct KeyValueScratch {
         int64_t create_revision, mod_revision, version, lease;
 } KeyValueScratch;
 
-static int dispatch_value(const JsonDispatch *d, const char *name, json_object *v, void *field, char **ret_error) {
+static int dispatch_value(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                          char **ret_error) {
         KeyValueScratch *s = (KeyValueScratch *) ((uint8_t *) field - offsetof(KeyValueScratch, value));
 
         s->has_value = true;
@@ -348,12 +354,14 @@ static int dispatch_value(const JsonDispatch *d, const char *name, json_object *
 /* A "kv" object into ret; name is its path for messages ("kvs[3]"). */
 static int parse_key_value(json_object *o, const char *name, EtcdKeyValue *ret, char **ret_error) {
         static const JsonDispatch table[] = {
-                { "key",             json_type_string, dispatch_base64, offsetof(KeyValueScratch, key),   JSON_MANDATORY },
-                { "value",           json_type_string, dispatch_value,  offsetof(KeyValueScratch, value)  },
-                { "create_revision", JSON_TYPE_ANY,    dispatch_int64,  offsetof(KeyValueScratch, create_revision) },
-                { "mod_revision",    JSON_TYPE_ANY,    dispatch_int64,  offsetof(KeyValueScratch, mod_revision) },
-                { "version",         JSON_TYPE_ANY,    dispatch_int64,  offsetof(KeyValueScratch, version) },
-                { "lease",           JSON_TYPE_ANY,    dispatch_int64,  offsetof(KeyValueScratch, lease) },
+#define KV(field) offsetof(KeyValueScratch, field)
+                { "key",             json_type_string, dispatch_base64, KV(key),   JSON_MANDATORY },
+                { "value",           json_type_string, dispatch_value,  KV(value)                 },
+                { "create_revision", JSON_TYPE_ANY,    dispatch_int64,  KV(create_revision)       },
+                { "mod_revision",    JSON_TYPE_ANY,    dispatch_int64,  KV(mod_revision)          },
+                { "version",         JSON_TYPE_ANY,    dispatch_int64,  KV(version)               },
+                { "lease",           JSON_TYPE_ANY,    dispatch_int64,  KV(lease)                 },
+#undef KV
                 {}
         };
         KeyValueScratch s = {};
@@ -386,7 +394,8 @@ static int parse_key_value(json_object *o, const char *name, EtcdKeyValue *ret, 
         return 0;
 }
 
-static int dispatch_header(const JsonDispatch *d, const char *name, json_object *v, void *field, char **ret_error) {
+static int dispatch_header(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                           char **ret_error) {
         static const JsonDispatch table[] = {
                 { "revision", JSON_TYPE_ANY, dispatch_int64, 0 },
                 {}
@@ -399,8 +408,8 @@ typedef int (*ItemParser)(json_object *o, const char *name, void *item, char **r
 
 /* The elements of the array v, each parsed by parse into an item of item_size bytes. The array is
  * handed out at once (with *ret_n counting the items done) so that the caller frees it on error. */
-static int parse_array(json_object *v, const char *name, size_t item_size, ItemParser parse, void **ret_items,
-                       size_t *ret_n, char **ret_error) {
+static int parse_array(json_object *v, const char *name, size_t item_size, ItemParser parse,
+                       void **ret_items, size_t *ret_n, char **ret_error) {
         size_t n = json_object_array_length(v);
         uint8_t *items;
 
@@ -430,7 +439,8 @@ static int parse_kv_item(json_object *o, const char *name, void *item, char **re
         return parse_key_value(o, name, item, ret_error);
 }
 
-static int dispatch_kvs(const JsonDispatch *d, const char *name, json_object *v, void *field, char **ret_error) {
+static int dispatch_kvs(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                        char **ret_error) {
         EtcdResponse *resp = (EtcdResponse *) ((uint8_t *) field - offsetof(EtcdResponse, kvs));
 
         return parse_array(v, name, sizeof(EtcdKeyValue), parse_kv_item, (void **) &resp->kvs, &resp->n_kvs,
@@ -442,7 +452,8 @@ typedef struct EventScratch {
         json_object *kv;
 } EventScratch;
 
-static int dispatch_object_ref(const JsonDispatch *d, const char *name, json_object *v, void *field, char **ret_error) {
+static int dispatch_object_ref(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                               char **ret_error) {
         *(json_object **) field = v;
         return 0;
 }
@@ -450,7 +461,8 @@ static int dispatch_object_ref(const JsonDispatch *d, const char *name, json_obj
 static int parse_event_item(json_object *o, const char *name, void *item, char **ret_error) {
         static const JsonDispatch table[] = {
                 { "type", json_type_string, json_dispatch_string, offsetof(EventScratch, type) },
-                { "kv",   json_type_object, dispatch_object_ref,  offsetof(EventScratch, kv), JSON_MANDATORY },
+                { "kv",   json_type_object, dispatch_object_ref,  offsetof(EventScratch, kv),
+                  JSON_MANDATORY },
                 {}
         };
         _cleanup_free_ char *kv_name = NULL;
@@ -488,29 +500,32 @@ static int parse_event_item(json_object *o, const char *name, void *item, char *
         return 0;
 }
 
-static int dispatch_events(const JsonDispatch *d, const char *name, json_object *v, void *field, char **ret_error) {
+static int dispatch_events(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                           char **ret_error) {
         EtcdResponse *resp = (EtcdResponse *) ((uint8_t *) field - offsetof(EtcdResponse, events));
 
-        return parse_array(v, name, sizeof(EtcdEvent), parse_event_item, (void **) &resp->events, &resp->n_events,
-                           ret_error);
+        return parse_array(v, name, sizeof(EtcdEvent), parse_event_item, (void **) &resp->events,
+                           &resp->n_events, ret_error);
 }
 
 /* Every member any answer may have: one table, the call decides what must be there. */
+#define R(field) offsetof(EtcdResponse, field)
 static const JsonDispatch response_table[] = {
-        { "header",           json_type_object, dispatch_header,      offsetof(EtcdResponse, revision) },
-        { "token",            json_type_string, json_dispatch_string, offsetof(EtcdResponse, token) },
-        { "ID",               JSON_TYPE_ANY,    dispatch_int64,       offsetof(EtcdResponse, lease_id) },
-        { "TTL",              JSON_TYPE_ANY,    dispatch_int64,       offsetof(EtcdResponse, ttl) },
-        { "kvs",              json_type_array,  dispatch_kvs,         offsetof(EtcdResponse, kvs) },
-        { "more",             json_type_boolean, dispatch_bool,       offsetof(EtcdResponse, more) },
-        { "deleted",          JSON_TYPE_ANY,    dispatch_int64,       offsetof(EtcdResponse, deleted) },
-        { "created",          json_type_boolean, dispatch_bool,       offsetof(EtcdResponse, created) },
-        { "canceled",         json_type_boolean, dispatch_bool,       offsetof(EtcdResponse, canceled) },
-        { "compact_revision", JSON_TYPE_ANY,    dispatch_int64,       offsetof(EtcdResponse, compact_revision) },
-        { "cancel_reason",    json_type_string, json_dispatch_string, offsetof(EtcdResponse, cancel_reason) },
-        { "events",           json_type_array,  dispatch_events,      offsetof(EtcdResponse, events) },
+        { "header",           json_type_object,  dispatch_header,      R(revision)         },
+        { "token",            json_type_string,  json_dispatch_string, R(token)            },
+        { "ID",               JSON_TYPE_ANY,     dispatch_int64,       R(lease_id)         },
+        { "TTL",              JSON_TYPE_ANY,     dispatch_int64,       R(ttl)              },
+        { "kvs",              json_type_array,   dispatch_kvs,         R(kvs)              },
+        { "more",             json_type_boolean, dispatch_bool,        R(more)             },
+        { "deleted",          JSON_TYPE_ANY,     dispatch_int64,       R(deleted)          },
+        { "created",          json_type_boolean, dispatch_bool,        R(created)          },
+        { "canceled",         json_type_boolean, dispatch_bool,        R(canceled)         },
+        { "compact_revision", JSON_TYPE_ANY,     dispatch_int64,       R(compact_revision) },
+        { "cancel_reason",    json_type_string,  json_dispatch_string, R(cancel_reason)    },
+        { "events",           json_type_array,   dispatch_events,      R(events)           },
         {}
 };
+#undef R
 
 typedef struct ErrorScratch {
         char *error;                    /* unary: the message; streams: an object (see below) */
@@ -591,11 +606,15 @@ int etcd_response_parse(EtcdCall call, const char *text, size_t size, EtcdRespon
 
                 if (!q)
                         return -ENOMEM;
-                if (ret_error && asprintf(ret_error, "etcd answered error %d: \"%s\"", r.error_code, q) < 0) {
+                if (ret_error &&
+                    asprintf(ret_error, "etcd answered error %d: \"%s\"", r.error_code, q) < 0) {
                         *ret_error = NULL;
                         return -ENOMEM;
                 }
-                *ret = (EtcdResponse) { .error_code = r.error_code, .error_message = TAKE_PTR(r.error_message) };
+                *ret = (EtcdResponse) {
+                        .error_code = r.error_code,
+                        .error_message = TAKE_PTR(r.error_message),
+                };
                 return -EREMOTEIO;
         }
 
@@ -608,8 +627,8 @@ int etcd_response_parse(EtcdCall call, const char *text, size_t size, EtcdRespon
                         return json_error(ret_error, "result: must be an object");
         }
 
-        k = json_dispatch(o, call_is_streamed(call) ? "result" : NULL, response_table, JSON_ALLOW_UNKNOWN, &r,
-                          ret_error);
+        k = json_dispatch(o, call_is_streamed(call) ? "result" : NULL, response_table, JSON_ALLOW_UNKNOWN,
+                          &r, ret_error);
         if (k < 0)
                 return k;
 

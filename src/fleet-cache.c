@@ -142,7 +142,8 @@ static const char *types_description(unsigned types) {
         return "an array, an object or null";
 }
 
-int fleet_value_parse(FleetKeyKind kind, const char *value, size_t size, json_object **ret, char **ret_error) {
+int fleet_value_parse(FleetKeyKind kind, const char *value, size_t size, json_object **ret,
+                      char **ret_error) {
         _cleanup_json_ json_object *o = NULL;
         _cleanup_free_ char *error = NULL;
         int r;
@@ -164,7 +165,8 @@ int fleet_value_parse(FleetKeyKind kind, const char *value, size_t size, json_ob
                 if (!json_object_object_get_ex(o, f->name, &v))
                         continue;
                 if (!(f->types & T(json_object_get_type(v))))
-                        return json_error(ret_error, "value: %s must be %s", f->name, types_description(f->types));
+                        return json_error(ret_error, "value: %s must be %s", f->name,
+                                          types_description(f->types));
                 if (json_string_has_nul(v))
                         return json_error(ret_error, "value: %s must not contain NUL bytes", f->name);
         }
@@ -295,7 +297,8 @@ static void entries_remove(Entry *a, size_t *n, FleetKeyKind kind, const char *n
 /* Keys in messages: escaped (they may hold any byte) and cut after this many bytes. */
 #define KEY_QUOTE_MAX 256
 
-static void warn_key(FleetCacheWarn warn, void *userdata, const char *key, size_t key_size, const char *problem) {
+static void warn_key(FleetCacheWarn warn, void *userdata, const char *key, size_t key_size,
+                     const char *problem) {
         _cleanup_free_ char *q = NULL;
         size_t n;
 
@@ -319,8 +322,8 @@ static void warn_key(FleetCacheWarn warn, void *userdata, const char *key, size_
  * (bad key or value; e->kind/node/pool are set when the key itself was fine, so the caller can
  * keep the old entry), -ENOMEM.
  */
-static int entry_from_kv(FleetCache *c, const EtcdKeyValue *kv, bool with_value, Entry *e, FleetCacheWarn warn,
-                         void *userdata) {
+static int entry_from_kv(FleetCache *c, const EtcdKeyValue *kv, bool with_value, Entry *e,
+                         FleetCacheWarn warn, void *userdata) {
         _cleanup_free_ char *error = NULL;
         int r;
 
@@ -349,10 +352,12 @@ static int entry_from_kv(FleetCache *c, const EtcdKeyValue *kv, bool with_value,
 
         /* The key names the node and pool; a value claiming others is not to be believed. */
         json_object *v;
-        if ((json_object_object_get_ex(e->value, "node", &v) && !streq(json_object_get_string(v), e->node)) ||
+        if ((json_object_object_get_ex(e->value, "node", &v) &&
+             !streq(json_object_get_string(v), e->node)) ||
             (e->pool && json_object_object_get_ex(e->value, "pool_id", &v) &&
              !streq(json_object_get_string(v), e->pool))) {
-                warn_key(warn, userdata, kv->key, kv->key_size, "value names another node or pool than its key");
+                warn_key(warn, userdata, kv->key, kv->key_size,
+                         "value names another node or pool than its key");
                 return -EINVAL;
         }
         return 1;
@@ -413,8 +418,8 @@ int fleet_cache_load(FleetCache *c, const EtcdKeyValue *kvs, size_t n, int64_t r
         return 0;
 }
 
-int fleet_cache_apply(FleetCache *c, const EtcdEvent *events, size_t n, int64_t revision, FleetCacheWarn warn,
-                      void *userdata) {
+int fleet_cache_apply(FleetCache *c, const EtcdEvent *events, size_t n, int64_t revision,
+                      FleetCacheWarn warn, void *userdata) {
         int r;
 
         for (size_t i = 0; i < n; i++) {

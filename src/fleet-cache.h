@@ -53,7 +53,8 @@ int fleet_key_parse(const char *prefix, const char *key, size_t key_size, FleetK
 
 /* Parses a value of kind: -EINVAL with *ret_error for anything but a JSON object of at most
  * FLEET_VALUE_MAX bytes whose known members have the right types. */
-int fleet_value_parse(FleetKeyKind kind, const char *value, size_t size, json_object **ret, char **ret_error);
+int fleet_value_parse(FleetKeyKind kind, const char *value, size_t size, json_object **ret,
+                      char **ret_error);
 
 typedef struct FleetCache FleetCache;
 
@@ -70,8 +71,8 @@ int fleet_cache_load(FleetCache *c, const EtcdKeyValue *kvs, size_t n, int64_t r
                      void *userdata);
 /* Applies watch events; revision is the answer's header revision. An event older than what the
  * cache holds for its key is ignored. */
-int fleet_cache_apply(FleetCache *c, const EtcdEvent *events, size_t n, int64_t revision, FleetCacheWarn warn,
-                      void *userdata);
+int fleet_cache_apply(FleetCache *c, const EtcdEvent *events, size_t n, int64_t revision,
+                      FleetCacheWarn warn, void *userdata);
 
 bool fleet_cache_is_loaded(const FleetCache *c);
 int64_t fleet_cache_revision(const FleetCache *c);

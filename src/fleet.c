@@ -207,8 +207,8 @@ static void fleet_set_state(Fleet *f, FleetState s) {
                 return;
         f->state = s;
         if (f->manager->bus)
-                (void) sd_bus_emit_properties_changed(f->manager->bus, POOL_MANAGER_PATH, POOL_MANAGER_INTERFACE,
-                                                      "FleetState", NULL);
+                (void) sd_bus_emit_properties_changed(f->manager->bus, POOL_MANAGER_PATH,
+                                                      POOL_MANAGER_INTERFACE, "FleetState", NULL);
 }
 
 /* ---- requests ---- */
@@ -273,9 +273,9 @@ static size_t on_request_write(char *ptr, size_t size, size_t nmemb, void *userd
                  * callback, outside libcurl, starts over. */
                 r = etcd_stream_feed(&req->stream, ptr, n, on_watch_line, req);
                 if (r < 0) {
-                        if (!req->stream_error && asprintf(&req->stream_error, "%s",
-                                                           r == -EFBIG ? "a watch message larger than 32 MiB" :
-                                                           strerror(-r)) < 0)
+                        if (!req->stream_error &&
+                            asprintf(&req->stream_error, "%s",
+                                     r == -EFBIG ? "a watch message larger than 32 MiB" : strerror(-r)) < 0)
                                 req->stream_error = NULL;
                         return 0;
                 }
@@ -324,7 +324,8 @@ static void on_request_done(CurlGlue *g, CURL *easy, CURLcode result, void *user
                         /* Not the gateway talking (a proxy, another server): say what came. */
                         _cleanup_free_ char *e = TAKE_PTR(error);
 
-                        if (asprintf(&error, "HTTP status %ld and no etcd answer (%s)", status, strna(e)) < 0)
+                        if (asprintf(&error, "HTTP status %ld and no etcd answer (%s)", status,
+                                     strna(e)) < 0)
                                 error = NULL;
                         r = -EIO;
                 } else if (r >= 0 && status != 200) {
@@ -338,12 +339,13 @@ static void on_request_done(CurlGlue *g, CURL *easy, CURLcode result, void *user
         req->done(f, req, r, &resp, error ?: "out of memory");
 }
 
-static int fleet_request_start(Fleet *f, EtcdCall call, const char *path, const char *body, FleetRequestDone done,
-                               FleetRequest **ret) {
+static int fleet_request_start(Fleet *f, EtcdCall call, const char *path, const char *body,
+                               FleetRequestDone done, FleetRequest **ret) {
         _cleanup_(fleet_request_freep) FleetRequest *req = NULL;
         _cleanup_free_ char *url = NULL, *auth = NULL;
         const Config *c = f->manager->config;
         usec_t timeout;
+        long timeout_ms, connect_ms;
         CURL *easy;
         int r;
 
@@ -372,8 +374,11 @@ static int fleet_request_start(Fleet *f, EtcdCall call, const char *path, const 
                 return -ENOMEM;
         req->easy = easy;
 
-        /* A keepalive must come back well within the TTL to be of use; writes get as long. */
+        /* An answer later than the TTL (but at least 2 s, at most 10 s) is of no use: a keepalive
+         * would come too late for the lease, and the node be registered with a stale state. */
         timeout = CLAMP(f->ttl, 2 * USEC_PER_SEC, 10 * USEC_PER_SEC);
+        timeout_ms = (long) (timeout / USEC_PER_MSEC);
+        connect_ms = (long) (MIN(timeout, 3 * USEC_PER_SEC) / USEC_PER_MSEC);
         if (curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
@@ -383,7 +388,7 @@ static int fleet_request_start(Fleet *f, EtcdCall call, const char *path, const 
             curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, body) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_request_write) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_WRITEDATA, req) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) (MIN(timeout, 3 * USEC_PER_SEC) / USEC_PER_MSEC)) != CURLE_OK)
+            curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) != CURLE_OK)
                 r = -EINVAL;
         else if (call == ETCD_CALL_WATCH)
                 /* A stream without end: no overall timeout, but TCP keepalives notice a dead peer. */
@@ -391,13 +396,13 @@ static int fleet_request_start(Fleet *f, EtcdCall call, const char *path, const 
                         curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, 10L) != CURLE_OK ||
                         curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, 5L) != CURLE_OK ? -EINVAL : 0;
         else
-                r = curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) (timeout / USEC_PER_MSEC)) != CURLE_OK ?
-                        -EINVAL : 0;
-        if (r >= 0 && ((c->fleet_trusted_certificate_file &&
-                        curl_easy_setopt(easy, CURLOPT_CAINFO, c->fleet_trusted_certificate_file) != CURLE_OK) ||
-                       (c->fleet_certificate_file &&
-                        curl_easy_setopt(easy, CURLOPT_SSLCERT, c->fleet_certificate_file) != CURLE_OK) ||
-                       (c->fleet_key_file && curl_easy_setopt(easy, CURLOPT_SSLKEY, c->fleet_key_file) != CURLE_OK)))
+                r = curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK ? -EINVAL : 0;
+        if (r >= 0 &&
+            ((c->fleet_trusted_certificate_file &&
+              curl_easy_setopt(easy, CURLOPT_CAINFO, c->fleet_trusted_certificate_file) != CURLE_OK) ||
+             (c->fleet_certificate_file &&
+              curl_easy_setopt(easy, CURLOPT_SSLCERT, c->fleet_certificate_file) != CURLE_OK) ||
+             (c->fleet_key_file && curl_easy_setopt(easy, CURLOPT_SSLKEY, c->fleet_key_file) != CURLE_OK)))
                 r = -EINVAL;
         if (r < 0) {
                 curl_easy_cleanup(TAKE_PTR(req->easy));
@@ -446,20 +451,21 @@ static void fleet_fail(Fleet *f, const char *what, const char *error) {
                            "ETCD_ENDPOINT=%s", fleet_endpoint(f),
                            "FLEET_NODE=%s", f->node,
                            "ERROR=%s", error,
-                           LOG_MESSAGE("Fleet: etcd at %s failed (%s: %s); node \"%s\" is not registered. Local "
-                                       "operation continues; retrying with backoff.",
+                           LOG_MESSAGE("Fleet: etcd at %s failed (%s: %s); node \"%s\" is not registered. "
+                                       "Local operation continues; retrying with backoff.",
                                        fleet_endpoint(f), what, error, f->node),
                            NULL);
                 f->outage_logged = true;
         } else
-                log_debug("Fleet: etcd at %s failed again (%s: %s); next try in %llu ms.", fleet_endpoint(f), what,
-                          error, (unsigned long long) (delay / USEC_PER_MSEC));
+                log_debug("Fleet: etcd at %s failed again (%s: %s); next try in %llu ms.", fleet_endpoint(f),
+                          what, error, (unsigned long long) (delay / USEC_PER_MSEC));
         fleet_set_state(f, FLEET_DISCONNECTED);
 
         f->endpoint = (f->endpoint + 1) % f->n_endpoints;
         r = timer_arm(f, &f->retry_timer, fleet_now(f) + delay, on_retry_timer, f, "fleet-retry");
         if (r < 0)
-                log_error_errno(r, "Fleet: failed to schedule reconnecting to etcd, staying disconnected: %m");
+                log_error_errno(r, "Fleet: failed to schedule reconnecting to etcd, staying "
+                                "disconnected: %m");
 }
 
 static void fleet_acquire_lease(Fleet *f);
@@ -480,8 +486,8 @@ static void fleet_lease_lost(Fleet *f, const char *how) {
                    LOG_MESSAGE_ID(MESSAGE_FLEET_LEASE_LOST),
                    "FLEET_NODE=%s", f->node,
                    "FLEET_LEASE=%" PRIx64, (uint64_t) f->lease_id,
-                   LOG_MESSAGE("Fleet: lease %" PRIx64 " of node \"%s\" is gone (%s): granting a new one and "
-                               "writing every key again.", (uint64_t) f->lease_id, f->node, how),
+                   LOG_MESSAGE("Fleet: lease %" PRIx64 " of node \"%s\" is gone (%s): granting a new one "
+                               "and writing every key again.", (uint64_t) f->lease_id, f->node, how),
                    NULL);
         fleet_cancel_requests(f, /* keep_watch= */ true);
         timer_disarm(f->keepalive_timer);
@@ -491,7 +497,8 @@ static void fleet_lease_lost(Fleet *f, const char *how) {
 }
 
 /* What every request's failure leads to. */
-static void fleet_request_failed(Fleet *f, FleetRequest *req, int r, const EtcdResponse *resp, const char *error) {
+static void fleet_request_failed(Fleet *f, FleetRequest *req, int r, const EtcdResponse *resp,
+                                 const char *error) {
         const char *what = etcd_call_to_string(req->call);
 
         if (r == -EREMOTEIO && resp->error_code == ETCD_CODE_NOT_FOUND && req->call == ETCD_CALL_PUT &&
@@ -511,8 +518,8 @@ static void fleet_request_failed(Fleet *f, FleetRequest *req, int r, const EtcdR
                 return fleet_connect(f);
         }
         if (r == -EINVAL)
-                log_error("Fleet: etcd at %s gave a bad answer to %s: %s; changing nothing.", fleet_endpoint(f),
-                          what, error);
+                log_error("Fleet: etcd at %s gave a bad answer to %s: %s; changing nothing.",
+                          fleet_endpoint(f), what, error);
         fleet_fail(f, what, error);
 }
 
@@ -637,6 +644,7 @@ static int fleet_pool_value(Fleet *f, const char *pool_id, json_object **ret) {
         _cleanup_json_ json_object *o = NULL;
         const PoolEntry *e = registry_get(f->manager->registry, pool_id);
         const Pool *p = manager_get_pool(f->manager, pool_id);
+        const char *engine = p && p->prepared ? engine_kind_to_string(p->prepared->engine) : NULL;
         int r;
 
         if (!e || !e->state || streq(e->state, "stopped")) {
@@ -648,7 +656,7 @@ static int fleet_pool_value(Fleet *f, const char *pool_id, json_object **ret) {
                 return r;
         json_object_object_del(o, "last_heartbeat_ms");
         if (json_add_string(o, "node", f->node) < 0 ||
-            json_add_string(o, "engine", p && p->prepared ? engine_kind_to_string(p->prepared->engine) : NULL) < 0)
+            json_add_string(o, "engine", engine) < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(o);
         return 0;
@@ -680,8 +688,9 @@ static void on_slot_written(Fleet *f, FleetRequest *req, int r, EtcdResponse *re
                            "ETCD_ENDPOINT=%s", fleet_endpoint(f),
                            "FLEET_NODE=%s", f->node,
                            "FLEET_LEASE=%" PRIx64, (uint64_t) f->lease_id,
-                           LOG_MESSAGE("Fleet: node \"%s\" registered in etcd at %s (lease %" PRIx64 ", TTL %" PRIi64
-                                       " s).", f->node, fleet_endpoint(f), (uint64_t) f->lease_id, f->granted_ttl),
+                           LOG_MESSAGE("Fleet: node \"%s\" registered in etcd at %s (lease %" PRIx64 ", TTL "
+                                       "%" PRIi64 " s).", f->node, fleet_endpoint(f), (uint64_t) f->lease_id,
+                                       f->granted_ttl),
                            NULL);
                 f->outage_logged = false;
                 fleet_set_state(f, FLEET_CONNECTED);
@@ -716,9 +725,9 @@ static void slot_flush(FleetSlot *s) {
 
         if (value) {
                 char ts[FORMAT_TIMESTAMP_MAX];
+                const char *updated_at = format_timestamp_rfc3339(ts, sizeof ts, now(CLOCK_REALTIME));
 
-                if (s->pool_id &&
-                    json_add_string(value, "updated_at", format_timestamp_rfc3339(ts, sizeof ts, now(CLOCK_REALTIME))) < 0)
+                if (s->pool_id && json_add_string(value, "updated_at", updated_at) < 0)
                         return (void) log_oom();
                 r = etcd_body_put(s->key, json_text(value), f->lease_id, &body);
         } else
@@ -749,7 +758,8 @@ static void on_own_keys(Fleet *f, FleetRequest *req, int r, EtcdResponse *resp, 
                 FleetKeyKind kind;
                 FleetSlot *s;
 
-                r = fleet_key_parse(f->prefix, resp->kvs[i].key, resp->kvs[i].key_size, &kind, &node, &pool, NULL);
+                r = fleet_key_parse(f->prefix, resp->kvs[i].key, resp->kvs[i].key_size, &kind, &node, &pool,
+                                    NULL);
                 if (r == -ENOMEM)
                         return (void) log_oom();
                 if (r <= 0 || kind != FLEET_KEY_POOL || !streq(node, f->node))
@@ -808,7 +818,8 @@ static void fleet_watch_retry(Fleet *f) {
 
         if (f->phase != PHASE_READY)
                 return;         /* registration starts it again */
-        delay = fleet_backoff(++f->watch_failures, FLEET_BACKOFF_INITIAL_USEC, FLEET_BACKOFF_MAX_USEC, random_u64());
+        delay = fleet_backoff(++f->watch_failures, FLEET_BACKOFF_INITIAL_USEC, FLEET_BACKOFF_MAX_USEC,
+                              random_u64());
         r = timer_arm(f, &f->watch_timer, fleet_now(f) + delay, on_watch_timer, f, "fleet-watch-retry");
         if (r < 0)
                 log_error_errno(r, "Fleet: failed to schedule the watch: %m");
@@ -831,8 +842,8 @@ static int on_watch_line(const char *line, size_t size, void *userdata) {
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
-                if (asprintf(&req->stream_error, "%s %s", r == -EREMOTEIO ? "etcd sent" : "bad watch message:",
-                             strna(error)) < 0)
+                if (asprintf(&req->stream_error, "%s %s",
+                             r == -EREMOTEIO ? "etcd sent" : "bad watch message:", strna(error)) < 0)
                         req->stream_error = NULL;
                 return -EBADMSG;
         }
@@ -846,15 +857,16 @@ static int on_watch_line(const char *line, size_t size, void *userdata) {
         }
         if (resp.created) {
                 f->watch_failures = 0;
-                log_debug("Fleet: watching %s from revision %" PRIi64 ".", f->prefix, fleet_cache_revision(f->cache) + 1);
+                log_debug("Fleet: watching %s from revision %" PRIi64 ".", f->prefix,
+                          fleet_cache_revision(f->cache) + 1);
         }
         return fleet_cache_apply(f->cache, resp.events, resp.n_events, resp.revision, on_cache_warning, f);
 }
 
 static void fleet_watch_ended(Fleet *f, FleetRequest *req, CURLcode result) {
         if (req->stream_error)
-                log_warning("Fleet: the watch on etcd at %s ended: %s; reading the keys again.", fleet_endpoint(f),
-                            req->stream_error);
+                log_warning("Fleet: the watch on etcd at %s ended: %s; reading the keys again.",
+                            fleet_endpoint(f), req->stream_error);
         else
                 log_debug("Fleet: the watch on etcd at %s ended: %s.", fleet_endpoint(f),
                           result == CURLE_OK ? "the stream ended" : curl_easy_strerror(result));
@@ -867,8 +879,8 @@ static void on_cache_range(Fleet *f, FleetRequest *req, int r, EtcdResponse *res
 
         if (r == -EINVAL || (r == -EREMOTEIO && resp->error_code != ETCD_CODE_UNAUTHENTICATED)) {
                 /* etcd is there but the answer is unusable: keep the cache, try again later. */
-                log_error("Fleet: etcd at %s gave a bad answer to the range of %s: %s; keeping the cache as it "
-                          "is.", fleet_endpoint(f), f->prefix, error);
+                log_error("Fleet: etcd at %s gave a bad answer to the range of %s: %s; keeping the cache "
+                          "as it is.", fleet_endpoint(f), f->prefix, error);
                 return fleet_watch_retry(f);
         }
         if (r < 0)
@@ -915,8 +927,8 @@ static int on_keepalive_timer(sd_event_source *s, uint64_t usec, void *userdata)
         Fleet *f = userdata;
         int r;
 
-        r = timer_arm(f, &f->keepalive_timer, usec + MAX(f->granted_ttl, 1) * USEC_PER_SEC / 3, on_keepalive_timer,
-                      f, "fleet-keepalive");
+        r = timer_arm(f, &f->keepalive_timer, usec + MAX(f->granted_ttl, 1) * USEC_PER_SEC / 3,
+                      on_keepalive_timer, f, "fleet-keepalive");
         if (r < 0)
                 log_error_errno(r, "Fleet: failed to schedule the next keepalive: %m");
         fleet_send_keepalive(f);
@@ -962,8 +974,8 @@ static void fleet_send_keepalive(Fleet *f) {
                 return;
         r = etcd_body_keepalive(f->lease_id, &body);
         if (r >= 0)
-                r = fleet_request_start(f, ETCD_CALL_KEEPALIVE, "/v3/lease/keepalive", body, on_keepalive_done,
-                                        &f->keepalive);
+                r = fleet_request_start(f, ETCD_CALL_KEEPALIVE, "/v3/lease/keepalive", body,
+                                        on_keepalive_done, &f->keepalive);
         if (r < 0)
                 fleet_fail(f, "keepalive", strerror(-r));
 }
@@ -973,7 +985,8 @@ static void on_granted(Fleet *f, FleetRequest *req, int r, EtcdResponse *resp, c
                 return fleet_request_failed(f, req, r, resp, error);
         f->lease_id = resp->lease_id;
         f->granted_ttl = resp->ttl;
-        log_debug("Fleet: lease %" PRIx64 " granted, TTL %" PRIi64 " s.", (uint64_t) f->lease_id, f->granted_ttl);
+        log_debug("Fleet: lease %" PRIx64 " granted, TTL %" PRIi64 " s.", (uint64_t) f->lease_id,
+                  f->granted_ttl);
         fleet_ready(f);
 }
 
@@ -1005,7 +1018,8 @@ static void fleet_acquire_lease(Fleet *f) {
         } else {
                 r = etcd_body_grant((int64_t) (f->ttl / USEC_PER_SEC), &body);
                 if (r >= 0)
-                        r = fleet_request_start(f, ETCD_CALL_GRANT, "/v3/lease/grant", body, on_granted, &req);
+                        r = fleet_request_start(f, ETCD_CALL_GRANT, "/v3/lease/grant", body, on_granted,
+                                                &req);
         }
         if (r < 0)
                 fleet_fail(f, "lease", strerror(-r));
@@ -1056,7 +1070,8 @@ static int read_credentials(const char *path, char **ret_user, char **ret_passwo
         text[strcspn(text, "\r\n")] = '\0';
         colon = strchr(text, ':');
         if (!colon || colon == text)
-                return log_error_errno(EINVAL, "CredentialsFile=%s must hold USER:PASSWORD on its first line.", path);
+                return log_error_errno(EINVAL, "CredentialsFile=%s must hold USER:PASSWORD on its first "
+                                       "line.", path);
         user = strndup(text, (size_t) (colon - text));
         password = strdup(colon + 1);
         if (!user || !password)
@@ -1095,10 +1110,11 @@ int fleet_new(Fleet **ret, Manager *m) {
                 char host[HOST_NAME_MAX + 1] = {};
 
                 if (gethostname(host, sizeof host - 1) < 0)
-                        return log_error_errno(errno, "Failed to get the hostname for the fleet's node name: %m");
+                        return log_error_errno(errno, "Failed to get the hostname for the fleet's node "
+                                               "name: %m");
                 if (!fleet_node_name_is_valid(host))
-                        return log_error_errno(EINVAL, "The hostname \"%s\" is no valid node name for the fleet: set "
-                                               "NodeName= in [Fleet].", host);
+                        return log_error_errno(EINVAL, "The hostname \"%s\" is no valid node name for the "
+                                               "fleet: set NodeName= in [Fleet].", host);
                 f->node = strdup(host);
         }
         f->prefix = strdup(c->fleet_key_prefix);
@@ -1169,8 +1185,8 @@ int fleet_start(Fleet *f) {
         STRV_FOREACH(e, f->endpoints)
                 if (strextendf(&list, "%s%s", list ? ", " : "", *e) < 0)
                         return log_oom();
-        log_info("Fleet: registering node \"%s\" under %s in etcd at %s (lease TTL %llu s).", f->node, f->prefix,
-                 list, (unsigned long long) (f->ttl / USEC_PER_SEC));
+        log_info("Fleet: registering node \"%s\" under %s in etcd at %s (lease TTL %llu s).", f->node,
+                 f->prefix, list, (unsigned long long) (f->ttl / USEC_PER_SEC));
         /* At once, but from the event loop: the HTTP listener (the node's URL) is up by then. */
         r = timer_arm(f, &f->retry_timer, 0, on_retry_timer, f, "fleet-connect");
         if (r < 0)

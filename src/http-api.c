@@ -355,7 +355,8 @@ static int route_fleet_pools(HttpRequest *r, const char *id) {
                 if (!e || json_add_string(e, "error", "the fleet's keys have not been read from etcd yet "
                                           "(etcd unreachable since start-up); retry later") < 0)
                         return -ENOMEM;
-                return http_request_reply_full(r, MHD_HTTP_SERVICE_UNAVAILABLE, e, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+                return http_request_reply_full(r, MHD_HTTP_SERVICE_UNAVAILABLE, e,
+                                               MHD_HTTP_HEADER_RETRY_AFTER, "1");
         }
         if (k < 0)
                 return k;

@@ -333,7 +333,8 @@ int manager_reload_config(Manager *m, char **ret_error) {
                 if (!c->fleet_etcd ||
                     free_and_strdup(&c->fleet_node_name, m->config->fleet_node_name) < 0 ||
                     free_and_strdup(&c->fleet_key_prefix, m->config->fleet_key_prefix) < 0 ||
-                    free_and_strdup(&c->fleet_trusted_certificate_file, m->config->fleet_trusted_certificate_file) < 0 ||
+                    free_and_strdup(&c->fleet_trusted_certificate_file,
+                                    m->config->fleet_trusted_certificate_file) < 0 ||
                     free_and_strdup(&c->fleet_certificate_file, m->config->fleet_certificate_file) < 0 ||
                     free_and_strdup(&c->fleet_key_file, m->config->fleet_key_file) < 0 ||
                     free_and_strdup(&c->fleet_credentials_file, m->config->fleet_credentials_file) < 0)

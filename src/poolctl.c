@@ -760,10 +760,16 @@ static int pool_info_from_fleet(json_object *o, PoolInfo *p) {
         };
         json_object *v;
 
-        for (size_t i = 0; i < ELEMENTSOF(strings); i++)
-                if (json_object_object_get_ex(o, strings[i].name, &v) && json_object_is_type(v, json_type_string) &&
-                    !(*(char **) ((uint8_t *) p + strings[i].offset) = strdup(json_object_get_string(v))))
+        for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
+                char **field = (char **) ((uint8_t *) p + strings[i].offset);
+
+                if (!json_object_object_get_ex(o, strings[i].name, &v) ||
+                    !json_object_is_type(v, json_type_string))
+                        continue;
+                *field = strdup(json_object_get_string(v));
+                if (!*field)
                         return -ENOMEM;
+        }
         p->live = json_object_object_get_ex(o, "live", &v) && json_object_get_boolean(v);
         p->ready = json_object_object_get_ex(o, "ready", &v) && json_object_get_boolean(v);
         p->draining = json_object_object_get_ex(o, "draining", &v) && json_object_get_boolean(v);
@@ -804,7 +810,8 @@ static int verb_fleet(sd_bus *bus, char **args) {
                 return log_error_errno(r < 0 ? r : -EBADMSG, "ListFleetPools returned no fleet document: %s",
                                        strna(parse_error));
 
-        if (json_object_object_get_ex(doc, "fleet", &v) && !streq_ptr(json_object_get_string(v), "connected"))
+        if (json_object_object_get_ex(doc, "fleet", &v) &&
+            !streq_ptr(json_object_get_string(v), "connected"))
                 log_error("Warning: pool-managerd is %s from etcd; this is the last state it saw.",
                           strna(json_object_get_string(v)));
 
@@ -822,8 +829,8 @@ static int verb_fleet(sd_bus *bus, char **args) {
                 _cleanup_(pool_info_done) PoolInfo p = POOL_INFO_INIT;
 
                 /* Borrowed from the document, which outlives the table. */
-                nodes[t.n] = json_object_object_get_ex(o, "node", &v) ? (char *) json_object_get_string(v) : NULL;
-                nodes[t.n] = (char *) dash_if_empty(nodes[t.n]);
+                nodes[t.n] = (char *) dash_if_empty(json_object_object_get_ex(o, "node", &v) ?
+                                                    json_object_get_string(v) : NULL);
                 node_width = MAX(node_width, utf8_width(nodes[t.n]));
                 if (pool_info_from_fleet(o, &p) < 0 || row_fill(t.rows[t.n], &p) < 0) {
                         row_done(t.rows[t.n]);

@@ -44,7 +44,8 @@ static void parse_one(EtcdCall call, const char *text, size_t size, FleetCache *
         k = etcd_response_parse(call, text, size, &r, &error);
         if (k < 0) {
                 check(k == -ENOMEM || error, "refused without an error message", NULL);
-                check(!r.kvs && !r.events && !r.token && !r.cancel_reason, "refused but handed something out", error);
+                check(!r.kvs && !r.events && !r.token && !r.cancel_reason,
+                      "refused but handed something out", error);
                 if (k == -EREMOTEIO)
                         check(r.error_message, "an error answer without its message", error);
                 else
@@ -56,7 +57,8 @@ static void parse_one(EtcdCall call, const char *text, size_t size, FleetCache *
         for (size_t i = 0; i < r.n_kvs; i++)
                 check_kv(&r.kvs[i]);
         for (size_t i = 0; i < r.n_events; i++) {
-                check(r.events[i].type == ETCD_EVENT_PUT || r.events[i].type == ETCD_EVENT_DELETE, "bad event type",
+                check(r.events[i].type == ETCD_EVENT_PUT || r.events[i].type == ETCD_EVENT_DELETE,
+                      "bad event type",
                       NULL);
                 check_kv(&r.events[i].kv);
         }
@@ -66,9 +68,11 @@ static void parse_one(EtcdCall call, const char *text, size_t size, FleetCache *
                 check(!isempty(r.token), "authenticated without a token", NULL);
 
         if (call == ETCD_CALL_RANGE)
-                check(fleet_cache_load(cache, r.kvs, r.n_kvs, r.revision, warn, NULL) >= 0, "cache load failed", NULL);
+                check(fleet_cache_load(cache, r.kvs, r.n_kvs, r.revision, warn, NULL) >= 0,
+                      "cache load failed", NULL);
         if (call == ETCD_CALL_WATCH)
-                check(fleet_cache_apply(cache, r.events, r.n_events, r.revision, warn, NULL) >= 0, "cache apply failed",
+                check(fleet_cache_apply(cache, r.events, r.n_events, r.revision, warn, NULL) >= 0,
+                      "cache apply failed",
                       NULL);
         etcd_response_done(&r);
 }

@@ -91,8 +91,8 @@ TEST(prefix_range_end) {
 }
 
 TEST(bodies) {
-        _cleanup_free_ char *put = NULL, *put0 = NULL, *del = NULL, *range = NULL, *keys = NULL, *grant = NULL,
-                *ka = NULL, *watch = NULL, *auth = NULL;
+        _cleanup_free_ char *put = NULL, *put0 = NULL, *del = NULL, *range = NULL, *keys = NULL,
+                *grant = NULL, *ka = NULL, *watch = NULL, *auth = NULL;
 
         ASSERT_OK(etcd_body_put("foo", "bar", 7587862038521553670LL, &put));
         ASSERT_STREQ(put, "{\"key\":\"Zm9v\",\"value\":\"YmFy\",\"lease\":\"7587862038521553670\"}");
@@ -109,7 +109,9 @@ TEST(bodies) {
         ASSERT_OK(etcd_body_keepalive(42, &ka));
         ASSERT_STREQ(ka, "{\"ID\":\"42\"}");
         ASSERT_OK(etcd_body_watch("foo", "fop", 13, &watch));
-        ASSERT_STREQ(watch, "{\"create_request\":{\"key\":\"Zm9v\",\"range_end\":\"Zm9w\",\"start_revision\":\"13\"}}");
+        ASSERT_STREQ(watch,
+                     "{\"create_request\":{\"key\":\"Zm9v\",\"range_end\":\"Zm9w\","
+                     "\"start_revision\":\"13\"}}");
         ASSERT_OK(etcd_body_authenticate("root", "pa\"ss", &auth));
         ASSERT_STREQ(auth, "{\"name\":\"root\",\"password\":\"pa\\\"ss\"}");
 }
@@ -123,7 +125,8 @@ TEST(grant_keepalive_auth) {
         ASSERT_EQ(r.ttl, 5);
         etcd_response_done(&r);
 
-        r = parse_ok(ETCD_CALL_KEEPALIVE, "{\"result\":{" HEADER ",\"ID\":\"7421547673751079941\",\"TTL\":\"5\"}}");
+        r = parse_ok(ETCD_CALL_KEEPALIVE,
+                     "{\"result\":{" HEADER ",\"ID\":\"7421547673751079941\",\"TTL\":\"5\"}}");
         ASSERT_EQ(r.ttl, 5);
         etcd_response_done(&r);
         /* An unknown lease: TTL left out (zero). */
@@ -140,14 +143,18 @@ TEST(grant_keepalive_auth) {
         ASSERT_STREQ(r.token, "eTjDbCXXlrXZTMrr.20");
         etcd_response_done(&r);
 
-        assert_refused(ETCD_CALL_GRANT, "{" HEADER ",\"TTL\":\"5\"}", EINVAL, "ID: must be a positive lease id");
-        assert_refused(ETCD_CALL_GRANT, "{" HEADER ",\"ID\":\"x1\",\"TTL\":\"5\"}", EINVAL, "ID: must be an integer");
-        assert_refused(ETCD_CALL_GRANT, "{" HEADER ",\"ID\":true,\"TTL\":\"5\"}", EINVAL, "ID: must be an integer");
+        assert_refused(ETCD_CALL_GRANT, "{" HEADER ",\"TTL\":\"5\"}", EINVAL,
+                       "ID: must be a positive lease id");
+        assert_refused(ETCD_CALL_GRANT, "{" HEADER ",\"ID\":\"x1\",\"TTL\":\"5\"}", EINVAL,
+                       "ID: must be an integer");
+        assert_refused(ETCD_CALL_GRANT, "{" HEADER ",\"ID\":true,\"TTL\":\"5\"}", EINVAL,
+                       "ID: must be an integer");
         assert_refused(ETCD_CALL_GRANT, "{" HEADER ",\"ID\":\"99999999999999999999\",\"TTL\":\"5\"}", EINVAL,
                        "ID: must be an integer");
         assert_refused(ETCD_CALL_KEEPALIVE, "{" HEADER ",\"TTL\":\"5\"}", EINVAL, "result: is required");
         assert_refused(ETCD_CALL_AUTHENTICATE, "{" HEADER "}", EINVAL, "token: is required");
-        assert_refused(ETCD_CALL_AUTHENTICATE, "{" HEADER ",\"token\":5}", EINVAL, "token: must be a string");
+        assert_refused(ETCD_CALL_AUTHENTICATE, "{" HEADER ",\"token\":5}", EINVAL,
+                       "token: must be a string");
 }
 
 TEST(put_delete) {
@@ -162,7 +169,8 @@ TEST(put_delete) {
 
         assert_refused(ETCD_CALL_PUT, "{}", EINVAL, "header.revision: is required");
         assert_refused(ETCD_CALL_PUT, "{\"header\":[]}", EINVAL, "header: must be an object");
-        assert_refused(ETCD_CALL_PUT, "{\"header\":{\"revision\":\"-\"}}", EINVAL, "header.revision: must be an integer");
+        assert_refused(ETCD_CALL_PUT, "{\"header\":{\"revision\":\"-\"}}", EINVAL,
+                       "header.revision: must be an integer");
 }
 
 TEST(errors) {
@@ -187,7 +195,8 @@ TEST(errors) {
         etcd_response_done(&r);
 
         assert_refused(ETCD_CALL_PUT, "{\"error\":5}", EINVAL, "error: must be a string");
-        assert_refused(ETCD_CALL_PUT, "{\"error\":\"x\",\"code\":\"5\"}", EINVAL, "code: must be an integer");
+        assert_refused(ETCD_CALL_PUT, "{\"error\":\"x\",\"code\":\"5\"}", EINVAL,
+                       "code: must be an integer");
 }
 
 TEST(range) {
@@ -195,7 +204,8 @@ TEST(range) {
 
         r = parse_ok(ETCD_CALL_RANGE, "{" HEADER ",\"kvs\":[{\"key\":\"Zm9v\",\"create_revision\":\"2\","
                      "\"mod_revision\":\"5\",\"version\":\"3\",\"value\":\"YmFy\",\"lease\":\"77\"},"
-                     "{\"key\":\"Zm9w\",\"create_revision\":\"6\",\"mod_revision\":\"6\",\"version\":\"1\"}],"
+                     "{\"key\":\"Zm9w\",\"create_revision\":\"6\",\"mod_revision\":\"6\","
+                     "\"version\":\"1\"}],"
                      "\"count\":\"2\"}");
         ASSERT_EQ(r.n_kvs, 2);
         ASSERT_STREQ(r.kvs[0].key, "foo");
@@ -214,9 +224,11 @@ TEST(range) {
         ASSERT_EQ(r.n_kvs, 0);
         etcd_response_done(&r);
 
-        assert_refused(ETCD_CALL_RANGE, "{" HEADER ",\"kvs\":[{\"key\":\"Zm9v\"},{\"key\":\"Zm9\"}]}", EINVAL,
+        assert_refused(ETCD_CALL_RANGE, "{" HEADER ",\"kvs\":[{\"key\":\"Zm9v\"},{\"key\":\"Zm9\"}]}",
+                       EINVAL,
                        "kvs[1].key: invalid base64");
-        assert_refused(ETCD_CALL_RANGE, "{" HEADER ",\"kvs\":[{\"value\":\"Zm9v\"}]}", EINVAL, "kvs[0].key: is required");
+        assert_refused(ETCD_CALL_RANGE, "{" HEADER ",\"kvs\":[{\"value\":\"Zm9v\"}]}", EINVAL,
+                       "kvs[0].key: is required");
         assert_refused(ETCD_CALL_RANGE, "{" HEADER ",\"kvs\":{}}", EINVAL, "kvs: must be an array");
         assert_refused(ETCD_CALL_RANGE, "{" HEADER ",\"kvs\":[5]}", EINVAL, "kvs[0]: must be an object");
         assert_refused(ETCD_CALL_RANGE, "{" HEADER ",\"kvs\":[{\"key\":\"Zm9v\",\"lease\":[]}]}", EINVAL,
@@ -237,7 +249,8 @@ TEST(watch) {
         etcd_response_done(&r);
 
         r = parse_ok(ETCD_CALL_WATCH, "{\"result\":{" HEADER ",\"events\":[{\"kv\":{\"key\":\"Zm9v\","
-                     "\"create_revision\":\"2\",\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"YmFy\"}},"
+                     "\"create_revision\":\"2\",\"mod_revision\":\"2\",\"version\":\"1\","
+                     "\"value\":\"YmFy\"}},"
                      "{\"type\":\"DELETE\",\"kv\":{\"key\":\"Zm9v\",\"mod_revision\":\"3\"}}]}}");
         ASSERT_EQ(r.n_events, 2);
         ASSERT_EQ(r.events[0].type, ETCD_EVENT_PUT);
@@ -252,14 +265,17 @@ TEST(watch) {
         ASSERT_EQ(r.compact_revision, 5);
         etcd_response_done(&r);
 
-        assert_refused(ETCD_CALL_WATCH, "{\"result\":{\"events\":[{\"type\":\"MOVE\",\"kv\":{\"key\":\"Zm9v\"}}]}}",
+        assert_refused(ETCD_CALL_WATCH,
+                       "{\"result\":{\"events\":[{\"type\":\"MOVE\",\"kv\":{\"key\":\"Zm9v\"}}]}}",
                        EINVAL, "result.events[0].type: unknown event type \"MOVE\"");
         assert_refused(ETCD_CALL_WATCH, "{\"result\":{\"events\":[{\"type\":\"PUT\"}]}}", EINVAL,
                        "result.events[0].kv: is required");
-        assert_refused(ETCD_CALL_WATCH, "{\"result\":{\"events\":[{\"kv\":{\"key\":\"Zm9v\",\"value\":\"!!!!\"}}]}}",
+        assert_refused(ETCD_CALL_WATCH,
+                       "{\"result\":{\"events\":[{\"kv\":{\"key\":\"Zm9v\",\"value\":\"!!!!\"}}]}}",
                        EINVAL, "result.events[0].kv.value: invalid base64");
         assert_refused(ETCD_CALL_WATCH, "{\"result\":5}", EINVAL, "result: must be an object");
-        assert_refused(ETCD_CALL_WATCH, "{\"result\":{\"created\":\"yes\"}}", EINVAL, "result.created: must be a boolean");
+        assert_refused(ETCD_CALL_WATCH, "{\"result\":{\"created\":\"yes\"}}", EINVAL,
+                       "result.created: must be a boolean");
 }
 
 typedef struct Lines {

@@ -76,7 +76,8 @@ static void assert_value_refused(FleetKeyKind kind, const char *value, const cha
 TEST(values) {
         _cleanup_free_ char *big = NULL;
         json_object *o = NULL;
-        const char *v = "{\"node\":\"n1\",\"pool_id\":\"p0\",\"ready\":true,\"live\":true,\"url\":\"http://127.0.0.1:1\","
+        const char *v = "{\"node\":\"n1\",\"pool_id\":\"p0\",\"ready\":true,\"live\":true,"
+                        "\"url\":\"http://127.0.0.1:1\","
                         "\"engine\":\"llamacpp\",\"slots_total\":4,\"slots_free\":null,\"active_leases\":0,"
                         "\"last_error\":null,\"future_field\":[1,2]}";
 
@@ -84,13 +85,16 @@ TEST(values) {
         json_object_put(o);
 
         assert_value_refused(FLEET_KEY_POOL, "{\"ready\":\"yes\"}", "value: ready must be a boolean");
-        assert_value_refused(FLEET_KEY_POOL, "{\"slots_total\":\"4\"}", "value: slots_total must be an integer or null");
+        assert_value_refused(FLEET_KEY_POOL, "{\"slots_total\":\"4\"}",
+                             "value: slots_total must be an integer or null");
         assert_value_refused(FLEET_KEY_POOL, "{\"url\":5}", "value: url must be a string or null");
-        assert_value_refused(FLEET_KEY_POOL, "{\"active_leases\":null}", "value: active_leases must be an integer");
+        assert_value_refused(FLEET_KEY_POOL, "{\"active_leases\":null}",
+                             "value: active_leases must be an integer");
         assert_value_refused(FLEET_KEY_POOL, "[]", "value must be a JSON object");
         assert_value_refused(FLEET_KEY_POOL, "{\"ready\":tru", "value: invalid JSON at offset");
         assert_value_refused(FLEET_KEY_POOL, "", "value: invalid JSON");
-        assert_value_refused(FLEET_KEY_NODE, "{\"devices\":5}", "value: devices must be an array, an object or null");
+        assert_value_refused(FLEET_KEY_NODE, "{\"devices\":5}",
+                             "value: devices must be an array, an object or null");
 
         big = malloc(FLEET_VALUE_MAX + 2);
         ASSERT_NOT_NULL(big);
@@ -98,7 +102,8 @@ TEST(values) {
         big[0] = '{';
         big[FLEET_VALUE_MAX] = '}';
         big[FLEET_VALUE_MAX + 1] = '\0';
-        assert_value_refused(FLEET_KEY_POOL, big, "value is 65537 bytes, more than the 65536 a pool status may have");
+        assert_value_refused(FLEET_KEY_POOL, big,
+                             "value is 65537 bytes, more than the 65536 a pool status may have");
 }
 
 static EtcdKeyValue kv(const char *key, const char *value, int64_t rev) {
@@ -126,7 +131,8 @@ static char *cache_json(FleetCache *c) {
         char *s;
 
         ASSERT_OK(fleet_cache_to_json(c, &o));
-        s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        s = strdup(json_object_to_json_string_ext(o,
+                                                  JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         ASSERT_NOT_NULL(s);
         return s;
 }
