@@ -163,12 +163,10 @@ static sd_event *fleet_event(const Fleet *f) {
         return f->manager->event;
 }
 
+/* The clock itself, not sd_event_now(): the loop's wake-up time can be milliseconds old, and a write
+ * stamped with it could follow the previous one by less than the interval. */
 static usec_t fleet_now(const Fleet *f) {
-        usec_t t;
-
-        if (sd_event_now(fleet_event(f), CLOCK_MONOTONIC, &t) < 0)
-                t = now(CLOCK_MONOTONIC);
-        return t;
+        return now(CLOCK_MONOTONIC);
 }
 
 static uint64_t random_u64(void) {
