@@ -15,7 +15,7 @@ PACKAGES=(
 
 # What building the Debian package (dpkg-buildpackage -b, debian/) needs besides PACKAGES, and
 # lintian to check it; installed by the commands that build it (tools/boot-test).
-DEB_PACKAGES=(debhelper dpkg-dev fakeroot lintian)
+DEB_PACKAGES=(build-essential debhelper dpkg-dev fakeroot lintian)
 
 # What tools/boot-test needs on the host to make and boot a Debian 12 system instance.
 BOOT_PACKAGES=(debootstrap systemd-container)
