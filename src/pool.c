@@ -692,7 +692,10 @@ static void pool_crashed(Pool *p, CrashReason reason, const char *error) {
         }
         pool_stop_timers(p);
         pool_remove_files(p);
-        (void) getrandom(&random_u64, sizeof(random_u64), GRND_NONBLOCK);
+        /* The jitter's randomness; none (0) should the kernel have none to give yet. A (void)
+         * cast does not silence warn_unused_result, which _FORTIFY_SOURCE (Debian's build) sets. */
+        if (getrandom(&random_u64, sizeof(random_u64), GRND_NONBLOCK) != (ssize_t) sizeof(random_u64))
+                random_u64 = 0;
 
         supervisor_on_crash(&p->supervisor, policy(p), reason, t, random_u64, &d);
         (void) registry_set_last_error(p->manager->registry, p->id, error);
