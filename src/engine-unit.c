@@ -15,6 +15,7 @@
 
 #include "engine-unit.h"
 #include "log.h"
+#include "shared/fileio.h"
 #include "shared/strv.h"
 
 #define SYSTEMD_SERVICE "org.freedesktop.systemd1"
@@ -361,7 +362,29 @@ static int append_argv_verbatim(sd_bus_message *m, char **argv) {
         return sd_bus_message_close_container(m);
 }
 
-static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec) {
+/* The directory under which the service manager that runs the unit creates RuntimeDirectory=:
+ * /run for the system instance, $XDG_RUNTIME_DIR for a user instance (%t in a unit file; no
+ * specifier is expanded in a property sent over the bus). The bus we ask systemd on tells which. */
+static int manager_runtime_root(sd_bus *bus, const char **ret) {
+        const char *scope, *e;
+        int r;
+
+        r = sd_bus_get_scope(bus, &scope);
+        if (r < 0)
+                return r;
+        if (streq(scope, "system")) {
+                *ret = "/run";
+                return 0;
+        }
+        e = getenv("XDG_RUNTIME_DIR");
+        if (!e || e[0] != '/')
+                return -ENXIO;
+        *ret = e;
+        return 0;
+}
+
+/* work_directory: the absolute path of spec->work_directory, or NULL. */
+static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec, const char *work_directory) {
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "(sv)");
@@ -399,9 +422,13 @@ static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec) {
         if (r < 0)
                 return r;
 
-        /* Sandboxing. Engines read models from anywhere and may write caches under their home
-         * (vLLM, TGI), need /dev/nvidia* and JIT memory (CUDA), so: no PrivateDevices, no
-         * MemoryDenyWriteExecute, ProtectSystem=full rather than strict. */
+        /* Sandboxing (B-SEC). Engines read models from anywhere and may write caches under their
+         * home (vLLM, TGI), need /dev/nvidia* and JIT memory (CUDA), so: no PrivateDevices, no
+         * MemoryDenyWriteExecute, ProtectSystem=full (/usr, /boot, /etc read-only) rather than
+         * strict. What they get: no capabilities, even as root; no new privileges; the system
+         * calls of an ordinary service, a forbidden one failing with EPERM rather than killing
+         * the engine; IPv4, IPv6 and AF_UNIX sockets only; a private /tmp; a working directory
+         * of their own, removed when the unit stops. */
         if (spec->sandbox) {
                 static const char *const bools[] = {
                         "NoNewPrivileges", "PrivateTmp", "ProtectKernelModules", "RestrictSUIDSGID",
@@ -420,6 +447,25 @@ static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec) {
                         r = append_property_bool(m, kernel[i], true);
                 if (r >= 0)
                         r = append_property_string(m, "ProtectSystem", "full");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "(sv)", "CapabilityBoundingSet", "t", UINT64_C(0));
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "(sv)", "SystemCallFilter", "(bas)",
+                                                  1, 1, "@system-service");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "(sv)", "SystemCallArchitectures", "as", 1, "native");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "(sv)", "SystemCallErrorNumber", "i", (int32_t) EPERM);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "(sv)", "RestrictAddressFamilies", "(bas)",
+                                                  1, 3, "AF_UNIX", "AF_INET", "AF_INET6");
+                if (r >= 0 && work_directory) {
+                        r = sd_bus_message_append(m, "(sv)", "RuntimeDirectory", "as", 1, spec->work_directory);
+                        if (r >= 0)
+                                r = sd_bus_message_append(m, "(sv)", "RuntimeDirectoryMode", "u", 0700U);
+                        if (r >= 0)
+                                r = append_property_string(m, "WorkingDirectory", work_directory);
+                }
                 if (r < 0)
                         return r;
         }
@@ -463,6 +509,7 @@ static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec) {
 
 int engine_unit_start(EngineUnit *u, const EngineUnitSpec *spec) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_free_ char *work_directory = NULL;
         int r;
 
         if ((u->starting && !u->start_done) || u->stopping || u->call_slot)
@@ -479,7 +526,17 @@ int engine_unit_start(EngineUnit *u, const EngineUnitSpec *spec) {
         r = sd_bus_message_append(m, "ss", u->name, "fail");
         if (r < 0)
                 return r;
-        r = append_properties(m, spec);
+        if (spec->sandbox && spec->work_directory) {
+                const char *root;
+
+                r = manager_runtime_root(u->bus, &root);
+                if (r < 0)
+                        return r;
+                work_directory = path_join(root, spec->work_directory);
+                if (!work_directory)
+                        return -ENOMEM;
+        }
+        r = append_properties(m, spec, work_directory);
         if (r < 0)
                 return r;
         r = sd_bus_message_append(m, "a(sa(sv))", 0);

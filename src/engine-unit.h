@@ -45,6 +45,9 @@ typedef struct EngineUnitSpec {
         const char *user;               /* User=, NULL: the manager's own (root for the system one) */
         bool sandbox;                   /* apply the sandboxing settings at all */
         bool protect_kernel;            /* ProtectKernel{Tunables,Logs}=, ProtectControlGroups= (remounts) */
+        const char *work_directory;     /* with sandbox: RuntimeDirectory= (0700, the engine's own) and
+                                         * WorkingDirectory=, relative to the manager's runtime
+                                         * directory (/run, $XDG_RUNTIME_DIR); NULL: neither */
 } EngineUnitSpec;
 
 struct EngineUnit {

@@ -692,7 +692,10 @@ static void pool_crashed(Pool *p, CrashReason reason, const char *error) {
         }
         pool_stop_timers(p);
         pool_remove_files(p);
-        (void) getrandom(&random_u64, sizeof(random_u64), GRND_NONBLOCK);
+        /* The jitter's randomness; none (0) should the kernel have none to give yet. A (void)
+         * cast does not silence warn_unused_result, which _FORTIFY_SOURCE (Debian's build) sets. */
+        if (getrandom(&random_u64, sizeof(random_u64), GRND_NONBLOCK) != (ssize_t) sizeof(random_u64))
+                random_u64 = 0;
 
         supervisor_on_crash(&p->supervisor, policy(p), reason, t, random_u64, &d);
         (void) registry_set_last_error(p->manager->registry, p->id, error);
@@ -940,7 +943,8 @@ static int build_spec_and_start(Pool *p) {
         const PreparedEngine *pe = p->prepared;
         const Config *c = p->manager->config;
         _cleanup_strv_free_ char **argv = NULL, **env = NULL;
-        _cleanup_free_ char *description = NULL, *ident = NULL, *log_file = NULL, *cvd = NULL, *pool_env = NULL;
+        _cleanup_free_ char *description = NULL, *ident = NULL, *log_file = NULL, *cvd = NULL, *pool_env = NULL,
+                *work_directory = NULL;
         EngineUnitSpec spec;
         int r;
 
@@ -979,7 +983,8 @@ static int build_spec_and_start(Pool *p) {
 
         if (asprintf(&description, "LLM engine %s for pool %s", engine_kind_to_string(pe->engine),
                      pe->pool_id) < 0 ||
-            asprintf(&ident, "pool-engine-%s", pe->pool_id) < 0)
+            asprintf(&ident, "pool-engine-%s", pe->pool_id) < 0 ||
+            asprintf(&work_directory, "pool-engines/%s", pe->pool_id) < 0)
                 return -ENOMEM;
 
         if (c->engine_logs == ENGINE_LOGS_FILE) {
@@ -1004,6 +1009,7 @@ static int build_spec_and_start(Pool *p) {
                 .user = p->manager->user ? NULL : c->engine_user,
                 .sandbox = c->engine_sandbox != ENGINE_SANDBOX_OFF,
                 .protect_kernel = c->engine_sandbox == ENGINE_SANDBOX_FULL,
+                .work_directory = work_directory,
         };
         return engine_unit_start(p->unit, &spec);
 }

@@ -8,11 +8,15 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES=(
         gcc libc6-dev meson ninja-build pkg-config
         libsystemd-dev libjson-c-dev libcurl4-openssl-dev libmicrohttpd-dev libinih-dev
-        libdbus-1-dev scdoc
+        libdbus-1-dev scdoc bash-completion
         systemd dbus dbus-user-session util-linux
         curl python3 python3-dbus python3-behave
         etcd-server etcd-client openssl
 )
+
+# What building the Debian package (dpkg-buildpackage -b, debian/) needs besides PACKAGES, and
+# lintian to check it; installed by the commands that build it (tools/boot-test).
+DEB_PACKAGES=(build-essential debhelper dpkg-dev fakeroot lintian)
 
 # What tools/boot-test needs on the host to make and boot a Debian 12 system instance.
 BOOT_PACKAGES=(debootstrap systemd-container)
