@@ -113,6 +113,17 @@ static int config_parse_path(const char *value, uint64_t ltype, void *data) {
         return free_and_strdup(p, value);
 }
 
+/* NvmlLibrary=: an absolute path, or a bare file name that dlopen() looks up in the library path. */
+static int config_parse_library(const char *value, uint64_t ltype, void *data) {
+        char **p = data;
+
+        if (isempty(value) || strlen(value) >= PATH_MAX)
+                return -EINVAL;
+        if (strchr(value, '/') ? !path_is_absolute_normalized(value) : streq(value, ".") || streq(value, ".."))
+                return -EINVAL;
+        return free_and_strdup(p, value);
+}
+
 static int parse_port(const char *s) {
         unsigned port = 0;
 
@@ -293,6 +304,8 @@ static const ConfigTableItem config_table[] = {
           offsetof(Config, engine_user) },
         { "Manager", "ReloadDrainTimeout", config_parse_duration,  0,
           offsetof(Config, reload_drain_timeout) },
+        { "Manager", "NvmlLibrary",      config_parse_library,     0,
+          offsetof(Config, nvml_library) },
 
         { "HTTP", "MaxConnections",           config_parse_unsigned, 1, offsetof(Config, http_max_connections) },
         { "HTTP", "MaxConnectionsPerAddress", config_parse_unsigned, 0, offsetof(Config, http_max_per_address) },
@@ -438,7 +451,8 @@ int config_new(Config **ret, bool user) {
         c->http_max_per_address = 256;
         c->http_request_timeout = 10 * USEC_PER_SEC;
         c->listen = strdup("127.0.0.1:9200");
-        if (!c->listen)
+        c->nvml_library = strdup("libnvidia-ml.so.1");
+        if (!c->listen || !c->nvml_library)
                 return -ENOMEM;
 
         if (user) {
@@ -482,6 +496,7 @@ Config *config_free(Config *c) {
         free(c->listen);
         free(c->api_token_file);
         free(c->engine_user);
+        free(c->nvml_library);
         return mfree(c);
 }
 

@@ -272,6 +272,22 @@ TEST(engine_sandbox_strings) {
 
 /* ---- config_set() ---- */
 
+TEST(nvml_library) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        ASSERT_OK(config_new(&c, false));
+        ASSERT_STREQ(c->nvml_library, "libnvidia-ml.so.1");
+        ASSERT_OK(config_set(c, "Manager", "NvmlLibrary", "/opt/test/libfake-nvml.so"));
+        ASSERT_STREQ(c->nvml_library, "/opt/test/libfake-nvml.so");
+        ASSERT_OK(config_set(c, "Manager", "NvmlLibrary", "libnvidia-ml.so"));
+        ASSERT_STREQ(c->nvml_library, "libnvidia-ml.so");
+        /* Relative paths depend on the working directory; the old value stays. */
+        ASSERT_ERROR(config_set(c, "Manager", "NvmlLibrary", "lib/libnvidia-ml.so.1"), EINVAL);
+        ASSERT_ERROR(config_set(c, "Manager", "NvmlLibrary", ""), EINVAL);
+        ASSERT_ERROR(config_set(c, "Manager", "NvmlLibrary", "/opt/../lib/x.so"), EINVAL);
+        ASSERT_STREQ(c->nvml_library, "libnvidia-ml.so");
+}
+
 TEST(set_every_key) {
         _cleanup_(config_freep) Config *c = NULL;
 
