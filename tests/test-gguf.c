@@ -135,6 +135,15 @@ static GgufBuilder *tiny_llama(void) {
         return b;
 }
 
+/* The smallest valid start: an architecture and its block count. */
+static GgufBuilder *minimal_llama(void) {
+        GgufBuilder *b = builder_new(3);
+
+        kv_string(b, "general.architecture", "llama");
+        kv_u32(b, "llama.block_count", 1);
+        return b;
+}
+
 static GgufInfo *parse_ok(const GgufBuilder *b) {
         GgufInfo *g = NULL;
         char *error = NULL;
@@ -296,9 +305,7 @@ TEST(bad_tensors) {
         _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL;
 
         /* Data past the end of the file. */
-        b = builder_new(3);
-        kv_string(b, "general.architecture", "llama");
-        kv_u32(b, "llama.block_count", 1);
+        b = minimal_llama();
         tensor(b, "huge", 1ULL << 20, 1ULL << 20, GGML_TYPE_F32, 32);
         finish(b, 32);
         e1 = parse_error(b);
@@ -306,18 +313,14 @@ TEST(bad_tensors) {
         builder_free(b);
 
         /* An unknown type, and a shape that is no whole number of blocks. */
-        b = builder_new(3);
-        kv_string(b, "general.architecture", "llama");
-        kv_u32(b, "llama.block_count", 1);
+        b = minimal_llama();
         tensor(b, "t", 4, 1, 4 /* Q4_2, removed */, 32);
         finish(b, 32);
         e2 = parse_error(b);
         ASSERT_CONTAINS(e2, "tensor 0: unknown type 4");
         builder_free(b);
 
-        b = builder_new(3);
-        kv_string(b, "general.architecture", "llama");
-        kv_u32(b, "llama.block_count", 1);
+        b = minimal_llama();
         tensor(b, "t", 33, 1, GGML_TYPE_Q8_0, 64);
         finish(b, 32);
         e3 = parse_error(b);
@@ -325,9 +328,7 @@ TEST(bad_tensors) {
         builder_free(b);
 
         /* An overflowing shape. */
-        b = builder_new(3);
-        kv_string(b, "general.architecture", "llama");
-        kv_u32(b, "llama.block_count", 1);
+        b = minimal_llama();
         tensor(b, "t", 1ULL << 40, 1ULL << 40, GGML_TYPE_F32, 32);
         finish(b, 32);
         e4 = parse_error(b);
