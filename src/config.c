@@ -307,6 +307,9 @@ static const ConfigTableItem config_table[] = {
         { "Manager", "NvmlLibrary",      config_parse_library,     0,
           offsetof(Config, nvml_library) },
 
+        { "GPU", "RefreshInterval",           config_parse_duration, 100 * USEC_PER_MSEC,
+          offsetof(Config, gpu_refresh_interval) },
+
         { "HTTP", "MaxConnections",           config_parse_unsigned, 1, offsetof(Config, http_max_connections) },
         { "HTTP", "MaxConnectionsPerAddress", config_parse_unsigned, 0, offsetof(Config, http_max_per_address) },
         { "HTTP", "RequestTimeoutSec",        config_parse_duration, 100 * USEC_PER_MSEC,
@@ -450,6 +453,7 @@ int config_new(Config **ret, bool user) {
         c->http_max_connections = 1024;
         c->http_max_per_address = 256;
         c->http_request_timeout = 10 * USEC_PER_SEC;
+        c->gpu_refresh_interval = 2 * USEC_PER_SEC;
         c->listen = strdup("127.0.0.1:9200");
         c->nvml_library = strdup("libnvidia-ml.so.1");
         if (!c->listen || !c->nvml_library)

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "curl-glue.h"
+#include "gpu.h"
 #include "pool.h"
 #include "preflight.h"
 #include "registry.h"
@@ -35,6 +36,7 @@ struct Manager {
         CurlGlue *curl;
         HttpServer *http;
         CudaInfo cuda;
+        GpuInventory *gpus;             /* NVML: devices, health, VRAM promised (issue 9) */
 
         Pool **pools;                   /* sorted by id */
         size_t n_pools;

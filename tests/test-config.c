@@ -286,6 +286,12 @@ TEST(nvml_library) {
         ASSERT_ERROR(config_set(c, "Manager", "NvmlLibrary", ""), EINVAL);
         ASSERT_ERROR(config_set(c, "Manager", "NvmlLibrary", "/opt/../lib/x.so"), EINVAL);
         ASSERT_STREQ(c->nvml_library, "libnvidia-ml.so");
+
+        ASSERT_EQ(c->gpu_refresh_interval, 2 * USEC_PER_SEC);
+        ASSERT_OK(config_set(c, "GPU", "RefreshInterval", "250ms"));
+        ASSERT_EQ(c->gpu_refresh_interval, 250 * USEC_PER_MSEC);
+        ASSERT_ERROR(config_set(c, "GPU", "RefreshInterval", "10ms"), EINVAL);
+        ASSERT_EQ(c->gpu_refresh_interval, 250 * USEC_PER_MSEC);
 }
 
 TEST(set_every_key) {
