@@ -571,7 +571,7 @@ TEST(load_unknown) {
                         "StartLimitBurst=5\n"                   /* 7 */
                         "[Manager]\n"                           /* 8 */
                         "HealthTimeout=1s\n"                    /* 9 */
-                        "[GPU]\n"                               /* 10: another one */
+                        "[Cluster]\n"                           /* 10: another one */
                         "Devices=all\n"                         /* 11 */
                         "[Manager]\n"                           /* 12 */
                         "StopTimeout=7s\n");                    /* 13 */
@@ -585,7 +585,7 @@ TEST(load_unknown) {
         ASSERT_CONTAINS(out, "pool-managerd.conf:1: Assignment to \"HealthInterval\" outside of any section");
         ASSERT_CONTAINS(out, "pool-managerd.conf:3: Unknown key \"Frobnicate\" in section [Manager], ignoring.");
         ASSERT_CONTAINS(out, "pool-managerd.conf:6: Unknown section [Policy], ignoring.");
-        ASSERT_CONTAINS(out, "pool-managerd.conf:11: Unknown section [GPU], ignoring.");
+        ASSERT_CONTAINS(out, "pool-managerd.conf:11: Unknown section [Cluster], ignoring.");
         ASSERT_NULL(strstr(out, "RestartSec"));
         ASSERT_NULL(strstr(out, "StartLimitBurst"));
 }
