@@ -98,6 +98,7 @@ struct nvmlEventSet_st {
 };
 
 static FakeState state;
+static struct timespec bad_mtime;              /* of a file that did not parse: warned about once */
 static unsigned init_count;
 static struct nvmlDevice_st gpu_handles[FAKE_MAX_GPUS];
 static struct nvmlDevice_st mig_handles[FAKE_MAX_GPUS][FAKE_MAX_MIG];
@@ -189,6 +190,14 @@ static void parse_gpu(json_object *o, unsigned index, FakeGpu *g) {
                 }
 }
 
+static void fake_forget(void) {
+        if (state.loaded) {
+                json_object_put(state.errors);
+                free(state.xids);
+        }
+        state = (FakeState) {};
+}
+
 /* Re-reads the file when it changed. A file that cannot be parsed keeps the last good state. */
 static void fake_reload(void) {
         const char *path = getenv("FAKE_NVML_CONFIG");
@@ -196,11 +205,7 @@ static void fake_reload(void) {
         struct stat st;
 
         if (!path || stat(path, &st) < 0) {
-                if (state.loaded) {
-                        json_object_put(state.errors);
-                        free(state.xids);
-                }
-                state = (FakeState) {};
+                fake_forget();
                 return;
         }
         if (state.loaded && st.st_mtim.tv_sec == state.mtime.tv_sec && st.st_mtim.tv_nsec == state.mtime.tv_nsec &&
@@ -209,15 +214,15 @@ static void fake_reload(void) {
 
         root = json_object_from_file(path);
         if (!root || !json_object_is_type(root, json_type_object)) {
-                fprintf(stderr, "fake-nvml: cannot parse %s: %s\n", path, json_util_get_last_err() ?: "not an object");
+                if (st.st_mtim.tv_sec != bad_mtime.tv_sec || st.st_mtim.tv_nsec != bad_mtime.tv_nsec)
+                        fprintf(stderr, "fake-nvml: cannot parse %s, keeping the last state: %s\n", path,
+                                json_util_get_last_err() ?: "not an object");
+                bad_mtime = st.st_mtim;
                 json_object_put(root);
                 return;
         }
 
-        if (state.loaded) {
-                json_object_put(state.errors);
-                free(state.xids);
-        }
+        fake_forget();
         state = (FakeState) {
                 .loaded = true,
                 .mtime = st.st_mtim,
@@ -340,7 +345,10 @@ nvmlReturn_t nvmlInit_v2(void) {
 nvmlReturn_t nvmlShutdown(void) {
         if (init_count == 0)
                 return NVML_ERROR_UNINITIALIZED;
-        init_count--;
+        /* The last user gone: nothing may stay referenced from this library's data, which
+         * dlclose() unmaps (and leak checkers would report). */
+        if (--init_count == 0)
+                fake_forget();
         return NVML_SUCCESS;
 }
 
