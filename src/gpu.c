@@ -170,7 +170,8 @@ static int set_state(GpuInventory *g, const char *state, bool *changed) {
                 log_info("GPU inventory: NVML %s opened%s%s.", g->library,
                          gpu_inventory_driver_version(g) ? ", driver " : "", strempty(gpu_inventory_driver_version(g)));
         else
-                log_warning("GPU inventory: %s", state);
+                /* Losing NVML is news; not having it (a CPU node, a driver not loaded yet) is a state. */
+                log_full(streq(g->state, "ok") ? LOG_WARNING : LOG_NOTICE, "GPU inventory: %s", state);
         *changed = true;
         return free_and_strdup(&g->state, state);
 }
