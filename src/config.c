@@ -114,6 +114,17 @@ static int config_parse_path(const char *value, uint64_t ltype, void *data) {
         return free_and_strdup(p, value);
 }
 
+/* NvmlLibrary=: an absolute path, or a bare file name that dlopen() looks up in the library path. */
+static int config_parse_library(const char *value, uint64_t ltype, void *data) {
+        char **p = data;
+
+        if (isempty(value) || strlen(value) >= PATH_MAX)
+                return -EINVAL;
+        if (strchr(value, '/') ? !path_is_absolute_normalized(value) : streq(value, ".") || streq(value, ".."))
+                return -EINVAL;
+        return free_and_strdup(p, value);
+}
+
 static int parse_port(const char *s) {
         unsigned port = 0;
 
@@ -384,6 +395,11 @@ static const ConfigTableItem config_table[] = {
           offsetof(Config, engine_user) },
         { "Manager", "ReloadDrainTimeout", config_parse_duration,  0,
           offsetof(Config, reload_drain_timeout) },
+        { "Manager", "NvmlLibrary",      config_parse_library,     0,
+          offsetof(Config, nvml_library) },
+
+        { "GPU", "RefreshInterval",           config_parse_duration, 100 * USEC_PER_MSEC,
+          offsetof(Config, gpu_refresh_interval) },
 
         { "HTTP", "MaxConnections",           config_parse_unsigned, 1, offsetof(Config, http_max_connections) },
         { "HTTP", "MaxConnectionsPerAddress", config_parse_unsigned, 0, offsetof(Config, http_max_per_address) },
@@ -542,9 +558,11 @@ int config_new(Config **ret, bool user) {
         c->http_max_per_address = 256;
         c->http_request_timeout = 10 * USEC_PER_SEC;
         c->fleet_lease_ttl = 10 * USEC_PER_SEC;
+        c->gpu_refresh_interval = 2 * USEC_PER_SEC;
         c->listen = strdup("127.0.0.1:9200");
         c->fleet_key_prefix = strdup("/pool-managerd/");
-        if (!c->listen || !c->fleet_key_prefix)
+        c->nvml_library = strdup("libnvidia-ml.so.1");
+        if (!c->listen || !c->fleet_key_prefix || !c->nvml_library)
                 return -ENOMEM;
 
         if (user) {
@@ -595,6 +613,7 @@ Config *config_free(Config *c) {
         free(c->fleet_certificate_file);
         free(c->fleet_key_file);
         free(c->fleet_credentials_file);
+        free(c->nvml_library);
         return mfree(c);
 }
 

@@ -54,6 +54,8 @@ typedef struct Config {
         EngineSandbox engine_sandbox;   /* full */
         usec_t reload_drain_timeout;    /* 30s: how long a reload waits for leases to finish */
         char *engine_user;              /* User= of engine units (system instance); NULL: unset */
+        char *nvml_library;             /* libnvidia-ml.so.1: dlopen()ed for the GPU inventory */
+        usec_t gpu_refresh_interval;    /* [GPU] RefreshInterval=, 2s */
 
         SupervisionPolicy supervision;  /* [Supervision], defaults from supervision_policy_init() */
 

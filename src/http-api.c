@@ -563,6 +563,39 @@ static int route_lease_release(HttpRequest *r, const char *id) {
         return reply_pool_leases(r, id, leases);
 }
 
+/* ---- devices (issue 9): the GPU inventory, read-only but for uncordon ---- */
+
+static int route_devices(HttpRequest *r, const char *id) {
+        _cleanup_json_ json_object *o = NULL;
+        int k;
+
+        k = gpu_inventory_to_json(r->manager->gpus, &o);
+        if (k < 0)
+                return k;
+        return http_request_reply(r, MHD_HTTP_OK, o);
+}
+
+static int route_device_uncordon(HttpRequest *r, const char *id) {
+        _cleanup_json_ json_object *o = NULL;
+        _cleanup_free_ char *error = NULL;
+        unsigned index = 0;
+        int k;
+
+        k = body_parse_empty(r);
+        if (k < 0)
+                return k;
+        k = gpu_inventory_uncordon(r->manager->gpus, id, &index, &error);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0)
+                return http_request_reply_error(r, k == -EINVAL ? MHD_HTTP_NOT_FOUND : MHD_HTTP_CONFLICT, "%s",
+                                                error ?: strerror(-k));
+        o = json_object_new_object();
+        if (!o || json_add_int(o, "index", index) < 0 || json_add_bool(o, "cordoned", false) < 0)
+                return -ENOMEM;
+        return http_request_reply(r, MHD_HTTP_OK, o);
+}
+
 static const Route routes[] = {
         { "GET",    "/health",            route_health,         ROUTE_PUBLIC },
         { "GET",    "/pools",             route_pools                        },
@@ -576,6 +609,8 @@ static const Route routes[] = {
         { "POST",   "/pools/{id}/leases", route_lease_allocate               },
         { "DELETE", "/pools/{id}/leases", route_lease_release                },
         { "GET",    "/fleet/pools",       route_fleet_pools                  },
+        { "GET",    "/devices",           route_devices                      },
+        { "POST",   "/devices/{id}/uncordon", route_device_uncordon          },
 };
 
 /* ---- dispatch ---- */

@@ -5,6 +5,7 @@
 #include "build-config.h"
 #include "bus-common.h"
 #include "fleet.h"
+#include "devices-bus.h"
 #include "log.h"
 #include "manager-bus.h"
 #include "manager.h"
@@ -464,6 +465,13 @@ const sd_bus_vtable manager_vtable[] = {
                                  method_release_lease, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListFleetPools", "", , "s", SD_BUS_PARAM(fleet_json),
                                  method_list_fleet_pools, SD_BUS_VTABLE_UNPRIVILEGED),
+        /* The GPU inventory (devices-bus.c). */
+        SD_BUS_PROPERTY("Devices", DEVICES_SIGNATURE, property_get_devices, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("DeviceInventoryState", "s", property_get_device_inventory_state, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_NAMES("UncordonDevice", "s", SD_BUS_PARAM(device), "u", SD_BUS_PARAM(index),
+                                 method_uncordon_device, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 

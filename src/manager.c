@@ -10,6 +10,7 @@
 #include "build-config.h"
 #include "bus-common.h"
 #include "fleet.h"
+#include "devices-bus.h"
 #include "handoff.h"
 #include "http.h"
 #include "log.h"
@@ -129,6 +130,7 @@ Manager *manager_free(Manager *m) {
         curl_glue_free(m->curl);
         sd_bus_flush_close_unref(m->bus);
         registry_free(m->registry);
+        gpu_inventory_free(m->gpus);
         cuda_info_done(&m->cuda);
         config_free(m->config);
         free(m->config_path);
@@ -232,6 +234,9 @@ static void manager_check_startup(Manager *m);
 
 void manager_pool_changed(Manager *m, const char *id) {
         int r;
+
+        /* An engine started or stopped: its VRAM shows in NVML soon. */
+        gpu_inventory_refresh_soon(m->gpus);
 
         if (!m->started)
                 manager_check_startup(m);
@@ -475,6 +480,14 @@ static int on_startup_timeout(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+/* The GPU inventory changed beyond memory figures. A GPU that became unhealthy takes no new engines
+ * (the mask resolver refuses it); draining the pools on it belongs to the pool start integration. */
+static void on_gpus_changed(GpuInventory *g, const GpuDevice *unhealthy, void *userdata) {
+        Manager *m = userdata;
+
+        devices_bus_emit_changed(m);
+}
+
 int manager_startup(Manager *m) {
         _cleanup_free_ char *cuda = NULL;
         int r;
@@ -538,7 +551,7 @@ int manager_startup(Manager *m) {
         (void) sd_event_source_set_description(m->startup_timer, "startup-timeout");
 
         /* Probed once: NVML initialisation can take a moment and GPUs do not come and go. */
-        r = cuda_info_probe(NULL, NULL, &m->cuda);
+        r = cuda_info_probe(NULL, m->config->nvml_library, &m->cuda);
         if (r < 0)
                 return log_error_errno(r, "Failed to probe for CUDA: %m");
         (void) cuda_info_describe(&m->cuda, &cuda);
@@ -549,6 +562,16 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return r;
         return fleet_start(m->fleet);
+        /* The inventory, refreshed on its timer; NVML missing is its state, not an error. */
+        r = gpu_inventory_new(&m->gpus, m->event, m->config->nvml_library, m->config->gpu_refresh_interval,
+                              on_gpus_changed, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the GPU inventory: %m");
+        r = gpu_inventory_start(m->gpus);
+        if (r < 0)
+                return r;
+
+        return 0;
 }
 
 int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata,

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "curl-glue.h"
+#include "gpu.h"
 #include "pool.h"
 #include "preflight.h"
 #include "registry.h"
@@ -37,6 +38,7 @@ struct Manager {
         HttpServer *http;
         Fleet *fleet;                   /* the node's pools in etcd ([Fleet]); never NULL once started */
         CudaInfo cuda;
+        GpuInventory *gpus;             /* NVML: devices, health, VRAM promised (issue 9) */
 
         Pool **pools;                   /* sorted by id */
         size_t n_pools;

@@ -23,6 +23,7 @@
 #include "build-config.h"
 #include "escape.h"
 #include "fileio.h"
+#include "gpu-device.h"
 #include "json-util.h"
 #include "macro.h"
 #include "string-util.h"
@@ -1161,6 +1162,254 @@ static int verb_reset(sd_bus *bus, char **args) {
         return 0;
 }
 
+/* --- devices --------------------------------------------------------------------------------- */
+
+/* Reads one process list "a(uts)" of the Devices property. */
+static int read_processes(sd_bus_message *m, GpuProcess **ret, size_t *ret_n) {
+        uint32_t pid;
+        uint64_t used;
+        const char *unit;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "(uts)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(uts)", &pid, &used, &unit)) > 0) {
+                GpuProcess *a = reallocarray(*ret, *ret_n + 1, sizeof(GpuProcess));
+
+                if (!a)
+                        return -ENOMEM;
+                *ret = a;
+                a[*ret_n] = (GpuProcess) { .pid = pid, .used_memory = used };
+                if (!isempty(unit) && !(a[*ret_n].unit = strdup(unit)))
+                        return -ENOMEM;
+                (*ret_n)++;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+/* Reads one GPU of the Devices property (org.llorch.PoolManager1(5)) into d. */
+static int read_device(sd_bus_message *m, GpuDevice *d) {
+        const char *uuid, *name, *bus_id, *cc, *health, *reason;
+        uint32_t minor, last_xid;
+        int mig_enabled, cordoned, r;
+
+        r = sd_bus_message_enter_container(m, 'r', "ussssutttbssbuuua(ussuuttt)a(uts)");
+        if (r <= 0)
+                return r;
+        r = sd_bus_message_read(m, "ussssutttbssbuuu", &d->index, &uuid, &name, &bus_id, &cc, &minor,
+                                &d->memory_total, &d->memory_used, &d->memory_free, &mig_enabled, &health,
+                                &reason, &cordoned, &last_xid, &d->xid_count, &d->driver_resets);
+        if (r < 0)
+                return r;
+        d->minor = minor;
+        d->minor_known = minor != UINT32_MAX;
+        d->mig_enabled = mig_enabled;
+        d->cordoned = cordoned;
+        d->last_xid = last_xid;
+        d->health = gpu_health_from_string(health);
+        if (d->health < 0)
+                d->health = GPU_HEALTH_UNHEALTHY;
+        if (sscanf(cc, "%d.%d", &d->cc_major, &d->cc_minor) != 2)
+                d->cc_major = d->cc_minor = -1;
+        if (!(d->uuid = strdup(uuid)) || !(d->name = strdup(name)) || !(d->pci_bus_id = strdup(bus_id)) ||
+            (!isempty(reason) && !(d->health_reason = strdup(reason))))
+                return -ENOMEM;
+
+        r = sd_bus_message_enter_container(m, 'a', "(ussuuttt)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *mig_uuid, *mig_name;
+                MigDevice *a, *mig;
+
+                r = sd_bus_message_enter_container(m, 'r', "ussuuttt");
+                if (r <= 0)
+                        break;
+                a = reallocarray(d->mig, d->n_mig + 1, sizeof(MigDevice));
+                if (!a)
+                        return -ENOMEM;
+                d->mig = a;
+                mig = &a[d->n_mig++];
+                *mig = (MigDevice) {};
+                r = sd_bus_message_read(m, "ussuuttt", &mig->index, &mig_uuid, &mig_name, &mig->gpu_instance_id,
+                                        &mig->compute_instance_id, &mig->memory_total, &mig->memory_used,
+                                        &mig->memory_free);
+                if (r < 0)
+                        return r;
+                if (!(mig->uuid = strdup(mig_uuid)) || !(mig->name = strdup(mig_name)))
+                        return -ENOMEM;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        r = read_processes(m, &d->processes, &d->n_processes);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        return r < 0 ? r : 1;
+}
+
+typedef struct DeviceList {
+        GpuDevice *devices;
+        size_t n;
+        char *state;
+} DeviceList;
+
+static void device_list_done(DeviceList *l) {
+        gpu_device_array_free(l->devices, l->n);
+        free(l->state);
+}
+
+static int fetch_devices(sd_bus *bus, DeviceList *ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_get_property_string(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "DeviceInventoryState",
+                                       &error, &ret->state);
+        if (r < 0)
+                return log_bus_error(r, &error, "Failed to read the GPU inventory");
+        r = sd_bus_get_property(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Devices", &error, &reply,
+                                "a(ussssutttbssbuuua(ussuuttt)a(uts))");
+        if (r < 0)
+                return log_bus_error(r, &error, "Failed to read the GPU inventory");
+        r = sd_bus_message_enter_container(reply, 'a', "(ussssutttbssbuuua(ussuuttt)a(uts))");
+        while (r >= 0) {
+                GpuDevice *a = reallocarray(ret->devices, ret->n + 1, sizeof(GpuDevice));
+
+                if (!a)
+                        return log_oom();
+                ret->devices = a;
+                a[ret->n] = (GpuDevice) {};
+                r = read_device(reply, &a[ret->n]);
+                if (r <= 0)
+                        break;
+                ret->n++;
+        }
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse the Devices property: %m");
+        return 0;
+}
+
+static char *format_memory(uint64_t bytes) {
+        return strdup(bytes == GPU_MEMORY_UNKNOWN ? "-" : FORMAT_BYTES(bytes));
+}
+
+#define DEVICE_COLUMNS 8
+
+static int verb_devices(sd_bus *bus, char **args) {
+        static const char *const headers[DEVICE_COLUMNS] = {
+                "INDEX", "NAME", "UUID", "MEMORY", "FREE", "HEALTH", "XIDS", "PROCESSES",
+        };
+        _cleanup_(device_list_done) DeviceList l = {};
+        _cleanup_free_ char **cells = NULL;
+        size_t widths[DEVICE_COLUMNS] = {};
+        int r;
+
+        r = fetch_devices(bus, &l);
+        if (r != 0)
+                return r;
+
+        if (arg_json) {
+                _cleanup_json_ json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+                if (!o || !a || json_add_string(o, "state", l.state) < 0)
+                        return log_oom();
+                for (size_t i = 0; i < l.n; i++) {
+                        json_object *d;
+
+                        if (gpu_device_to_json(&l.devices[i], &d) < 0)
+                                return log_oom();
+                        if (json_object_array_add(a, d) < 0) {
+                                json_object_put(d);
+                                return log_oom();
+                        }
+                }
+                if (json_add_take(o, "devices", TAKE_PTR(a)) < 0)
+                        return log_oom();
+                return print_json(o);
+        }
+
+        cells = calloc((l.n + 1) * DEVICE_COLUMNS, sizeof(char *));
+        if (!cells)
+                return log_oom();
+        for (size_t c = 0; c < DEVICE_COLUMNS; c++)
+                cells[c] = (char *) headers[c];
+        for (size_t i = 0; i < l.n; i++) {
+                const GpuDevice *d = &l.devices[i];
+                char **row = cells + (i + 1) * DEVICE_COLUMNS;
+                _cleanup_free_ char *used = format_memory(d->memory_used), *total = format_memory(d->memory_total);
+
+                if (asprintf(&row[0], "%u", d->index) < 0 || !used || !total)
+                        row[0] = NULL;
+                row[1] = one_line(dash_if_empty(d->name), SIZE_MAX);
+                row[2] = strdup(dash_if_empty(d->uuid));
+                if (asprintf(&row[3], "%s / %s", strna(used), strna(total)) < 0)
+                        row[3] = NULL;
+                row[4] = format_memory(d->memory_free);
+                if (asprintf(&row[5], "%s%s", gpu_health_to_string(d->health), d->cordoned ? ",cordoned" : "") < 0)
+                        row[5] = NULL;
+                if (d->xid_count == 0)
+                        row[6] = strdup("-");
+                else if (asprintf(&row[6], "%u (last %" PRIu64 ")", d->xid_count, d->last_xid) < 0)
+                        row[6] = NULL;
+                if (asprintf(&row[7], "%zu", d->n_processes) < 0)
+                        row[7] = NULL;
+                for (size_t c = 0; c < DEVICE_COLUMNS; c++)
+                        if (!row[c])
+                                r = -ENOMEM;
+        }
+        for (size_t i = arg_legend ? 0 : 1; i <= l.n; i++)
+                for (size_t c = 0; c < DEVICE_COLUMNS; c++)
+                        if (cells[i * DEVICE_COLUMNS + c])
+                                widths[c] = MAX(widths[c], utf8_width(cells[i * DEVICE_COLUMNS + c]));
+        for (size_t i = arg_legend ? 0 : 1; r >= 0 && i <= l.n; i++)
+                for (size_t c = 0; c < DEVICE_COLUMNS; c++) {
+                        const char *cell = cells[i * DEVICE_COLUMNS + c];
+
+                        fputs(cell, stdout);
+                        for (size_t w = utf8_width(cell); c + 1 < DEVICE_COLUMNS && w < widths[c] + 1; w++)
+                                fputc(' ', stdout);
+                        if (c + 1 == DEVICE_COLUMNS)
+                                fputc('\n', stdout);
+                }
+        for (size_t i = DEVICE_COLUMNS; i < (l.n + 1) * DEVICE_COLUMNS; i++)
+                free(cells[i]);
+        if (r < 0)
+                return log_oom();
+        if (arg_legend)
+                printf("%zu GPU%s listed. Inventory: %s.\n", l.n, l.n == 1 ? "" : "s", l.state);
+        return 0;
+}
+
+static int verb_device(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        uint32_t index;
+        int r;
+
+        if (!streq(args[1], "uncordon"))
+                return log_usage("Unknown device command \"%s\": expected \"uncordon\". See --help.", args[1]);
+        r = call_manager(bus, "UncordonDevice", 0, &error, &reply, "s", args[2]);
+        if (r < 0)
+                return log_bus_error(r, &error, "Failed to uncordon device %s", args[2]);
+        r = sd_bus_message_read(reply, "u", &index);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse UncordonDevice reply: %m");
+        printf("GPU%" PRIu32 " uncordoned: it takes new engines again.\n", index);
+        return 0;
+}
+
 /* --- logs ------------------------------------------------------------------------------------ */
 
 /*
@@ -1247,6 +1496,8 @@ static const Verb verbs[] = {
         { "reset",   2, 2, VERB_POOL_ID,               verb_reset   },
         { "logs",    2, 2, VERB_POOL_ID | VERB_NO_BUS | VERB_LOGS, verb_logs },
         { "fleet",   1, 1, VERB_JSON,                  verb_fleet   },
+        { "devices", 1, 1, VERB_JSON,                  verb_devices },
+        { "device",  3, 3, 0,                          verb_device  },
         {}
 };
 
@@ -1266,13 +1517,15 @@ static void help(void) {
                "  reset ID                Close the circuit breaker of a pool, restart it if failed\n"
                "  logs ID                 Show the journal of a pool's engine\n"
                "  fleet                   List every node's pools, from etcd (through the daemon)\n\n"
+               "  devices                 List the GPUs: memory, health, processes\n"
+               "  device uncordon GPU     Return a cordoned GPU (index or UUID) to service\n\n"
                "Options:\n"
                "  -h --help               Show this help\n"
                "     --version            Show package version\n"
                "     --user               Talk to the daemon on the user bus\n"
                "     --system             Talk to the daemon on the system bus (default)\n"
-               "     --json               list, status, fleet: print JSON\n"
-               "     --no-legend          list, fleet: print neither header nor footer\n"
+               "     --json               list, status, fleet, devices: print JSON\n"
+               "     --no-legend          list, fleet, devices: print neither header nor footer\n"
                "     --timeout=SEC        preload, stop, drain, reload: give up after SEC\n"
                "                          (default: 10min)\n"
                "     --deadline=MS        drain: force the stop after MS milliseconds\n"

@@ -279,6 +279,28 @@ TEST(engine_sandbox_strings) {
 
 /* ---- config_set() ---- */
 
+TEST(nvml_library) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        ASSERT_OK(config_new(&c, false));
+        ASSERT_STREQ(c->nvml_library, "libnvidia-ml.so.1");
+        ASSERT_OK(config_set(c, "Manager", "NvmlLibrary", "/opt/test/libfake-nvml.so"));
+        ASSERT_STREQ(c->nvml_library, "/opt/test/libfake-nvml.so");
+        ASSERT_OK(config_set(c, "Manager", "NvmlLibrary", "libnvidia-ml.so"));
+        ASSERT_STREQ(c->nvml_library, "libnvidia-ml.so");
+        /* Relative paths depend on the working directory; the old value stays. */
+        ASSERT_ERROR(config_set(c, "Manager", "NvmlLibrary", "lib/libnvidia-ml.so.1"), EINVAL);
+        ASSERT_ERROR(config_set(c, "Manager", "NvmlLibrary", ""), EINVAL);
+        ASSERT_ERROR(config_set(c, "Manager", "NvmlLibrary", "/opt/../lib/x.so"), EINVAL);
+        ASSERT_STREQ(c->nvml_library, "libnvidia-ml.so");
+
+        ASSERT_EQ(c->gpu_refresh_interval, 2 * USEC_PER_SEC);
+        ASSERT_OK(config_set(c, "GPU", "RefreshInterval", "250ms"));
+        ASSERT_EQ(c->gpu_refresh_interval, 250 * USEC_PER_MSEC);
+        ASSERT_ERROR(config_set(c, "GPU", "RefreshInterval", "10ms"), EINVAL);
+        ASSERT_EQ(c->gpu_refresh_interval, 250 * USEC_PER_MSEC);
+}
+
 TEST(set_every_key) {
         _cleanup_(config_freep) Config *c = NULL;
 
@@ -556,7 +578,7 @@ TEST(load_unknown) {
                         "StartLimitBurst=5\n"                   /* 7 */
                         "[Manager]\n"                           /* 8 */
                         "HealthTimeout=1s\n"                    /* 9 */
-                        "[GPU]\n"                               /* 10: another one */
+                        "[Cluster]\n"                           /* 10: another one */
                         "Devices=all\n"                         /* 11 */
                         "[Manager]\n"                           /* 12 */
                         "StopTimeout=7s\n");                    /* 13 */
@@ -570,7 +592,7 @@ TEST(load_unknown) {
         ASSERT_CONTAINS(out, "pool-managerd.conf:1: Assignment to \"HealthInterval\" outside of any section");
         ASSERT_CONTAINS(out, "pool-managerd.conf:3: Unknown key \"Frobnicate\" in section [Manager], ignoring.");
         ASSERT_CONTAINS(out, "pool-managerd.conf:6: Unknown section [Policy], ignoring.");
-        ASSERT_CONTAINS(out, "pool-managerd.conf:11: Unknown section [GPU], ignoring.");
+        ASSERT_CONTAINS(out, "pool-managerd.conf:11: Unknown section [Cluster], ignoring.");
         ASSERT_NULL(strstr(out, "RestartSec"));
         ASSERT_NULL(strstr(out, "StartLimitBurst"));
 }

@@ -227,6 +227,15 @@ TEST(strextendf_long_output) {
         ASSERT_EQ(s[999999], 'q');
 }
 
+TEST(format_bytes) {
+        ASSERT_STREQ(FORMAT_BYTES(0), "0 B");
+        ASSERT_STREQ(FORMAT_BYTES(1023), "1023 B");
+        ASSERT_STREQ(FORMAT_BYTES(1024), "1.0 KiB");
+        ASSERT_STREQ(FORMAT_BYTES(3ULL << 29), "1.5 GiB");
+        ASSERT_STREQ(FORMAT_BYTES(80ULL << 30), "80.0 GiB");
+        ASSERT_STREQ(FORMAT_BYTES(UINT64_MAX), "16.0 EiB");
+}
+
 TEST(strstrip_trailing_strips) {
         char a[] = "hello \t\r\n\n", b[] = "  lead stays", c[] = " \n\t", d[] = "", e[] = "a b\n";
 

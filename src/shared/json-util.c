@@ -134,7 +134,7 @@ int json_parse_document(const char *text, size_t size, size_t max_size, json_obj
         return 0;
 }
 
-static int json_add(json_object *o, const char *key, json_object *v) {
+int json_add_take(json_object *o, const char *key, json_object *v) {
         if (json_object_object_add(o, key, v) < 0) {
                 json_object_put(v);
                 return -ENOMEM;
@@ -150,7 +150,7 @@ int json_add_string(json_object *o, const char *key, const char *s) {
                 if (!v)
                         return -ENOMEM;
         }
-        return json_add(o, key, v);
+        return json_add_take(o, key, v);
 }
 
 int json_add_int(json_object *o, const char *key, int64_t i) {
@@ -159,7 +159,15 @@ int json_add_int(json_object *o, const char *key, int64_t i) {
         v = json_object_new_int64(i);
         if (!v)
                 return -ENOMEM;
-        return json_add(o, key, v);
+        return json_add_take(o, key, v);
+}
+
+int json_add_uint64(json_object *o, const char *key, uint64_t v) {
+        json_object *j = json_object_new_uint64(v);
+
+        if (!j)
+                return -ENOMEM;
+        return json_add_take(o, key, j);
 }
 
 int json_add_bool(json_object *o, const char *key, bool b) {
@@ -168,7 +176,7 @@ int json_add_bool(json_object *o, const char *key, bool b) {
         v = json_object_new_boolean(b);
         if (!v)
                 return -ENOMEM;
-        return json_add(o, key, v);
+        return json_add_take(o, key, v);
 }
 
 bool json_string_has_nul(json_object *v) {

@@ -29,6 +29,9 @@ int json_parse_document(const char *text, size_t size, size_t max_size, json_obj
 /* Adds key with a string value, or JSON null when s is NULL. */
 int json_add_string(json_object *o, const char *key, const char *s);
 int json_add_int(json_object *o, const char *key, int64_t v);
+int json_add_uint64(json_object *o, const char *key, uint64_t v);
+/* Adds key with v, taking ownership of v in every case (v is released on failure). */
+int json_add_take(json_object *o, const char *key, json_object *v);
 int json_add_bool(json_object *o, const char *key, bool v);
 /* Adds key with an array of the strings of l (NULL: an empty array). */
 int json_add_strv(json_object *o, const char *key, char * const *l);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -116,4 +117,19 @@ char *strstrip_trailing(char *s) {
         while (n > 0 && strchr(" \t\r\n", s[n - 1]))
                 s[--n] = '\0';
         return s;
+}
+
+char *format_bytes(char *buf, size_t size, uint64_t bytes) {
+        static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+        double v = (double) bytes;
+        size_t u = 0;
+
+        if (bytes < 1024) {
+                (void) snprintf(buf, size, "%" PRIu64 " B", bytes);
+                return buf;
+        }
+        for (v /= 1024; v >= 1024 && u + 1 < ELEMENTSOF(units); u++)
+                v /= 1024;
+        (void) snprintf(buf, size, "%.1f %s", v, units[u]);
+        return buf;
 }

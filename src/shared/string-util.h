@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define POOL_ID_MAX 64
 
@@ -29,6 +30,11 @@ bool streq_consttime(const char *a, const char *b);
 
 /* Appends printf output to *buf (a malloc'ed string, may be NULL). */
 int strextendf(char **buf, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* "1.5 GiB", "512.0 MiB", "10 B": binary units, one decimal. buf must hold FORMAT_BYTES_MAX. */
+#define FORMAT_BYTES_MAX 32
+char *format_bytes(char *buf, size_t size, uint64_t bytes);
+#define FORMAT_BYTES(b) format_bytes((char[FORMAT_BYTES_MAX]) {}, FORMAT_BYTES_MAX, (b))
 
 /* Removes trailing whitespace and newlines in place. */
 char *strstrip_trailing(char *s);
