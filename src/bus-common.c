@@ -5,36 +5,28 @@
 #include "bus-common.h"
 #include "manager.h"
 
-int bus_reply_manager_error(sd_bus_message *m, int r, const char *message, const char *busy_error,
-                            const char *fallback_error) {
-        const char *name;
+int bus_error_set(sd_bus_error *error, PoolErrorCode code, const char *format, ...) {
+        _cleanup_(pool_error_done) PoolError e = POOL_ERROR_NULL;
+        va_list ap;
 
-        switch (r) {
-        case -ENOENT:
-                name = BUS_ERROR_NO_SUCH_POOL;
-                break;
-        case -EINVAL:
-        case -EFBIG:
-                name = BUS_ERROR_INVALID_ARGUMENT;
-                break;
-        case -EBUSY:
-                name = busy_error;
-                break;
-        case -ESRCH:
-                name = BUS_ERROR_NOT_RUNNING;
-                break;
-        case -ENODEV:
-                name = BUS_ERROR_GPU_REQUIRED;
-                break;
-        case -EADDRINUSE:
-                name = BUS_ERROR_PORT_IN_USE;
-                break;
-        case -ENOMEM:
+        va_start(ap, format);
+        (void) pool_error_setv(&e, code, format, ap);
+        va_end(ap);
+        if (!e.message)
                 return -ENOMEM;
-        default:
-                name = fallback_error;
-        }
-        return sd_bus_reply_method_errorf(m, name, "%s", message ?: strerror(-r));
+        return sd_bus_error_set(error, pool_error_info(code)->bus_name ?: SD_BUS_ERROR_FAILED, e.message);
+}
+
+int bus_reply_pool_error(sd_bus_message *m, const PoolError *e) {
+        const PoolErrorInfo *info = pool_error_info(e->code);
+
+        return sd_bus_reply_method_errorf(m, info->bus_name ?: SD_BUS_ERROR_FAILED, "%s", pool_error_message(e));
+}
+
+int bus_reply_refusal(sd_bus_message *m, int r, const PoolError *e) {
+        if (!pool_error_is_set(e))
+                return r;
+        return bus_reply_pool_error(m, e);
 }
 
 int bus_check_authorized(Manager *manager, sd_bus_message *m, sd_bus_error *error) {

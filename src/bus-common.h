@@ -5,6 +5,8 @@
 
 #include <systemd/sd-bus.h>
 
+#include "shared/pool-error.h"
+
 typedef struct Manager Manager;
 
 #define POOL_MANAGER_BUS_NAME "org.llorch.PoolManager1"
@@ -13,28 +15,18 @@ typedef struct Manager Manager;
 #define POOL_MANAGER_INTERFACE "org.llorch.PoolManager1.Manager"
 #define POOL_INTERFACE "org.llorch.PoolManager1.Pool"
 
-#define BUS_ERROR_NO_SUCH_POOL "org.llorch.PoolManager1.Error.NoSuchPool"
-#define BUS_ERROR_INVALID_ARGUMENT "org.llorch.PoolManager1.Error.InvalidArgument"
-#define BUS_ERROR_ALREADY_RUNNING "org.llorch.PoolManager1.Error.AlreadyRunning"
-#define BUS_ERROR_NOT_RUNNING "org.llorch.PoolManager1.Error.NotRunning"
-#define BUS_ERROR_DRAINING "org.llorch.PoolManager1.Error.Draining"
-#define BUS_ERROR_PRELOAD_FAILED "org.llorch.PoolManager1.Error.PreloadFailed"
-#define BUS_ERROR_GPU_REQUIRED "org.llorch.PoolManager1.Error.GpuRequired"
-#define BUS_ERROR_STARTING "org.llorch.PoolManager1.Error.Starting"
-#define BUS_ERROR_PORT_IN_USE "org.llorch.PoolManager1.Error.PortInUse"
-#define BUS_ERROR_FLEET_OFF "org.llorch.PoolManager1.Error.FleetOff"
-#define BUS_ERROR_FLEET_UNAVAILABLE "org.llorch.PoolManager1.Error.FleetUnavailable"
 
 /* The group whose members may call mutating methods on the system instance. */
 #define POOL_MANAGER_GROUP "pool-managerd"
 
-/*
- * Maps a manager_* return value and its message to a named error: -ENOENT NoSuchPool,
- * -EINVAL InvalidArgument, -EBUSY (AlreadyRunning or Draining, per busy_error), -ESRCH
- * NotRunning, -ENODEV GpuRequired, -EADDRINUSE PortInUse, anything else fallback_error.
- */
-int bus_reply_manager_error(sd_bus_message *m, int r, const char *message, const char *busy_error,
-                            const char *fallback_error);
+/* Sets error to the D-Bus error of code (shared/pool-error.c's table) with the formatted message;
+ * returns the negative errno that a method handler returns after it. */
+int bus_error_set(sd_bus_error *error, PoolErrorCode code, const char *format, ...) _printf_(3, 4);
+/* Replies to m with e's D-Bus error. */
+int bus_reply_pool_error(sd_bus_message *m, const PoolError *e);
+/* A synchronous refusal of a manager operation: r < 0 with e set, or -ENOMEM (and other
+ * failures without a PoolError, which sd-bus answers itself). */
+int bus_reply_refusal(sd_bus_message *m, int r, const PoolError *e);
 
 /* Mutating methods: on the system bus only root and members of POOL_MANAGER_GROUP (the bus
  * policy says the same; this is the second lock). Returns 0 when allowed, else sets error. */

@@ -6,7 +6,6 @@
 #include "log.h"
 #include "manager.h"
 
-#define BUS_ERROR_NO_SUCH_DEVICE "org.llorch.PoolManager1.Error.NoSuchDevice"
 
 static int append_processes(sd_bus_message *reply, const GpuProcess *p, size_t n) {
         int r;
@@ -83,7 +82,7 @@ int method_uncordon_device(sd_bus_message *message, void *userdata, sd_bus_error
         if (r < 0)
                 return r;
         if (!m->gpus)
-                return sd_bus_error_set(error, BUS_ERROR_GPU_REQUIRED, "no GPU inventory");
+                return bus_error_set(error, POOL_ERROR_GPU_REQUIRED, "no GPU inventory");
 
         r = gpu_inventory_uncordon(m->gpus, device, &index, &msg);
         switch (r) {
@@ -92,11 +91,11 @@ int method_uncordon_device(sd_bus_message *message, void *userdata, sd_bus_error
         case -ENOMEM:
                 return r;
         case -EINVAL:
-                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_DEVICE, "%s", strna(msg));
+                return bus_error_set(error, POOL_ERROR_NO_SUCH_DEVICE, "%s", strna(msg));
         case -EBUSY:
-                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "%s", strna(msg));
+                return bus_error_set(error, POOL_ERROR_DEVICE_LOST, "%s", strna(msg));
         default:
-                return sd_bus_error_setf(error, BUS_ERROR_GPU_REQUIRED, "%s", msg ?: strerror(-r));
+                return bus_error_set(error, POOL_ERROR_GPU_REQUIRED, "%s", msg ?: strerror(-r));
         }
 }
 

@@ -7,9 +7,10 @@
  * when the manager's callback runs; their connection is suspended meanwhile (see http.c).
  * Drain and reload answer when done too (drain?wait=false: 202 at once).
  *
- * Status codes: 200 done, 202 accepted (drain?wait=false), 400 bad input, 401 no or wrong
- * token, 404 unknown route or pool, 405 wrong method (with Allow:), 409 conflicts with the
- * pool's state, 413 body over 64 KiB, 500 the operation failed (a failed reload too).
+ * Success is 200 (202 for drain?wait=false). Every error is {"error": message, "code": CODE},
+ * its status decided by the code alone (shared/pool-error.c): 400/422 bad input, 401 token, 404
+ * unknown route or pool, 405 wrong method (with Allow:), 409 conflicts with the pool's or node's
+ * state, 413 body over 64 KiB, 502/504 the engine failed, 500 the daemon's own failures.
  */
 
 #include <microhttpd.h>
@@ -106,12 +107,12 @@ static int body_parse_object(HttpRequest *r, json_object **ret) {
         if (k == -ENOMEM)
                 return k;
         if (k < 0) {
-                (void) http_request_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s",
+                (void) http_request_reply_error(r, POOL_ERROR_INVALID_REQUEST, "%s",
                                                 error ?: "invalid JSON");
                 return -EINVAL;
         }
         if (!o || !json_object_is_type(o, json_type_object)) {
-                (void) http_request_reply_error(r, MHD_HTTP_BAD_REQUEST,
+                (void) http_request_reply_error(r, POOL_ERROR_INVALID_REQUEST,
                                                 "request body must be a JSON object");
                 return -EINVAL;
         }
@@ -131,7 +132,7 @@ static int body_parse_empty(HttpRequest *r) {
         if (k < 0)
                 return k;
         if (json_object_object_length(o) > 0) {
-                (void) http_request_reply_error(r, MHD_HTTP_BAD_REQUEST,
+                (void) http_request_reply_error(r, POOL_ERROR_INVALID_REQUEST,
                                                 "this request takes no parameters: send no body or {}");
                 return -EINVAL;
         }
@@ -165,7 +166,7 @@ static int body_parse_prepared(HttpRequest *r, const char *id, PreparedEngine **
         if (k == -ENOMEM)
                 return k;
         if (k < 0) {
-                (void) http_request_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s", strna(error));
+                (void) http_request_reply_error(r, POOL_ERROR_INVALID_REQUEST, "%s", strna(error));
                 return -EINVAL;
         }
 
@@ -173,12 +174,13 @@ static int body_parse_prepared(HttpRequest *r, const char *id, PreparedEngine **
         if (k == -ENOMEM)
                 return k;
         if (k < 0) {
-                (void) http_request_reply_error(r, MHD_HTTP_BAD_REQUEST, "prepared: %s", strna(error));
+                (void) http_request_reply_error(r, POOL_ERROR_INVALID_PREPARED_ENGINE, "prepared: %s",
+                                                strna(error));
                 return -EINVAL;
         }
 
         if (!streq(pe->pool_id, id)) {
-                (void) http_request_reply_error(r, MHD_HTTP_BAD_REQUEST,
+                (void) http_request_reply_error(r, POOL_ERROR_INVALID_PREPARED_ENGINE,
                                                 "pool id in the path (%s) differs from prepared.pool_id (%s)",
                                                 id, pe->pool_id);
                 return -EINVAL;
@@ -213,21 +215,26 @@ static void request_undefer(HttpRequest *r) {
         r->abandon = NULL;
 }
 
-static void on_preload_done(Pool *p, int error, const char *message, void *userdata) {
+/* Replies to a failed operation; prefix ("preload failed") goes before the message of the
+ * engine's failures, where the message alone would not say what failed. */
+static void reply_failure(HttpRequest *r, const PoolError *e, const char *prefix) {
+        _cleanup_free_ char *msg = NULL;
+
+        if (prefix && pool_error_info(e->code)->http_status >= 500 &&
+            asprintf(&msg, "%s: %s", prefix, pool_error_message(e)) >= 0) {
+                (void) http_request_reply_pool_error(r, &(PoolError) { .code = e->code, .message = msg });
+                return;
+        }
+        (void) http_request_reply_pool_error(r, e);
+}
+
+static void on_preload_done(Pool *p, const PoolError *error, void *userdata) {
         HttpRequest *r = userdata;
         _cleanup_json_ json_object *o = NULL;
         const PoolEntry *e;
 
-        if (error == -EBUSY) {
-                /* A unit of the pool's name was loaded already: tracked as an orphan now. */
-                (void) http_request_reply_error(r, MHD_HTTP_CONFLICT, "%s", message ?: strerror(-error));
-                return;
-        }
-        if (error < 0) {
-                (void) http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "preload failed: %s",
-                                                message ?: strerror(-error));
-                return;
-        }
+        if (error)
+                return reply_failure(r, error, "preload failed");
 
         e = registry_get(r->manager->registry, p->id);
         o = json_object_new_object();
@@ -241,15 +248,12 @@ static void on_preload_done(Pool *p, int error, const char *message, void *userd
         (void) http_request_reply(r, MHD_HTTP_OK, o);
 }
 
-static void on_stop_done(Pool *p, int error, const char *message, void *userdata) {
+static void on_stop_done(Pool *p, const PoolError *error, void *userdata) {
         HttpRequest *r = userdata;
         _cleanup_json_ json_object *o = NULL;
 
-        if (error < 0) {
-                (void) http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "stop failed: %s",
-                                                message ?: strerror(-error));
-                return;
-        }
+        if (error)
+                return reply_failure(r, error, "stop failed");
 
         o = json_object_new_object();
         if (!o || json_add_string(o, "pool_id", p->id) < 0 || json_add_bool(o, "stopped", true) < 0) {
@@ -259,15 +263,12 @@ static void on_stop_done(Pool *p, int error, const char *message, void *userdata
         (void) http_request_reply(r, MHD_HTTP_OK, o);
 }
 
-static void on_drain_done(Pool *p, int error, const char *message, void *userdata) {
+static void on_drain_done(Pool *p, const PoolError *error, void *userdata) {
         HttpRequest *r = userdata;
         _cleanup_json_ json_object *o = NULL;
 
-        if (error < 0) {
-                (void) http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "drain failed: %s",
-                                                message ?: strerror(-error));
-                return;
-        }
+        if (error)
+                return reply_failure(r, error, "drain failed");
         o = json_object_new_object();
         if (!o || json_add_string(o, "pool_id", p->id) < 0 ||
             json_add_bool(o, "force_stopped", p->drain_outcome.force_stopped) < 0 ||
@@ -279,22 +280,24 @@ static void on_drain_done(Pool *p, int error, const char *message, void *userdat
         (void) http_request_reply(r, MHD_HTTP_OK, o);
 }
 
-static void on_reload_done(Pool *p, int error, const char *message, void *userdata) {
+static void on_reload_done(Pool *p, const PoolError *error, void *userdata) {
         HttpRequest *r = userdata;
         const ReloadOutcome *ro = &p->reload_outcome;
         _cleanup_json_ json_object *o = NULL;
 
         o = json_object_new_object();
         if (!o || json_add_string(o, "pool_id", p->id) < 0 ||
-            json_add_bool(o, "success", ro->success) < 0 ||
+            json_add_bool(o, "success", !error) < 0 ||
             json_add_bool(o, "rolled_back", ro->rolled_back) < 0 ||
             json_add_string(o, "engine_version", ro->engine_version) < 0 ||
-            json_add_string(o, "error", ro->error) < 0) {
+            json_add_string(o, "error", error ? pool_error_message(error) : NULL) < 0 ||
+            (error && json_add_string(o, "code", pool_error_code_to_string(error->code)) < 0)) {
                 (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
                 return;
         }
-        /* 200 with success=true; a rolled-back or aborted reload is 500 with the outcome. */
-        (void) http_request_reply(r, ro->success ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR, o);
+        /* 200 with success=true; otherwise the code's status (502 rolled back or failed, 409
+         * aborted or canceled) with the outcome. */
+        (void) http_request_reply(r, error ? pool_error_info(error->code)->http_status : MHD_HTTP_OK, o);
 }
 
 /* ---- routes ---- */
@@ -309,25 +312,11 @@ static int reply_pool_leases(HttpRequest *r, const char *id, uint32_t leases) {
 }
 
 /* Errors of the synchronous manager operations: unknown pool, wrong state, not implemented. */
-static int reply_manager_error(HttpRequest *r, int error, const char *message) {
-        unsigned status;
-
-        switch (error) {
-        case -EINVAL:
-                status = MHD_HTTP_BAD_REQUEST;
-                break;
-        case -ENOENT:
-                status = MHD_HTTP_NOT_FOUND;
-                break;
-        case -EBUSY:
-        case -ESRCH:
-        case -EADDRINUSE:
-                status = MHD_HTTP_CONFLICT;
-                break;
-        default:
-                status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        }
-        return http_request_reply_error(r, status, "%s", message ?: strerror(-error));
+/* A synchronous refusal of a manager operation: r < 0 with e, or -ENOMEM. */
+static int reply_refusal(HttpRequest *r, int k, const PoolError *e) {
+        if (!pool_error_is_set(e))
+                return k;       /* -ENOMEM and other failures without a PoolError: 500 by the caller */
+        return http_request_reply_pool_error(r, e);
 }
 
 static int route_health(HttpRequest *r, const char *id) {
@@ -347,17 +336,13 @@ static int route_fleet_pools(HttpRequest *r, const char *id) {
 
         k = fleet_to_json(r->manager->fleet, &o);
         if (k == -EOPNOTSUPP)
-                return http_request_reply_error(r, MHD_HTTP_NOT_FOUND,
+                return http_request_reply_error(r, POOL_ERROR_FLEET_OFF,
                                                 "the fleet is off: no Etcd= in [Fleet] of pool-managerd.conf");
-        if (k == -ENODATA) {
-                _cleanup_json_ json_object *e = json_object_new_object();
-
-                if (!e || json_add_string(e, "error", "the fleet's keys have not been read from etcd yet "
-                                          "(etcd unreachable since start-up); retry later") < 0)
-                        return -ENOMEM;
-                return http_request_reply_full(r, MHD_HTTP_SERVICE_UNAVAILABLE, e,
-                                               MHD_HTTP_HEADER_RETRY_AFTER, "1");
-        }
+        if (k == -ENODATA)
+                return http_request_reply_pool_error_full(r, &(PoolError) { POOL_ERROR_FLEET_UNAVAILABLE, (char *)
+                                                          "the fleet's keys have not been read from etcd yet "
+                                                          "(etcd unreachable since start-up); retry later" },
+                                                          MHD_HTTP_HEADER_RETRY_AFTER, "1");
         if (k < 0)
                 return k;
         return http_request_reply(r, MHD_HTTP_OK, o);
@@ -396,7 +381,7 @@ static int route_status(HttpRequest *r, const char *id) {
 
         e = registry_get(r->manager->registry, id);
         if (!e)
-                return http_request_reply_error(r, MHD_HTTP_NOT_FOUND, "pool %s not found", id);
+                return http_request_reply_error(r, POOL_ERROR_NO_SUCH_POOL, "pool %s not found", id);
         k = pool_entry_to_json(e, &o);
         if (k < 0)
                 return k;
@@ -405,7 +390,7 @@ static int route_status(HttpRequest *r, const char *id) {
 
 static int route_preload(HttpRequest *r, const char *id) {
         _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
-        _cleanup_free_ char *error = NULL;
+        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         int k;
 
         k = body_parse_prepared(r, id, &pe);
@@ -421,21 +406,11 @@ static int route_preload(HttpRequest *r, const char *id) {
                 return 0;
 
         request_undefer(r);
-        switch (k) {
-        case -EINVAL:
-                return http_request_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s", error ?: strerror(-k));
-        case -EBUSY:
-        case -EADDRINUSE:       /* someone else listens on the engine's port */
-                return http_request_reply_error(r, MHD_HTTP_CONFLICT, "%s", error ?: strerror(-k));
-        default:
-                /* -ENODEV: GpuOnly= refusal, -ENOENT: no engine binary, or anything else. */
-                return http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "preload failed: %s",
-                                                error ?: strerror(-k));
-        }
+        return reply_refusal(r, k, &error);
 }
 
 static int route_stop(HttpRequest *r, const char *id) {
-        _cleanup_free_ char *error = NULL;
+        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         int k;
 
         k = body_parse_empty(r);
@@ -450,10 +425,7 @@ static int route_stop(HttpRequest *r, const char *id) {
                 return 0;
 
         request_undefer(r);
-        if (k == -ENOENT || k == -ESRCH)
-                return reply_manager_error(r, k, error);
-        return http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "stop failed: %s",
-                                        error ?: strerror(-k));
+        return reply_refusal(r, k, &error);
 }
 
 static int route_drain(HttpRequest *r, const char *id) {
@@ -462,24 +434,25 @@ static int route_drain(HttpRequest *r, const char *id) {
                 {}
         };
         _cleanup_json_ json_object *o = NULL, *reply = NULL;
-        _cleanup_free_ char *error = NULL;
+        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
+        _cleanup_free_ char *bad = NULL;
         uint64_t deadline_ms = 0;
         int k;
 
         k = body_parse_object(r, &o);
         if (k < 0)
                 return k;
-        k = json_dispatch(o, NULL, table, 0, &deadline_ms, &error);
+        k = json_dispatch(o, NULL, table, 0, &deadline_ms, &bad);
         if (k == -ENOMEM)
                 return k;
         if (k < 0)
-                return http_request_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s", strna(error));
+                return http_request_reply_error(r, POOL_ERROR_INVALID_REQUEST, "%s", strna(bad));
 
         /* ?wait=false: answer 202 at once; the drain goes on. Otherwise answer when done. */
         if (streq_ptr(MHD_lookup_connection_value(r->connection, MHD_GET_ARGUMENT_KIND, "wait"), "false")) {
                 k = manager_drain(r->manager, id, deadline_ms, NULL, NULL, &error);
                 if (k < 0)
-                        return reply_manager_error(r, k, error);
+                        return reply_refusal(r, k, &error);
                 reply = json_object_new_object();
                 if (!reply || json_add_string(reply, "pool_id", id) < 0 ||
                     json_add_bool(reply, "draining", true) < 0 ||
@@ -495,13 +468,12 @@ static int route_drain(HttpRequest *r, const char *id) {
         if (k >= 0)
                 return 0;
         request_undefer(r);
-        return reply_manager_error(r, k, error);
+        return reply_refusal(r, k, &error);
 }
 
 static int route_reload(HttpRequest *r, const char *id) {
         _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
-        _cleanup_json_ json_object *reply = NULL;
-        _cleanup_free_ char *error = NULL;
+        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         int k;
 
         k = body_parse_prepared(r, id, &pe);
@@ -515,12 +487,12 @@ static int route_reload(HttpRequest *r, const char *id) {
         if (k >= 0)
                 return 0;
         request_undefer(r);
-        return reply_manager_error(r, k, error);
+        return reply_refusal(r, k, &error);
 }
 
 static int route_reset(HttpRequest *r, const char *id) {
         _cleanup_json_ json_object *reply = NULL;
-        _cleanup_free_ char *error = NULL;
+        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         int k;
 
         k = body_parse_empty(r);
@@ -528,7 +500,7 @@ static int route_reset(HttpRequest *r, const char *id) {
                 return k;
         k = manager_reset(r->manager, id, &error);
         if (k < 0)
-                return reply_manager_error(r, k, error);
+                return reply_refusal(r, k, &error);
         reply = json_object_new_object();
         if (!reply || json_add_string(reply, "pool_id", id) < 0 || json_add_string(reply, "circuit", "closed") < 0)
                 return -ENOMEM;
@@ -536,7 +508,7 @@ static int route_reset(HttpRequest *r, const char *id) {
 }
 
 static int route_lease_allocate(HttpRequest *r, const char *id) {
-        _cleanup_free_ char *error = NULL;
+        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         uint32_t leases = 0;
         int k;
 
@@ -545,12 +517,12 @@ static int route_lease_allocate(HttpRequest *r, const char *id) {
                 return k;
         k = manager_allocate_lease(r->manager, id, &leases, &error);
         if (k < 0)
-                return reply_manager_error(r, k, error);
+                return reply_refusal(r, k, &error);
         return reply_pool_leases(r, id, leases);
 }
 
 static int route_lease_release(HttpRequest *r, const char *id) {
-        _cleanup_free_ char *error = NULL;
+        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         uint32_t leases = 0;
         int k;
 
@@ -559,7 +531,7 @@ static int route_lease_release(HttpRequest *r, const char *id) {
                 return k;
         k = manager_release_lease(r->manager, id, &leases, &error);
         if (k < 0)
-                return reply_manager_error(r, k, error);
+                return reply_refusal(r, k, &error);
         return reply_pool_leases(r, id, leases);
 }
 
@@ -588,8 +560,9 @@ static int route_device_uncordon(HttpRequest *r, const char *id) {
         if (k == -ENOMEM)
                 return k;
         if (k < 0)
-                return http_request_reply_error(r, k == -EINVAL ? MHD_HTTP_NOT_FOUND : MHD_HTTP_CONFLICT, "%s",
-                                                error ?: strerror(-k));
+                return http_request_reply_error(r, k == -EINVAL ? POOL_ERROR_NO_SUCH_DEVICE :
+                                                k == -EBUSY ? POOL_ERROR_DEVICE_LOST : POOL_ERROR_GPU_REQUIRED,
+                                                "%s", error ?: strerror(-k));
         o = json_object_new_object();
         if (!o || json_add_int(o, "index", index) < 0 || json_add_bool(o, "cordoned", false) < 0)
                 return -ENOMEM;
@@ -711,38 +684,28 @@ static bool route_match(const Route *route, char **segments, const char **ret_id
 }
 
 static int reply_unauthorized(HttpRequest *r) {
-        _cleanup_json_ json_object *o = NULL;
-
         /* Never the token itself. */
         log_debug("HTTP %s %s from %s: unauthorized (%s Authorization header).", r->method, r->path,
                   r->client, http_request_header(r, MHD_HTTP_HEADER_AUTHORIZATION) ? "wrong" : "no");
 
-        o = json_object_new_object();
-        if (!o || json_add_string(o, "error", "unauthorized") < 0)
-                return -ENOMEM;
-        return http_request_reply_full(r, MHD_HTTP_UNAUTHORIZED, o, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        return http_request_reply_pool_error_full(r, &(PoolError) { POOL_ERROR_UNAUTHORIZED, (char *) "unauthorized" },
+                                                  MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 }
 
 static int reply_method_not_allowed(HttpRequest *r, const char *quoted_path, const char *allow) {
-        _cleanup_json_ json_object *o = NULL;
         _cleanup_free_ char *message = NULL;
 
         if (asprintf(&message, "method %s not allowed for %s (allowed: %s)", r->method, quoted_path, allow) < 0)
                 return -ENOMEM;
-        o = json_object_new_object();
-        if (!o || json_add_string(o, "error", message) < 0)
-                return -ENOMEM;
-        return http_request_reply_full(r, MHD_HTTP_METHOD_NOT_ALLOWED, o, MHD_HTTP_HEADER_ALLOW, allow);
+        return http_request_reply_pool_error_full(r, &(PoolError) { POOL_ERROR_METHOD_NOT_ALLOWED, message },
+                                                  MHD_HTTP_HEADER_ALLOW, allow);
 }
 
 static int reply_starting(HttpRequest *r) {
-        _cleanup_json_ json_object *o = NULL;
-
-        o = json_object_new_object();
-        if (!o || json_add_string(o, "error", "pool-managerd is starting: the engines that already run are not "
-                                  "all re-adopted yet; retry later") < 0)
-                return -ENOMEM;
-        return http_request_reply_full(r, MHD_HTTP_SERVICE_UNAVAILABLE, o, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+        return http_request_reply_pool_error_full(r, &(PoolError) { POOL_ERROR_STARTING, (char *)
+                                                  "pool-managerd is starting: the engines that already run are "
+                                                  "not all re-adopted yet; retry later" },
+                                                  MHD_HTTP_HEADER_RETRY_AFTER, "1");
 }
 
 static int route_request(HttpRequest *r) {
@@ -784,19 +747,19 @@ static int route_request(HttpRequest *r) {
         if (!quoted)
                 return -ENOMEM;
         if (!path_known)
-                return http_request_reply_error(r, MHD_HTTP_NOT_FOUND, "no such route: %s %s", r->method, quoted);
+                return http_request_reply_error(r, POOL_ERROR_NOT_FOUND, "no such route: %s %s", r->method, quoted);
         if (!route)
                 return reply_method_not_allowed(r, quoted, allow);
 
         if (r->body_too_large)
-                return http_request_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+                return http_request_reply_error(r, POOL_ERROR_BODY_TOO_LARGE,
                                                 "request body too large (limit %u bytes)", HTTP_BODY_MAX);
 
         if (strstr(route->path, "{id}") && !pool_id_is_valid(id)) {
                 quoted_id = json_escape_for_message(id);
                 if (!quoted_id)
                         return -ENOMEM;
-                return http_request_reply_error(r, MHD_HTTP_BAD_REQUEST,
+                return http_request_reply_error(r, POOL_ERROR_INVALID_POOL_ID,
                                                 "invalid pool id \"%s\": expected 1 to %u characters of "
                                                 "[A-Za-z0-9_.-], starting with a letter or digit",
                                                 quoted_id, POOL_ID_MAX);
@@ -821,7 +784,7 @@ void http_api_handle(HttpRequest *r) {
                 if (k == -ENOMEM)
                         log_oom();
                 r->deferred = false;
-                (void) http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error: %s",
+                (void) http_request_reply_error(r, POOL_ERROR_INTERNAL, "internal error: %s",
                                                 strerror(-k));
         }
 }

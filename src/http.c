@@ -510,27 +510,28 @@ int http_request_reply_full(HttpRequest *r, unsigned status, json_object *body,
         return ret;
 }
 
-int http_request_reply_error(HttpRequest *r, unsigned status, const char *format, ...) {
-        _cleanup_json_ json_object *o = NULL;
-        _cleanup_free_ char *message = NULL;
+int http_request_reply_error(HttpRequest *r, PoolErrorCode code, const char *format, ...) {
+        _cleanup_(pool_error_done) PoolError e = POOL_ERROR_NULL;
         va_list ap;
-        int k;
 
         va_start(ap, format);
-        k = vasprintf(&message, format, ap);
+        (void) pool_error_setv(&e, code, format, ap);
         va_end(ap);
-        if (k < 0) {
-                message = NULL;
-                (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
-                return -ENOMEM;
-        }
+        return http_request_reply_pool_error(r, &e);
+}
+
+int http_request_reply_pool_error_full(HttpRequest *r, const PoolError *e, const char *header_name,
+                                       const char *header_value) {
+        const PoolErrorInfo *info = pool_error_info(e->code);
+        _cleanup_json_ json_object *o = NULL;
 
         o = json_object_new_object();
-        if (!o || json_add_string(o, "error", message) < 0) {
+        if (!o || json_add_string(o, "error", pool_error_message(e)) < 0 ||
+            json_add_string(o, "code", info->code) < 0) {
                 (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
                 return -ENOMEM;
         }
-        return http_request_reply(r, status, o);
+        return http_request_reply_full(r, info->http_status, o, header_name, header_value);
 }
 
 void http_request_defer(HttpRequest *r, HttpRequestAbandonCallback abandon) {
@@ -596,7 +597,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
                 *con_cls = r;
 
                 if (request_refuse_body_early(r)) {
-                        (void) http_request_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+                        (void) http_request_reply_error(r, POOL_ERROR_BODY_TOO_LARGE,
                                                         "request body too large (limit %u bytes)", HTTP_BODY_MAX);
                         return request_queue_reply(r);
                 }
@@ -632,7 +633,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
         }
 
         log_error("HTTP %s %s: the handler neither answered nor deferred.", r->method, r->path);
-        (void) http_request_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error");
+        (void) http_request_reply_error(r, POOL_ERROR_INTERNAL, "internal error");
         return request_queue_reply(r);
 }
 
@@ -1149,12 +1150,12 @@ static unsigned http_connection_limit_fit(unsigned wanted) {
 }
 
 /* A complete answer written on the socket itself: status line, headers, a JSON error. */
-static int canned_reply(const char *status_line, const char *extra_header, const char *error, char **ret,
-                        size_t *ret_size) {
+static int canned_reply(const char *status_line, const char *extra_header, PoolErrorCode code, const char *error,
+                        char **ret, size_t *ret_size) {
         _cleanup_free_ char *body = NULL;
         int k;
 
-        if (asprintf(&body, "{\"error\":\"%s\"}\n", error) < 0)
+        if (asprintf(&body, "{\"error\":\"%s\",\"code\":\"%s\"}\n", error, pool_error_code_to_string(code)) < 0)
                 return -ENOMEM;
         k = asprintf(ret,
                      "HTTP/1.1 %s\r\n"
@@ -1182,9 +1183,10 @@ static int http_overflow_reply_build(HttpServer *s) {
             asprintf(&timeout, "request not received within %s (RequestTimeoutSec=), or the connection was "
                      "closed to make room for others", format_duration(buf, sizeof(buf), s->request_timeout)) < 0)
                 return -ENOMEM;
-        if (canned_reply("503 Service Unavailable", "Retry-After: 1\r\n", overflow, &s->overflow_reply,
-                         &s->overflow_reply_size) < 0 ||
-            canned_reply("408 Request Timeout", "", timeout, &s->timeout_reply, &s->timeout_reply_size) < 0)
+        if (canned_reply("503 Service Unavailable", "Retry-After: 1\r\n", POOL_ERROR_TOO_MANY_CONNECTIONS, overflow,
+                         &s->overflow_reply, &s->overflow_reply_size) < 0 ||
+            canned_reply("408 Request Timeout", "", POOL_ERROR_REQUEST_TIMEOUT, timeout, &s->timeout_reply,
+                         &s->timeout_reply_size) < 0)
                 return -ENOMEM;
         return 0;
 }

@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "shared/macro.h"
+#include "shared/pool-error.h"
 
 typedef struct Manager Manager;
 typedef struct HttpServer HttpServer;
@@ -97,8 +98,14 @@ int http_request_reply_full(HttpRequest *r, unsigned status, json_object *body,
 static inline int http_request_reply(HttpRequest *r, unsigned status, json_object *body) {
         return http_request_reply_full(r, status, body, NULL, NULL);
 }
-/* {"error": "<formatted message>"} */
-int http_request_reply_error(HttpRequest *r, unsigned status, const char *format, ...) _printf_(3, 4);
+/* {"error": "<formatted message>", "code": "<code>"} with the code's HTTP status (the table of
+ * shared/pool-error.c). */
+int http_request_reply_error(HttpRequest *r, PoolErrorCode code, const char *format, ...) _printf_(3, 4);
+int http_request_reply_pool_error_full(HttpRequest *r, const PoolError *e, const char *header_name,
+                                       const char *header_value);
+static inline int http_request_reply_pool_error(HttpRequest *r, const PoolError *e) {
+        return http_request_reply_pool_error_full(r, e, NULL, NULL);
+}
 
 /* From a handler: answer later. abandon (optional) runs if the request ends unanswered. */
 void http_request_defer(HttpRequest *r, HttpRequestAbandonCallback abandon);

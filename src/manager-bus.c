@@ -47,9 +47,8 @@ static int bus_request_new(Manager *manager, sd_bus_message *message, const char
 
 static int validate_pool_id(const char *id, sd_bus_error *error) {
         if (!pool_id_is_valid(id))
-                return sd_bus_error_setf(error, BUS_ERROR_INVALID_ARGUMENT,
-                                         "pool id \"%s\" is invalid: must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
-                                         id);
+                return bus_error_set(error, POOL_ERROR_INVALID_POOL_ID,
+                                     "pool id \"%s\" is invalid: must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", id);
         return 0;
 }
 
@@ -76,19 +75,18 @@ static int parse_prepared(const char *json, PreparedEngine **ret, sd_bus_error *
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return sd_bus_error_setf(error, BUS_ERROR_INVALID_ARGUMENT, "invalid PreparedEngine: %s",
-                                         message ?: strerror(-r));
+                return bus_error_set(error, POOL_ERROR_INVALID_PREPARED_ENGINE, "invalid PreparedEngine: %s",
+                                     message ?: strerror(-r));
         return 0;
 }
 
-static void on_preload_done(Pool *p, int r, const char *error, void *userdata) {
+static void on_preload_done(Pool *p, const PoolError *error, void *userdata) {
         _cleanup_(bus_request_freep) BusRequest *req = userdata;
         _cleanup_free_ char *path = NULL;
         const PoolEntry *e;
 
-        if (r < 0) {
-                (void) sd_bus_reply_method_errorf(req->message, r == -EBUSY ? BUS_ERROR_ALREADY_RUNNING :
-                                                  BUS_ERROR_PRELOAD_FAILED, "%s", error ?: strerror(-r));
+        if (error) {
+                (void) bus_reply_pool_error(req->message, error);
                 return;
         }
 
@@ -104,7 +102,7 @@ static void on_preload_done(Pool *p, int r, const char *error, void *userdata) {
 static int bus_method_preload(Manager *m, sd_bus_message *message, const char *json, sd_bus_error *error) {
         _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
-        _cleanup_free_ char *msg = NULL;
+        _cleanup_(pool_error_done) PoolError perr = POOL_ERROR_NULL;
         int r;
 
         r = bus_check_authorized(m, message, error);
@@ -117,14 +115,9 @@ static int bus_method_preload(Manager *m, sd_bus_message *message, const char *j
         if (r < 0)
                 return r;
 
-        r = manager_preload(m, &pe, on_preload_done, req, &msg);
-        if (r < 0) {
-                if (r == -ENOENT)       /* binary missing: a preload failure, not an unknown pool */
-                        return sd_bus_reply_method_errorf(message, BUS_ERROR_PRELOAD_FAILED, "%s",
-                                                          msg ?: strerror(-r));
-                return bus_reply_manager_error(message, r, msg, BUS_ERROR_ALREADY_RUNNING,
-                                               BUS_ERROR_PRELOAD_FAILED);
-        }
+        r = manager_preload(m, &pe, on_preload_done, req, &perr);
+        if (r < 0)
+                return bus_reply_refusal(message, r, &perr);
         TAKE_PTR(req);          /* owned by the pool's waiter list now; replied to in on_preload_done */
         return 1;
 }
@@ -179,34 +172,33 @@ static int method_get_pool(sd_bus_message *message, void *userdata, sd_bus_error
         if (r < 0)
                 return r;
         if (!registry_get(m->registry, id))
-                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_POOL, "pool %s not found", id);
+                return bus_error_set(error, POOL_ERROR_NO_SUCH_POOL, "pool %s not found", id);
         r = pool_bus_path(id, &path);
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(message, "o", path);
 }
 
-static void on_stop_done(Pool *p, int r, const char *error, void *userdata) {
+static void on_stop_done(Pool *p, const PoolError *error, void *userdata) {
         _cleanup_(bus_request_freep) BusRequest *req = userdata;
 
-        if (r < 0)
-                (void) sd_bus_reply_method_errorf(req->message, SD_BUS_ERROR_FAILED, "stop failed: %s",
-                                                  error ?: strerror(-r));
+        if (error)
+                (void) bus_reply_pool_error(req->message, error);
         else
                 (void) sd_bus_reply_method_return(req->message, NULL);
 }
 
 int bus_method_stop(Manager *m, sd_bus_message *message, const char *id, sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
-        _cleanup_free_ char *msg = NULL;
+        _cleanup_(pool_error_done) PoolError perr = POOL_ERROR_NULL;
         int r;
 
         r = bus_method_begin(m, message, id, &req, error);
         if (r < 0)
                 return r;
-        r = manager_stop(m, id, on_stop_done, req, &msg);
+        r = manager_stop(m, id, on_stop_done, req, &perr);
         if (r < 0)
-                return bus_reply_manager_error(message, r, msg, BUS_ERROR_NOT_RUNNING, SD_BUS_ERROR_FAILED);
+                return bus_reply_refusal(message, r, &perr);
         TAKE_PTR(req);
         return 1;
 }
@@ -221,12 +213,11 @@ static int method_stop(sd_bus_message *message, void *userdata, sd_bus_error *er
         return bus_method_stop(userdata, message, id, error);
 }
 
-static void on_drain_done(Pool *p, int r, const char *error, void *userdata) {
+static void on_drain_done(Pool *p, const PoolError *error, void *userdata) {
         _cleanup_(bus_request_freep) BusRequest *req = userdata;
 
-        if (r < 0) {
-                (void) sd_bus_reply_method_errorf(req->message, SD_BUS_ERROR_FAILED, "drain failed: %s",
-                                                  error ?: strerror(-r));
+        if (error) {
+                (void) bus_reply_pool_error(req->message, error);
                 return;
         }
         (void) sd_bus_reply_method_return(req->message, "btu", p->drain_outcome.force_stopped,
@@ -236,15 +227,15 @@ static void on_drain_done(Pool *p, int r, const char *error, void *userdata) {
 int bus_method_drain(Manager *m, sd_bus_message *message, const char *id, uint64_t deadline_ms,
                      sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
-        _cleanup_free_ char *msg = NULL;
+        _cleanup_(pool_error_done) PoolError perr = POOL_ERROR_NULL;
         int r;
 
         r = bus_method_begin(m, message, id, &req, error);
         if (r < 0)
                 return r;
-        r = manager_drain(m, id, deadline_ms, on_drain_done, req, &msg);
+        r = manager_drain(m, id, deadline_ms, on_drain_done, req, &perr);
         if (r < 0)
-                return bus_reply_manager_error(message, r, msg, BUS_ERROR_DRAINING, SD_BUS_ERROR_FAILED);
+                return bus_reply_refusal(message, r, &perr);
         TAKE_PTR(req);          /* replied to when the engine is stopped */
         return 1;
 }
@@ -260,20 +251,20 @@ static int method_drain(sd_bus_message *message, void *userdata, sd_bus_error *e
         return bus_method_drain(userdata, message, id, deadline, error);
 }
 
-static void on_reload_done(Pool *p, int r, const char *error, void *userdata) {
+static void on_reload_done(Pool *p, const PoolError *error, void *userdata) {
         _cleanup_(bus_request_freep) BusRequest *req = userdata;
         const ReloadOutcome *o = &p->reload_outcome;
 
         /* A failed reload is an answer, not an error: the caller learns whether it rolled back. */
-        (void) sd_bus_reply_method_return(req->message, "bbss", o->success, o->rolled_back,
-                                          strempty(o->engine_version), strempty(o->error));
+        (void) sd_bus_reply_method_return(req->message, "bbss", !error, o->rolled_back,
+                                          strempty(o->engine_version), error ? pool_error_message(error) : "");
 }
 
 int bus_method_reload(Manager *m, sd_bus_message *message, const char *id, const char *json,
                       sd_bus_error *error) {
         _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
-        _cleanup_free_ char *msg = NULL;
+        _cleanup_(pool_error_done) PoolError perr = POOL_ERROR_NULL;
         int r;
 
         r = bus_method_begin(m, message, id, &req, error);
@@ -283,9 +274,9 @@ int bus_method_reload(Manager *m, sd_bus_message *message, const char *id, const
         if (r < 0)
                 return r;
         /* A PreparedEngine for another pool is refused by manager_reload() (InvalidArgument). */
-        r = manager_reload(m, id, &pe, 0, on_reload_done, req, &msg);
+        r = manager_reload(m, id, &pe, 0, on_reload_done, req, &perr);
         if (r < 0)
-                return bus_reply_manager_error(message, r, msg, BUS_ERROR_DRAINING, SD_BUS_ERROR_FAILED);
+                return bus_reply_refusal(message, r, &perr);
         TAKE_PTR(req);          /* replied to when the new (or the old) engine serves */
         return 1;
 }
@@ -301,29 +292,29 @@ static int method_reload(sd_bus_message *message, void *userdata, sd_bus_error *
 }
 
 int bus_method_lease(Manager *m, sd_bus_message *message, const char *id, bool allocate, sd_bus_error *error) {
-        _cleanup_free_ char *msg = NULL;
+        _cleanup_(pool_error_done) PoolError perr = POOL_ERROR_NULL;
         uint32_t leases = 0;
         int r;
 
         r = bus_method_begin(m, message, id, NULL, error);
         if (r < 0)
                 return r;
-        r = allocate ? manager_allocate_lease(m, id, &leases, &msg) : manager_release_lease(m, id, &leases, &msg);
+        r = allocate ? manager_allocate_lease(m, id, &leases, &perr) : manager_release_lease(m, id, &leases, &perr);
         if (r < 0)
-                return bus_reply_manager_error(message, r, msg, BUS_ERROR_DRAINING, SD_BUS_ERROR_FAILED);
+                return bus_reply_refusal(message, r, &perr);
         return sd_bus_reply_method_return(message, "u", leases);
 }
 
 int bus_method_reset(Manager *m, sd_bus_message *message, const char *id, sd_bus_error *error) {
-        _cleanup_free_ char *msg = NULL;
+        _cleanup_(pool_error_done) PoolError perr = POOL_ERROR_NULL;
         int r;
 
         r = bus_method_begin(m, message, id, NULL, error);
         if (r < 0)
                 return r;
-        r = manager_reset(m, id, &msg);
+        r = manager_reset(m, id, &perr);
         if (r < 0)
-                return bus_reply_manager_error(message, r, msg, BUS_ERROR_ALREADY_RUNNING, SD_BUS_ERROR_FAILED);
+                return bus_reply_refusal(message, r, &perr);
         return sd_bus_reply_method_return(message, NULL);
 }
 
@@ -352,7 +343,8 @@ static int method_reload_configuration(sd_bus_message *message, void *userdata, 
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return sd_bus_error_set(error, BUS_ERROR_INVALID_ARGUMENT, msg ?: "failed to reload the configuration");
+                return bus_error_set(error, POOL_ERROR_INVALID_CONFIGURATION, "%s",
+                                     msg ?: "failed to reload the configuration");
         return sd_bus_reply_method_return(message, NULL);
 }
 
@@ -420,12 +412,12 @@ static int method_list_fleet_pools(sd_bus_message *message, void *userdata, sd_b
 
         r = fleet_to_json(m->fleet, &o);
         if (r == -EOPNOTSUPP)
-                return sd_bus_error_set(error, BUS_ERROR_FLEET_OFF,
-                                        "the fleet is off: no Etcd= in [Fleet] of pool-managerd.conf");
+                return bus_error_set(error, POOL_ERROR_FLEET_OFF,
+                                     "the fleet is off: no Etcd= in [Fleet] of pool-managerd.conf");
         if (r == -ENODATA)
-                return sd_bus_error_set(error, BUS_ERROR_FLEET_UNAVAILABLE,
-                                        "the fleet's keys have not been read from etcd yet (etcd unreachable "
-                                        "since start-up); retry later");
+                return bus_error_set(error, POOL_ERROR_FLEET_UNAVAILABLE,
+                                     "the fleet's keys have not been read from etcd yet (etcd unreachable "
+                                     "since start-up); retry later");
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(message, "s",
@@ -492,7 +484,7 @@ static int on_bus_filter(sd_bus_message *message, void *userdata, sd_bus_error *
         if (sd_bus_message_is_method_call(message, "org.freedesktop.DBus.Introspectable", NULL) ||
             sd_bus_message_is_method_call(message, "org.freedesktop.DBus.Peer", NULL))
                 return 0;
-        (void) sd_bus_reply_method_errorf(message, BUS_ERROR_STARTING,
+        (void) sd_bus_reply_method_errorf(message, pool_error_info(POOL_ERROR_STARTING)->bus_name,
                                           "pool-managerd is starting: the engines that already run are not all "
                                           "re-adopted yet; retry later");
         return 1;

@@ -21,20 +21,6 @@
 #include "shared/strv.h"
 #include "shared/string-util.h"
 
-int pool_unit_name(const char *id, char **ret) {
-        _cleanup_free_ char *e = NULL;
-        char *s;
-        int r;
-
-        r = unit_name_escape(id, &e);
-        if (r < 0)
-                return r;
-        if (asprintf(&s, "pool-engine-%s.service", e) < 0)
-                return -ENOMEM;
-        *ret = s;
-        return 0;
-}
-
 int manager_read_config(bool user, const char *path, const char *runtime_dir, const char *listen,
                         Config **ret) {
         _cleanup_(config_freep) Config *c = NULL;
@@ -441,7 +427,7 @@ static void manager_check_startup(Manager *m) {
         for (size_t i = 0; i < m->n_pools; i++) {
                 if (m->pools[i]->adoption_pending)
                         return;
-                if (m->pools[i]->start_reason == START_ADOPT && m->pools[i]->state != POOL_ORPHAN)
+                if (m->pools[i]->readopted && m->pools[i]->state != POOL_ORPHAN)
                         adopted++;
                 if (m->pools[i]->state == POOL_ORPHAN)
                         orphans++;
@@ -561,7 +547,10 @@ int manager_startup(Manager *m) {
         r = fleet_new(&m->fleet, m);
         if (r < 0)
                 return r;
-        return fleet_start(m->fleet);
+        r = fleet_start(m->fleet);
+        if (r < 0)
+                return r;
+
         /* The inventory, refreshed on its timer; NVML missing is its state, not an error. */
         r = gpu_inventory_new(&m->gpus, m->event, m->config->nvml_library, m->config->gpu_refresh_interval,
                               on_gpus_changed, m);
@@ -575,7 +564,7 @@ int manager_startup(Manager *m) {
 }
 
 int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata,
-                    char **ret_error) {
+                    PoolError *ret_error) {
         Pool *p;
         int r;
 
@@ -595,27 +584,27 @@ int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, 
                 if (handoff_path(m->engines_dir, (*prepared)->pool_id, (*prepared)->replica_id, &mine) < 0 ||
                     handoff_path(m->engines_dir, o->pool_id, o->replica_id, &theirs) < 0)
                         return -ENOMEM;
-                if (streq(mine, theirs)) {
-                        if (asprintf(ret_error, "pool_id/replica_id: handoff file %s is already used by "
-                                     "pool %s (replica %s)", mine, o->pool_id, o->replica_id) < 0)
-                                *ret_error = NULL;
-                        return -EINVAL;
-                }
+                if (streq(mine, theirs))
+                        return pool_error_set(ret_error, POOL_ERROR_HANDOFF_IN_USE,
+                                              "pool_id/replica_id: handoff file %s is already used by "
+                                              "pool %s (replica %s)", mine, o->pool_id, o->replica_id);
         }
 
         if (m->config->gpu_only && !cuda_info_available(&m->cuda)) {
-                r = cuda_info_gpu_only_error(&m->cuda, ret_error);
+                _cleanup_free_ char *msg = NULL;
+
+                r = cuda_info_gpu_only_error(&m->cuda, &msg);
                 if (r < 0)
                         return r;
                 log_struct(LOG_ERR,
                            LOG_MESSAGE_ID(MESSAGE_ENGINE_FAILED),
                            "POOL_ID=%s", (*prepared)->pool_id,
-                           "ERROR=%s", *ret_error,
-                           LOG_MESSAGE("Pool \"%s\": preload refused: %s", (*prepared)->pool_id, *ret_error),
+                           "ERROR=%s", msg,
+                           LOG_MESSAGE("Pool \"%s\": preload refused: %s", (*prepared)->pool_id, msg),
                            NULL);
-                (void) registry_set_last_error(m->registry, (*prepared)->pool_id, *ret_error);
+                (void) registry_set_last_error(m->registry, (*prepared)->pool_id, msg);
                 manager_pool_changed(m, (*prepared)->pool_id);
-                return -ENODEV;
+                return pool_error_set(ret_error, POOL_ERROR_GPU_REQUIRED, "%s", msg);
         }
 
         if (!p) {
@@ -626,41 +615,38 @@ int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, 
         return pool_preload(p, prepared, cb, userdata, ret_error);
 }
 
-int manager_stop(Manager *m, const char *id, PoolDoneCallback cb, void *userdata, char **ret_error) {
+/* The error for an operation on a pool this daemon does not run: known to the registry (a
+ * refused preload, leases) but never started, or unknown. */
+static int pool_missing_error(Manager *m, const char *id, PoolError *ret_error) {
+        if (registry_get(m->registry, id))
+                return pool_error_set(ret_error, POOL_ERROR_NOT_RUNNING, "pool %s is not running", id);
+        return pool_error_set(ret_error, POOL_ERROR_NO_SUCH_POOL, "pool %s not found", id);
+}
+
+int manager_stop(Manager *m, const char *id, PoolDoneCallback cb, void *userdata, PoolError *ret_error) {
         Pool *p;
 
         p = manager_get_pool(m, id);
-        if (!p) {
-                /* Known to the registry (a refused preload, leases) but never started. */
-                bool known = registry_get(m->registry, id);
-
-                if (asprintf(ret_error, known ? "pool %s is not running" : "pool %s not found", id) < 0)
-                        *ret_error = NULL;
-                return known ? -ESRCH : -ENOENT;
-        }
+        if (!p)
+                return pool_missing_error(m, id, ret_error);
         return pool_stop(p, cb, userdata, ret_error);
 }
 
-static int lease_change(Manager *m, const char *id, bool allocate, uint32_t *ret_leases, char **ret_error) {
+static int lease_change(Manager *m, const char *id, bool allocate, uint32_t *ret_leases, PoolError *ret_error) {
         PoolEntry *e;
         int r;
 
         e = registry_get(m->registry, id);
-        if (!e) {
-                if (asprintf(ret_error, "pool %s not found", id) < 0)
-                        *ret_error = NULL;
-                return -ENOENT;
-        }
+        if (!e)
+                return pool_error_set(ret_error, POOL_ERROR_NO_SUCH_POOL, "pool %s not found", id);
 
         r = allocate ? registry_allocate_lease(m->registry, id, ret_leases) :
                 registry_release_lease(m->registry, id, ret_leases);
         if (r >= 0 && !allocate && manager_get_pool(m, id))
                 pool_leases_changed(manager_get_pool(m, id));
-        if (r == -EBUSY) {
-                if (asprintf(ret_error, "pool %s is draining: new leases are refused", id) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
+        if (r == -EBUSY)
+                return pool_error_set(ret_error, POOL_ERROR_DRAINING, "pool %s is draining: new leases are refused",
+                                      id);
         if (r < 0)
                 return r;
 
@@ -668,63 +654,57 @@ static int lease_change(Manager *m, const char *id, bool allocate, uint32_t *ret
         return 0;
 }
 
-int manager_allocate_lease(Manager *m, const char *id, uint32_t *ret_leases, char **ret_error) {
+int manager_allocate_lease(Manager *m, const char *id, uint32_t *ret_leases, PoolError *ret_error) {
         return lease_change(m, id, true, ret_leases, ret_error);
 }
 
-int manager_release_lease(Manager *m, const char *id, uint32_t *ret_leases, char **ret_error) {
+int manager_release_lease(Manager *m, const char *id, uint32_t *ret_leases, PoolError *ret_error) {
         return lease_change(m, id, false, ret_leases, ret_error);
 }
 
-static Pool *lookup_pool(Manager *m, const char *id, char **ret_error) {
-        Pool *p = manager_get_pool(m, id);
 
-        if (!p && asprintf(ret_error, registry_get(m->registry, id) ? "pool %s is not running" :
-                           "pool %s not found", id) < 0)
-                *ret_error = NULL;
-        return p;
-}
 
 int manager_drain(Manager *m, const char *id, uint64_t deadline_ms, PoolDoneCallback cb, void *userdata,
-                  char **ret_error) {
-        Pool *p = lookup_pool(m, id, ret_error);
+                  PoolError *ret_error) {
+        Pool *p = manager_get_pool(m, id);
 
         if (!p)
-                return registry_get(m->registry, id) ? -ESRCH : -ENOENT;
+                return pool_missing_error(m, id, ret_error);
         return pool_drain(p, deadline_ms, cb, userdata, ret_error);
 }
 
 int manager_reload(Manager *m, const char *id, PreparedEngine **prepared, uint64_t drain_deadline_ms,
-                   PoolDoneCallback cb, void *userdata, char **ret_error) {
-        Pool *p = lookup_pool(m, id, ret_error);
+                   PoolDoneCallback cb, void *userdata, PoolError *ret_error) {
+        Pool *p = manager_get_pool(m, id);
 
         if (!p)
-                return registry_get(m->registry, id) ? -ESRCH : -ENOENT;
-        if (!streq((*prepared)->pool_id, id)) {
-                if (asprintf(ret_error, "pool_id: \"%s\" in the PreparedEngine differs from the pool \"%s\"",
-                             (*prepared)->pool_id, id) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+                return pool_missing_error(m, id, ret_error);
+        if (!streq((*prepared)->pool_id, id))
+                return pool_error_set(ret_error, POOL_ERROR_INVALID_PREPARED_ENGINE,
+                                      "pool_id: \"%s\" in the PreparedEngine differs from the pool \"%s\"",
+                                      (*prepared)->pool_id, id);
         if (m->config->gpu_only && !cuda_info_available(&m->cuda)) {
-                int r = cuda_info_gpu_only_error(&m->cuda, ret_error);
-                return r < 0 ? r : -ENODEV;
+                _cleanup_free_ char *msg = NULL;
+                int r = cuda_info_gpu_only_error(&m->cuda, &msg);
+
+                if (r < 0)
+                        return r;
+                return pool_error_set(ret_error, POOL_ERROR_GPU_REQUIRED, "%s", msg);
         }
         return pool_reload(p, prepared, drain_deadline_ms > 0 ? drain_deadline_ms :
                            m->config->reload_drain_timeout / USEC_PER_MSEC, cb, userdata, ret_error);
 }
 
-int manager_reset(Manager *m, const char *id, char **ret_error) {
-        Pool *p = lookup_pool(m, id, ret_error);
+int manager_reset(Manager *m, const char *id, PoolError *ret_error) {
+        Pool *p = manager_get_pool(m, id);
 
         if (!p)
-                return registry_get(m->registry, id) ? -ESRCH : -ENOENT;
+                return pool_missing_error(m, id, ret_error);
         return pool_reset(p, ret_error);
 }
 
 /* ---- Re-adoption of engines that outlived a previous instance ---- */
 
-#define ENGINE_UNIT_PREFIX "pool-engine-"
 #define ENGINE_UNIT_SUFFIX ".service"
 
 /* "pool-engine-<id>.service" -> id; NULL when it is not one of ours. */
@@ -914,6 +894,7 @@ int manager_load_pools_directory(Manager *m) {
         for (int i = 0; i < n; i++) {
                 _cleanup_free_ char *path = NULL, *text = NULL, *error = NULL;
                 _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
+                PoolError perror = POOL_ERROR_NULL;
                 size_t size;
                 Pool *p;
                 int r;
@@ -942,10 +923,11 @@ int manager_load_pools_directory(Manager *m) {
                                  "its engine).", path, pe->pool_id, pool_state_to_string(p->state));
                         continue;
                 }
-                r = manager_preload(m, &pe, NULL, NULL, &error);
+                r = manager_preload(m, &pe, NULL, NULL, &perror);
                 if (r < 0)
                         log_error("%s: preload of pool \"%s\" refused: %s", path, pe->pool_id,
-                                  error ?: strerror(-r));
+                                  pool_error_is_set(&perror) ? pool_error_message(&perror) : strerror(-r));
+                pool_error_done(&perror);
         }
         free(list);
         return 0;

@@ -96,33 +96,32 @@ int manager_reload_config(Manager *m, char **ret_error);
 void manager_notify_ready(Manager *m);
 
 Pool *manager_get_pool(Manager *m, const char *id);
-/* Validation, GPU preflight and preload. On failure *ret_error says why:
- * -EINVAL invalid, -EBUSY already running, -ENODEV GPU required, -ENOENT engine binary missing.
- * The callback may run before this returns (when systemd cannot even be asked). */
-int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata,
-                    char **ret_error);
-/* -ENOENT unknown pool, -ESRCH not running. The callback may run before this returns. */
-int manager_stop(Manager *m, const char *id, PoolDoneCallback cb, void *userdata, char **ret_error);
+/*
+ * The operations of the API. Each fails with a PoolError (its code decides the HTTP status, the
+ * D-Bus error and poolctl's exit status: shared/pool-error.h) and returns that code's errno,
+ * negated; -ENOMEM comes without one. A callback may run before the call returns.
+ */
 
-/* Leases of a known pool. -ENOENT unknown pool, -EBUSY draining (allocate only). */
-int manager_allocate_lease(Manager *m, const char *id, uint32_t *ret_leases, char **ret_error);
-int manager_release_lease(Manager *m, const char *id, uint32_t *ret_leases, char **ret_error);
+/* Validation (binary, port, handoff file), GPU preflight and preload; the callback runs once
+ * the engine is ready or the preload failed. */
+int manager_preload(Manager *m, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata,
+                    PoolError *ret_error);
+int manager_stop(Manager *m, const char *id, PoolDoneCallback cb, void *userdata, PoolError *ret_error);
+
+/* Leases of a known pool; allocation is refused while it drains. */
+int manager_allocate_lease(Manager *m, const char *id, uint32_t *ret_leases, PoolError *ret_error);
+int manager_release_lease(Manager *m, const char *id, uint32_t *ret_leases, PoolError *ret_error);
 
 /* Drain: leases refused, the engine stopped once they are released or at the deadline; the
- * callback runs then, with the result in p->drain_outcome. -ENOENT, -ESRCH not running,
- * -EBUSY already draining. */
+ * callback runs then, with the result in p->drain_outcome. */
 int manager_drain(Manager *m, const char *id, uint64_t deadline_ms, PoolDoneCallback cb, void *userdata,
-                  char **ret_error);
+                  PoolError *ret_error);
 /* Reload with rollback; drain_deadline_ms 0: ReloadDrainTimeout=. The callback runs when the
- * new engine (or, after a failure, the old one again) is ready; see p->reload_outcome.
- * -ENOENT, -EINVAL (pool_id differs), -ESRCH not ready, -EBUSY draining/reloading. */
+ * new engine (or, after a failure, the old one again) is ready; see p->reload_outcome. */
 int manager_reload(Manager *m, const char *id, PreparedEngine **prepared, uint64_t drain_deadline_ms,
-                   PoolDoneCallback cb, void *userdata, char **ret_error);
-/* Manual circuit-breaker reset. -ENOENT unknown pool. */
-int manager_reset(Manager *m, const char *id, char **ret_error);
-
-/* "pool-engine-<escaped id>.service" */
-int pool_unit_name(const char *id, char **ret);
+                   PoolDoneCallback cb, void *userdata, PoolError *ret_error);
+/* Manual circuit-breaker reset. */
+int manager_reset(Manager *m, const char *id, PoolError *ret_error);
 
 /* Called by pools on every state change: STATUS= and bus signals, coalesced at idle priority. */
 void manager_pool_changed(Manager *m, const char *id);

@@ -70,7 +70,7 @@ int pool_bus_enumerate(sd_bus *bus, const char *path, void *userdata, char ***no
                                        sd_bus_error *error) {                                           \
                 const PoolEntry *e = entry_from_path(userdata, path);                                   \
                 if (!e)                                                                                 \
-                        return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_POOL, "pool is gone");       \
+                        return bus_error_set(error, POOL_ERROR_NO_SUCH_POOL, "pool is gone");       \
                 return sd_bus_message_append(reply, type, expr);                                        \
         }
 
@@ -102,7 +102,7 @@ static int pool_method_with_id(sd_bus_message *message, void *userdata, sd_bus_e
 
         r = pool_id_from_path(sd_bus_message_get_path(message), ret_id);
         if (r == -ENOENT)
-                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_POOL, "no such pool");
+                return bus_error_set(error, POOL_ERROR_NO_SUCH_POOL, "no such pool");
         return r;
 }
 

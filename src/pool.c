@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -53,6 +54,35 @@ PoolState pool_state_from_string(const char *s) {
         return _POOL_STATE_INVALID;
 }
 
+static const char *const pool_operation_table[_POOL_OP_MAX] = {
+        [POOL_OP_NONE] = "none",
+        [POOL_OP_PRELOAD] = "preload",
+        [POOL_OP_RESTART] = "restart",
+        [POOL_OP_ADOPT] = "adopt",
+        [POOL_OP_HEALTH_STOP] = "health-stop",
+        [POOL_OP_STOP] = "stop",
+        [POOL_OP_DRAIN] = "drain",
+        [POOL_OP_RELOAD_DRAIN] = "reload-drain",
+        [POOL_OP_RELOAD_NEW] = "reload-new",
+        [POOL_OP_ROLLBACK] = "rollback",
+};
+
+const char *pool_operation_to_string(PoolOperation o) {
+        if (o < 0 || o >= _POOL_OP_MAX)
+                return NULL;
+        return pool_operation_table[o];
+}
+
+/* Operations that start an engine: what a failed start leads to depends on which. */
+static bool op_is_start(PoolOperation o) {
+        return o == POOL_OP_PRELOAD || o == POOL_OP_RESTART || o == POOL_OP_ADOPT ||
+                o == POOL_OP_RELOAD_NEW || o == POOL_OP_ROLLBACK;
+}
+
+static bool op_is_drain(PoolOperation o) {
+        return o == POOL_OP_DRAIN || o == POOL_OP_RELOAD_DRAIN;
+}
+
 /* States in which an engine unit exists, is being created or removed, or will be restarted. */
 static bool state_is_active(PoolState s) {
         return s == POOL_STARTING || s == POOL_PROBING || s == POOL_READY || s == POOL_STOPPING ||
@@ -80,7 +110,7 @@ static void pool_mirror(Pool *p) {
         /* MainPID is the engine's current pid: none once the unit is gone. */
         if (p->state == POOL_STOPPED || p->state == POOL_FAILED || p->state == POOL_BACKOFF)
                 e->main_pid = 0;
-        e->draining = p->draining;
+        e->draining = pool_is_draining(p);
         e->crash_count = p->supervisor.crash_count;
         e->restart_count = p->supervisor.restart_count;
         e->backoff_ms = p->supervisor.last_backoff / USEC_PER_MSEC;
@@ -89,12 +119,47 @@ static void pool_mirror(Pool *p) {
         manager_pool_changed(p->manager, p->id);
 }
 
+/*
+ * The one place where the state changes. Entering a state releases what the states left
+ * behind owned, as systemd's service_set_state() does, so that no transition can leave a
+ * timer or probe armed for a state the pool is no longer in:
+ *
+ *   probe           probing (readiness) and ready (one liveness check)
+ *   liveness_timer  ready
+ *   restart_timer   backoff (the restart), failed (the circuit's next tick), ready (half-open:
+ *                   the tick that closes the circuit)
+ *   drain_timer     starting, probing, ready: the drain deadline of a running engine
+ *   adoption        probing: a re-adopted engine not yet probed once
+ */
 static void pool_set_state(Pool *p, PoolState s) {
+        PoolState old = p->state;
+
+        if (s != POOL_PROBING && s != POOL_READY)
+                p->probe = probe_free(p->probe);
+        if (s != POOL_READY)
+                p->liveness_timer = sd_event_source_disable_unref(p->liveness_timer);
+        if (s != POOL_BACKOFF && s != POOL_FAILED && s != POOL_READY)
+                p->restart_timer = sd_event_source_disable_unref(p->restart_timer);
+        if (s != POOL_STARTING && s != POOL_PROBING && s != POOL_READY)
+                p->drain_timer = sd_event_source_disable_unref(p->drain_timer);
         /* A re-adopted engine is accounted for once it left probing (ready, failed, gone). */
         if (s != POOL_PROBING)
                 p->adoption_pending = false;
+
         p->state = s;
+        if (old != s)
+                log_debug("Pool \"%s\": %s -> %s (operation %s)", p->id, pool_state_to_string(old),
+                          pool_state_to_string(s), pool_operation_to_string(p->op));
         pool_mirror(p);
+}
+
+/* The operation is over (done, failed or superseded). */
+static void pool_set_op(Pool *p, PoolOperation o) {
+        if (p->op == o)
+                return;
+        log_debug("Pool \"%s\": operation %s -> %s", p->id, pool_operation_to_string(p->op),
+                  pool_operation_to_string(o));
+        p->op = o;
 }
 
 /* Saves what a restarted daemon needs: the engine, whether it should run, the supervision. */
@@ -112,7 +177,8 @@ static void pool_save(Pool *p, bool running) {
                                   p->manager->config->state_directory);
 }
 
-static void waiters_run(Pool *p, PoolWaiter **list, int r, const char *error) {
+/* error NULL: success. */
+static void waiters_run(Pool *p, PoolWaiter **list, const PoolError *error) {
         PoolWaiter *w = TAKE_PTR(*list);
 
         /* Detach the list first: a callback may start a new operation on this pool. */
@@ -120,7 +186,7 @@ static void waiters_run(Pool *p, PoolWaiter **list, int r, const char *error) {
                 PoolWaiter *next = w->next;
 
                 if (w->callback)
-                        w->callback(p, r, error, w->userdata);
+                        w->callback(p, error, w->userdata);
                 free(w);
                 w = next;
         }
@@ -150,6 +216,21 @@ static void waiters_forget(PoolWaiter **list, void *userdata) {
         }
 }
 
+/* Runs the waiters of list with a failure: code and message. */
+_printf_(4, 5)
+static void waiters_fail(Pool *p, PoolWaiter **list, PoolErrorCode code, const char *format, ...) {
+        _cleanup_(pool_error_done) PoolError e = { .code = code };
+        va_list ap;
+
+        if (!*list)
+                return;
+        va_start(ap, format);
+        if (vasprintf(&e.message, format, ap) < 0)
+                e.message = NULL;
+        va_end(ap);
+        waiters_run(p, list, &e);
+}
+
 void pool_forget_waiter(Pool *p, void *userdata) {
         waiters_forget(&p->preload_waiters, userdata);
         waiters_forget(&p->stop_waiters, userdata);
@@ -159,6 +240,10 @@ void pool_forget_waiter(Pool *p, void *userdata) {
 
 bool pool_is_active(const Pool *p) {
         return state_is_active(p->state) || p->preload_pending;
+}
+
+bool pool_is_draining(const Pool *p) {
+        return op_is_drain(p->op);
 }
 
 static void pool_remove_files(Pool *p) {
@@ -175,12 +260,6 @@ static void pool_remove_files(Pool *p) {
                 e->handoff_path = mfree(e->handoff_path);
 }
 
-static void pool_stop_timers(Pool *p) {
-        p->restart_timer = sd_event_source_disable_unref(p->restart_timer);
-        p->liveness_timer = sd_event_source_disable_unref(p->liveness_timer);
-        p->probe = probe_free(p->probe);
-}
-
 static void pool_log_failure(Pool *p, const char *error) {
         log_struct(LOG_ERR,
                    LOG_MESSAGE_ID(MESSAGE_ENGINE_FAILED),
@@ -189,27 +268,28 @@ static void pool_log_failure(Pool *p, const char *error) {
                    "ENGINE_VERSION=%s", p->prepared ? strempty(p->prepared->engine_version) : "",
                    "ERROR=%s", error,
                    LOG_MESSAGE("Pool \"%s\": %s failed: %s", p->id,
-                               p->start_reason == START_RESTART ? "restart" :
-                               p->start_reason == START_ADOPT ? "re-adoption" : "preload", error),
+                               p->op == POOL_OP_RESTART ? "restart" :
+                               p->op == POOL_OP_ADOPT ? "re-adoption" :
+                               p->op == POOL_OP_RELOAD_NEW ? "reload" :
+                               p->op == POOL_OP_ROLLBACK ? "rollback" : "preload", error),
                    NULL);
 }
 
-static int pool_start_engine(Pool *p, StartReason reason);
-static void pool_start_finished(Pool *p, int r, const char *error);
+static int pool_start_engine(Pool *p, PoolOperation op);
+static void pool_start_finished(Pool *p, const PoolError *error);
 static void pool_schedule_restart_timer(Pool *p, usec_t at_realtime);
 static void pool_crashed(Pool *p, CrashReason reason, const char *error);
 
-/* Starting failed: stop the unit (if systemd knows it), then report. */
-static void pool_fail(Pool *p, const char *error) {
+/* Starting failed: stop the unit (if systemd knows it), then report code and error. */
+static void pool_fail(Pool *p, PoolErrorCode code, const char *error) {
         int r;
 
         p->probe = probe_free(p->probe);
-        (void) free_and_strdup(&p->failure, error);
+        (void) pool_error_set(&p->failure, code, "%s", error);
         (void) registry_set_last_error(p->manager->registry, p->id, error);
         pool_log_failure(p, error);
 
         if (p->unit && !p->unit->exited) {
-                p->stop_requested = true;
                 pool_set_state(p, POOL_FAILING);
                 r = engine_unit_stop(p->unit);
                 if (r >= 0)
@@ -218,7 +298,7 @@ static void pool_fail(Pool *p, const char *error) {
         }
 
         pool_remove_files(p);
-        pool_start_finished(p, -EIO, error);
+        pool_start_finished(p, &p->failure);
 }
 
 static int pool_write_handoff(Pool *p) {
@@ -394,8 +474,9 @@ static void on_liveness_done(Probe *probe, int r, void *userdata) {
                         return (void) log_oom();
                 log_pool(LOG_ERR, p, "%s; stopping it.", msg);
                 (void) registry_set_last_error(p->manager->registry, p->id, msg);
-                p->health_failure = true;
-                p->stop_requested = true;
+                /* A drain wanted it stopped anyway: its stop it is. Otherwise supervision's. */
+                if (!pool_is_draining(p))
+                        pool_set_op(p, POOL_OP_HEALTH_STOP);
                 pool_set_state(p, POOL_STOPPING);
                 k = engine_unit_stop(p->unit);
                 if (k < 0)
@@ -467,7 +548,7 @@ static void on_probe_done(Probe *probe, int r, void *userdata) {
                              last ? " (last probe: " : "", strempty(last), last ? ")" : "") < 0)
                         return (void) log_oom();
                 p->probe = probe_free(p->probe);
-                pool_fail(p, msg);
+                pool_fail(p, p->foreign_listener ? POOL_ERROR_PORT_IN_USE : POOL_ERROR_HEALTH_TIMEOUT, msg);
                 return;
         }
 
@@ -477,7 +558,7 @@ static void on_probe_done(Probe *probe, int r, void *userdata) {
                 p->probe = probe_free(p->probe);
                 r = pool_start_probe(p);
                 if (r < 0)
-                        pool_fail(p, "failed to start health probe");
+                        pool_fail(p, POOL_ERROR_INTERNAL, "failed to start health probe");
                 return;
         }
 
@@ -486,7 +567,7 @@ static void on_probe_done(Probe *probe, int r, void *userdata) {
         if (r < 0) {
                 if (asprintf(&msg, "failed to write handoff file: %s", strerror(-r)) < 0)
                         return (void) log_oom();
-                pool_fail(p, msg);
+                pool_fail(p, POOL_ERROR_INTERNAL, msg);
                 return;
         }
 
@@ -515,10 +596,10 @@ static void on_probe_done(Probe *probe, int r, void *userdata) {
                    LOG_MESSAGE("Pool \"%s\" is ready: engine %s (pid %d) serves %s after %llu ms%s", p->id,
                                p->unit->name, (int) p->unit->main_pid, p->url,
                                (unsigned long long) ((ready_usec - p->start_usec) / USEC_PER_MSEC),
-                               p->start_reason == START_ADOPT ? " (re-adopted)" : ""),
+                               p->op == POOL_OP_ADOPT ? " (re-adopted)" : ""),
                    NULL);
 
-        pool_start_finished(p, 0, NULL);
+        pool_start_finished(p, NULL);
 }
 
 /* A re-adopted engine's first probe did not answer 200 (it may still be loading): it is
@@ -574,19 +655,19 @@ static void pool_on_main_pid(Pool *p) {
 
         /* The pid file is written before health checking starts (predecessor contract). */
         if (asprintf(&content, "%d\n", (int) p->unit->main_pid) < 0)
-                return pool_fail(p, "out of memory");
+                return pool_fail(p, POOL_ERROR_INTERNAL, "out of memory");
         r = write_file_atomic(p->pid_path, content, strlen(content), 0644);
         if (r < 0) {
                 _cleanup_free_ char *msg = NULL;
 
                 if (asprintf(&msg, "failed to write pid file %s: %s", p->pid_path, strerror(-r)) < 0)
                         msg = NULL;
-                return pool_fail(p, msg ?: "failed to write pid file");
+                return pool_fail(p, POOL_ERROR_INTERNAL, msg ?: "failed to write pid file");
         }
 
         r = pool_start_probe(p);
         if (r < 0)
-                return pool_fail(p, "failed to start health probe");
+                return pool_fail(p, POOL_ERROR_INTERNAL, "failed to start health probe");
 }
 
 /* ---- Supervision ---- */
@@ -621,7 +702,7 @@ static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 log_pool(LOG_INFO, p, "restarting engine (restart %u, after %llu ms backoff).",
                          p->supervisor.restart_count,
                          (unsigned long long) (p->supervisor.last_backoff / USEC_PER_MSEC));
-                if (pool_start_engine(p, START_RESTART) < 0)
+                if (pool_start_engine(p, POOL_OP_RESTART) < 0)
                         pool_crashed(p, _CRASH_REASON_INVALID, "failed to ask systemd to restart the engine");
                 return 0;
         }
@@ -636,7 +717,7 @@ static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                            NULL);
                 supervisor_on_restart(&p->supervisor, policy(p), t);
                 pool_save(p, true);
-                if (pool_start_engine(p, START_RESTART) < 0)
+                if (pool_start_engine(p, POOL_OP_RESTART) < 0)
                         pool_crashed(p, _CRASH_REASON_INVALID, "failed to ask systemd to restart the engine");
                 return 0;
         }
@@ -690,7 +771,8 @@ static void pool_crashed(Pool *p, CrashReason reason, const char *error) {
 
                 reason = pool_classify(p, lines);
         }
-        pool_stop_timers(p);
+        /* Whatever was under way ends with the engine: supervision decides what follows. */
+        pool_set_op(p, POOL_OP_NONE);
         pool_remove_files(p);
         /* The jitter's randomness; none (0) should the kernel have none to give yet. A (void)
          * cast does not silence warn_unused_result, which _FORTIFY_SOURCE (Debian's build) sets. */
@@ -770,7 +852,7 @@ static void pool_on_exited(Pool *p) {
                 if (asprintf(&what, "engine %s before becoming ready", strna(exit)) < 0 ||
                     !(msg = pool_with_engine_words(p, what, lines)))
                         return (void) log_oom();
-                pool_fail(p, msg);
+                pool_fail(p, POOL_ERROR_ENGINE_FAILED, msg);
                 return;
 
         case POOL_READY: {
@@ -786,7 +868,7 @@ static void pool_on_exited(Pool *p) {
 
                 if (asprintf(&what, "engine %s", strna(exit)) < 0)
                         return (void) log_oom();
-                if (p->draining) {
+                if (pool_is_draining(p)) {
                         /* A drain (or a reload's drain) wanted it gone anyway. */
                         log_pool(LOG_WARNING, p, "%s while draining.", what);
                         pool_on_stopped(p, NULL);
@@ -810,8 +892,9 @@ static void pool_on_exited(Pool *p) {
                 log_pool(LOG_NOTICE, p, "%s.", msg);
                 (void) registry_set_last_error(p->manager->registry, p->id, msg);
                 pool_remove_files(p);
+                pool_set_op(p, POOL_OP_NONE);
                 pool_set_state(p, POOL_STOPPED);
-                waiters_run(p, &p->stop_waiters, 0, NULL);
+                waiters_run(p, &p->stop_waiters, NULL);
                 return;
 
         default:
@@ -822,65 +905,77 @@ static void pool_on_exited(Pool *p) {
 
 /* ---- Start and its outcome ---- */
 
-static void pool_reload_finish(Pool *p, bool success, bool rolled_back, const char *error);
+static void pool_reload_finish(Pool *p, PoolErrorCode code, bool rolled_back, const char *error);
+static void pool_on_stopped(Pool *p, const char *error);
 
-static void pool_start_finished(Pool *p, int r, const char *error) {
-        switch (p->start_reason) {
+/* The start of the operation in progress succeeded (error NULL) or failed. */
+static void pool_start_finished(Pool *p, const PoolError *error) {
+        switch (p->op) {
 
-        case START_PRELOAD:
-                if (r < 0) {
+        case POOL_OP_PRELOAD:
+                pool_set_op(p, POOL_OP_NONE);
+                if (error) {
                         pool_set_state(p, POOL_FAILED);
                         pool_save(p, false);
                 }
-                waiters_run(p, &p->preload_waiters, r, error);
+                waiters_run(p, &p->preload_waiters, error);
                 return;
 
-        case START_RESTART:
-        case START_ADOPT:
-                if (r < 0)
-                        pool_crashed(p, _CRASH_REASON_INVALID, error);
-                else
-                        waiters_run(p, &p->preload_waiters, 0, NULL);
+        case POOL_OP_RESTART:
+        case POOL_OP_ADOPT:
+                if (error)
+                        pool_crashed(p, _CRASH_REASON_INVALID, pool_error_message(error));
+                else {
+                        pool_set_op(p, POOL_OP_NONE);
+                        waiters_run(p, &p->preload_waiters, NULL);
+                }
                 return;
 
-        case START_RELOAD_NEW:
-                if (r >= 0) {
+        case POOL_OP_RELOAD_NEW:
+                if (!error) {
+                        pool_set_op(p, POOL_OP_NONE);
                         p->rollback = prepared_engine_free(p->rollback);
-                        pool_reload_finish(p, true, false, NULL);
+                        pool_reload_finish(p, _POOL_ERROR_INVALID, false, NULL);
                         return;
                 }
                 /* Roll back: the old engine again, under the same pool id. */
-                log_pool(LOG_WARNING, p, "new engine failed (%s); rolling back.", error);
-                (void) free_and_strdup(&p->reload_outcome.error, error);
+                log_pool(LOG_WARNING, p, "new engine failed (%s); rolling back.", pool_error_message(error));
+                (void) free_and_strdup(&p->reload_outcome.error, pool_error_message(error));
                 prepared_engine_free(p->prepared);
                 p->prepared = TAKE_PTR(p->rollback);
-                if (pool_start_engine(p, START_RELOAD_ROLLBACK) < 0) {
+                if (pool_start_engine(p, POOL_OP_ROLLBACK) < 0) {
+                        pool_set_op(p, POOL_OP_NONE);
                         pool_set_state(p, POOL_FAILED);
-                        pool_reload_finish(p, false, false, "rollback could not be started");
+                        pool_reload_finish(p, POOL_ERROR_RELOAD_FAILED, false, "rollback could not be started");
                 }
                 return;
 
-        case START_RELOAD_ROLLBACK: {
+        case POOL_OP_ROLLBACK: {
                 _cleanup_free_ char *msg = NULL;
 
-                if (r >= 0) {
-                        pool_reload_finish(p, false, true, p->reload_outcome.error);
+                pool_set_op(p, POOL_OP_NONE);
+                if (!error) {
+                        pool_reload_finish(p, POOL_ERROR_RELOAD_FAILED, true, p->reload_outcome.error);
                         return;
                 }
-                if (asprintf(&msg, "%s; rollback failed too: %s", strna(p->reload_outcome.error), error) < 0)
+                if (asprintf(&msg, "%s; rollback failed too: %s", strna(p->reload_outcome.error),
+                             pool_error_message(error)) < 0)
                         msg = NULL;
                 pool_set_state(p, POOL_FAILED);
                 pool_save(p, false);
-                pool_reload_finish(p, false, false, msg ?: error);
+                pool_reload_finish(p, POOL_ERROR_RELOAD_FAILED, false, msg ?: pool_error_message(error));
                 return;
         }
 
-        case _START_REASON_MAX:
-                break;
+        default:
+                /* A drain or stop superseded the start (and answered its requester then): a failed
+                 * start just ends the engine sooner. */
+                if (error)
+                        pool_on_stopped(p, NULL);
+                return;
         }
 }
 
-static void pool_on_stopped(Pool *p, const char *error);
 static void pool_preload_begin(Pool *p, PreparedEngine **prepared);
 
 static void on_unit_event(EngineUnit *u, EngineUnitEvent event, const char *error, void *userdata) {
@@ -902,7 +997,7 @@ static void on_unit_event(EngineUnit *u, EngineUnitEvent event, const char *erro
 
         case ENGINE_UNIT_START_FAILED:
                 if (p->state == POOL_STARTING || p->state == POOL_PROBING)
-                        pool_fail(p, error);
+                        pool_fail(p, POOL_ERROR_ENGINE_FAILED, error);
                 return;
 
         case ENGINE_UNIT_EXITED:
@@ -933,7 +1028,7 @@ static void on_unit_event(EngineUnit *u, EngineUnitEvent event, const char *erro
                         return (void) log_oom();
                 if (pool_adopt_orphan(p, msg) < 0)
                         log_pool(LOG_WARNING, p, "failed to follow unit %s.", u->name);
-                waiters_run(p, &p->preload_waiters, -EBUSY, msg);
+                waiters_fail(p, &p->preload_waiters, POOL_ERROR_ORPHAN_UNIT, "%s", msg);
                 return;
         }
         }
@@ -983,7 +1078,7 @@ static int build_spec_and_start(Pool *p) {
 
         if (asprintf(&description, "LLM engine %s for pool %s", engine_kind_to_string(pe->engine),
                      pe->pool_id) < 0 ||
-            asprintf(&ident, "pool-engine-%s", pe->pool_id) < 0 ||
+            asprintf(&ident, ENGINE_UNIT_PREFIX "%s", pe->pool_id) < 0 ||
             asprintf(&work_directory, "pool-engines/%s", pe->pool_id) < 0)
                 return -ENOMEM;
 
@@ -1039,15 +1134,12 @@ static int pool_registry_starting(Pool *p) {
 }
 
 /* Starts p->prepared as the pool's unit. Failures end in pool_start_finished(). */
-static int pool_start_engine(Pool *p, StartReason reason) {
+static int pool_start_engine(Pool *p, PoolOperation op) {
         int r;
 
-        /* A preload of a failed pool supersedes the circuit's pending tick. */
-        pool_stop_timers(p);
-        p->start_reason = reason;
-        p->failure = mfree(p->failure);
-        p->stop_requested = false;
-        p->health_failure = false;
+        assert(op_is_start(op));
+        pool_set_op(p, op);
+        pool_error_done(&p->failure);
         p->foreign_listener = mfree(p->foreign_listener);
         p->main_pid_seen = 0;
         p->url = mfree(p->url);
@@ -1071,6 +1163,8 @@ static int pool_start_engine(Pool *p, StartReason reason) {
                                p->unit->name),
                    NULL);
 
+        /* Starting releases what the previous state held: a failed pool's circuit tick, a
+         * backoff's timer (a preload supersedes both). */
         pool_set_state(p, POOL_STARTING);
         pool_save(p, true);
 
@@ -1078,7 +1172,7 @@ static int pool_start_engine(Pool *p, StartReason reason) {
                 _cleanup_free_ char *busy = NULL;
 
                 if (pool_check_port_free(p, p->prepared, &busy) == -EADDRINUSE) {
-                        pool_fail(p, busy ?: "port in use");
+                        pool_fail(p, POOL_ERROR_PORT_IN_USE, busy ?: "port in use");
                         return 0;
                 }
         }
@@ -1089,7 +1183,7 @@ static int pool_start_engine(Pool *p, StartReason reason) {
 
                 if (asprintf(&msg, "failed to ask systemd to start %s: %s", p->unit->name, strerror(-r)) < 0)
                         msg = NULL;
-                pool_fail(p, msg ?: "failed to start unit");
+                pool_fail(p, POOL_ERROR_INTERNAL, msg ?: "failed to start unit");
         }
         return 0;
 }
@@ -1103,27 +1197,26 @@ static void pool_on_stopped(Pool *p, const char *error) {
 
         pool_remove_files(p);
 
-        if (old == POOL_FAILING) {
-                /* The failed start's unit is gone: now report the failure. */
-                pool_start_finished(p, -EIO, p->failure);
-                waiters_run(p, &p->stop_waiters, 0, NULL);
-                return;
-        }
-
         if (error) {
                 log_pool(LOG_WARNING, p, "stopping %s failed: %s", p->unit->name, error);
                 /* Keep the state: the unit may still run. */
                 pool_set_state(p, p->unit->exited ? POOL_STOPPED : old);
-                waiters_run(p, &p->stop_waiters, -EIO, error);
+                waiters_fail(p, &p->stop_waiters, POOL_ERROR_INTERNAL, "%s", error);
                 p->drain_timer = sd_event_source_disable_unref(p->drain_timer);
-                waiters_run(p, &p->drain_waiters, -EIO, error);
+                waiters_fail(p, &p->drain_waiters, POOL_ERROR_INTERNAL, "%s", error);
                 return;
         }
 
-        if (p->health_failure) {
+        if (old == POOL_FAILING && op_is_start(p->op)) {
+                /* The failed start's unit is gone: now report the failure. */
+                pool_start_finished(p, &p->failure);
+                waiters_run(p, &p->stop_waiters, NULL);
+                return;
+        }
+
+        if (p->op == POOL_OP_HEALTH_STOP) {
                 _cleanup_free_ char *msg = NULL;
 
-                p->health_failure = false;
                 if (asprintf(&msg, "engine failed %u liveness probes in a row and was stopped",
                              p->liveness_failed) < 0)
                         return (void) log_oom();
@@ -1139,35 +1232,36 @@ static void pool_on_stopped(Pool *p, const char *error) {
                    NULL);
 
         /* A reload stops the old engine and starts the new one. */
-        if (p->reload_new) {
-                p->draining = false;
+        if (p->op == POOL_OP_RELOAD_DRAIN) {
                 pool_drain_finish(p, true);
                 prepared_engine_free(p->prepared);
                 p->prepared = TAKE_PTR(p->reload_new);
-                if (pool_start_engine(p, START_RELOAD_NEW) < 0)
-                        pool_start_finished(p, -EIO, "failed to start the new engine");
+                if (pool_start_engine(p, POOL_OP_RELOAD_NEW) < 0) {
+                        PoolError e = { POOL_ERROR_INTERNAL, (char *) "failed to start the new engine" };
+
+                        pool_start_finished(p, &e);
+                }
                 return;
         }
 
-        p->draining = false;
+        pool_set_op(p, POOL_OP_NONE);
         pool_set_state(p, POOL_STOPPED);
         pool_save(p, false);
         pool_drain_finish(p, true);
         if (p->reload_waiters) {
-                /* Stopped (or drained) in the middle of a reload: it will not finish. */
+                /* Stopped in the middle of a reload: it will not finish. */
+                p->reload_new = prepared_engine_free(p->reload_new);
                 p->rollback = prepared_engine_free(p->rollback);
-                pool_reload_finish(p, false, false, "reload canceled: the pool was stopped");
+                pool_reload_finish(p, POOL_ERROR_CANCELED, false, "reload canceled: the pool was stopped");
         }
         /* A preload interrupted by a stop fails. */
-        waiters_run(p, &p->preload_waiters, -ECANCELED, "preload canceled: the pool was stopped");
-        waiters_run(p, &p->stop_waiters, 0, NULL);
+        waiters_fail(p, &p->preload_waiters, POOL_ERROR_CANCELED, "preload canceled: the pool was stopped");
+        waiters_run(p, &p->stop_waiters, NULL);
 }
 
 static int pool_stop_engine(Pool *p) {
         int r;
 
-        pool_stop_timers(p);
-        p->stop_requested = true;
         if (p->state == POOL_BACKOFF || p->state == POOL_FAILED) {
                 /* No unit right now: stopped at once. */
                 pool_on_stopped(p, NULL);
@@ -1180,65 +1274,60 @@ static int pool_stop_engine(Pool *p) {
         return 0;
 }
 
-int pool_stop(Pool *p, PoolDoneCallback cb, void *userdata, char **ret_error) {
+int pool_stop(Pool *p, PoolDoneCallback cb, void *userdata, PoolError *ret_error) {
         int r;
 
         if (p->preload_pending && !state_is_active(p->state)) {
                 /* Nothing started yet: the preload ends here, and the pool is stopped. */
                 p->preload_pending = prepared_engine_free(p->preload_pending);
-                waiters_run(p, &p->preload_waiters, -ECANCELED, "preload canceled: the pool was stopped");
+                pool_set_op(p, POOL_OP_NONE);
+                waiters_fail(p, &p->preload_waiters, POOL_ERROR_CANCELED, "preload canceled: the pool was stopped");
                 if (p->state != POOL_STOPPED) {
                         pool_set_state(p, POOL_STOPPED);
                         pool_save(p, false);
                 }
                 if (cb)
-                        cb(p, 0, NULL, userdata);
+                        cb(p, NULL, userdata);
                 return 0;
         }
 
-        if (!pool_is_active(p) && p->state != POOL_FAILED) {
-                if (asprintf(ret_error, "pool %s is not running (%s)", p->id, pool_state_to_string(p->state)) < 0)
-                        *ret_error = NULL;
-                return -ESRCH;
-        }
-        if (p->state == POOL_FAILED && !p->restart_timer) {
-                if (asprintf(ret_error, "pool %s is not running (failed)", p->id) < 0)
-                        *ret_error = NULL;
-                return -ESRCH;
-        }
+        if ((!pool_is_active(p) && p->state != POOL_FAILED) || (p->state == POOL_FAILED && !p->restart_timer))
+                return pool_error_set(ret_error, POOL_ERROR_NOT_RUNNING, "pool %s is not running (%s)", p->id,
+                                      pool_state_to_string(p->state));
 
         r = waiter_add(&p->stop_waiters, cb, userdata);
         if (r < 0)
                 return r;
         if (p->state == POOL_STOPPING || p->state == POOL_FAILING)
                 return 0;
-        /* An explicit stop ends a reload's plans too. */
+        /* An explicit stop ends a reload's plans too; a plain drain completes with it. */
         p->reload_new = prepared_engine_free(p->reload_new);
+        if (p->op != POOL_OP_DRAIN)
+                pool_set_op(p, POOL_OP_STOP);
         return pool_stop_engine(p);
 }
 
+/* Records the drain's outcome and answers its waiters; stopped: the engine is gone, else the
+ * drain was aborted. The operation is the caller's to change. */
 static void pool_drain_finish(Pool *p, bool stopped) {
         usec_t t = now(CLOCK_MONOTONIC);
+        PoolEntry *e;
 
-        if (!p->drain_timer && p->drain_start_usec == 0)
+        if (p->drain_start_usec == 0)
                 return;
         p->drain_timer = sd_event_source_disable_unref(p->drain_timer);
         p->drain_outcome.duration_ms = (t - p->drain_start_usec) / USEC_PER_MSEC;
         p->drain_outcome.final_lease_count = registry_get_active_leases(p->manager->registry, p->id);
         p->drain_start_usec = 0;
-        {
-                PoolEntry *e = registry_get(p->manager->registry, p->id);
 
-                /* Kept as the pool's last drain outcome, for status readers. */
-                if (e) {
-                        e->has_last_drain = true;
-                        e->last_drain_force_stopped = p->drain_outcome.force_stopped;
-                        e->last_drain_duration_ms = p->drain_outcome.duration_ms;
-                        e->last_drain_final_lease_count = p->drain_outcome.final_lease_count;
-                }
+        /* Kept as the pool's last drain outcome, for status readers. */
+        e = registry_get(p->manager->registry, p->id);
+        if (e) {
+                e->has_last_drain = true;
+                e->last_drain_force_stopped = p->drain_outcome.force_stopped;
+                e->last_drain_duration_ms = p->drain_outcome.duration_ms;
+                e->last_drain_final_lease_count = p->drain_outcome.final_lease_count;
         }
-        p->drain_for_reload = false;
-        (void) registry_set_draining(p->manager->registry, p->id, p->draining);
         manager_pool_changed(p->manager, p->id);
 
         log_struct(p->drain_outcome.force_stopped ? LOG_WARNING : LOG_INFO,
@@ -1251,7 +1340,10 @@ static void pool_drain_finish(Pool *p, bool stopped) {
                                (unsigned long long) p->drain_outcome.duration_ms,
                                p->drain_outcome.force_stopped ? " (force-stopped with leases in flight)" : ""),
                    NULL);
-        waiters_run(p, &p->drain_waiters, stopped ? 0 : -ETIMEDOUT, stopped ? NULL : "drain deadline passed");
+        if (stopped)
+                waiters_run(p, &p->drain_waiters, NULL);
+        else
+                waiters_fail(p, &p->drain_waiters, POOL_ERROR_BUSY, "drain deadline passed");
 }
 
 static int on_drain_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -1260,11 +1352,11 @@ static int on_drain_deadline(sd_event_source *s, uint64_t usec, void *userdata) 
 
         p->drain_timer = sd_event_source_disable_unref(p->drain_timer);
 
-        if (p->drain_for_reload) {
+        if (p->op == POOL_OP_RELOAD_DRAIN) {
                 _cleanup_free_ char *msg = NULL;
 
                 /* A reload does not force: the old engine keeps serving. */
-                p->draining = false;
+                pool_set_op(p, POOL_OP_NONE);
                 p->reload_new = prepared_engine_free(p->reload_new);
                 p->rollback = prepared_engine_free(p->rollback);
                 p->drain_outcome.force_stopped = false;
@@ -1273,7 +1365,7 @@ static int on_drain_deadline(sd_event_source *s, uint64_t usec, void *userdata) 
                 if (asprintf(&msg, "reload aborted: drain deadline passed with %u active lease%s; "
                              "the old engine keeps serving", leases, leases == 1 ? "" : "s") < 0)
                         msg = NULL;
-                pool_reload_finish(p, false, false, msg ?: "reload aborted: drain deadline passed");
+                pool_reload_finish(p, POOL_ERROR_RELOAD_ABORTED, false, msg ?: "reload aborted: drain deadline passed");
                 return 0;
         }
 
@@ -1284,31 +1376,31 @@ static int on_drain_deadline(sd_event_source *s, uint64_t usec, void *userdata) 
         return 0;
 }
 
-static int pool_begin_drain(Pool *p, uint64_t deadline_ms, bool for_reload) {
+/* op: POOL_OP_DRAIN or POOL_OP_RELOAD_DRAIN. */
+static int pool_begin_drain(Pool *p, uint64_t deadline_ms, PoolOperation op) {
         int r;
 
-        p->draining = true;
-        p->drain_for_reload = for_reload;
-        p->drain_outcome = (DrainOutcome) {};
-        p->drain_start_usec = now(CLOCK_MONOTONIC);
-        (void) registry_set_draining(p->manager->registry, p->id, true);
-        pool_mirror(p);
-
-        if (registry_get_active_leases(p->manager->registry, p->id) == 0) {
-                pool_stop_timers(p);
-                return pool_stop_engine(p);
-        }
-
+        assert(op_is_drain(op));
         r = sd_event_add_time_relative(p->manager->event, &p->drain_timer, CLOCK_MONOTONIC,
                                        deadline_ms * USEC_PER_MSEC, USEC_PER_MSEC, on_drain_deadline, p);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(p->drain_timer, "pool-drain");
+
+        pool_set_op(p, op);
+        p->drain_outcome = (DrainOutcome) {};
+        p->drain_start_usec = now(CLOCK_MONOTONIC);
+        pool_mirror(p);
+
+        if (registry_get_active_leases(p->manager->registry, p->id) == 0) {
+                p->drain_timer = sd_event_source_disable_unref(p->drain_timer);
+                return pool_stop_engine(p);
+        }
         return 0;
 }
 
 void pool_leases_changed(Pool *p) {
-        if (!p->draining || !p->drain_timer)
+        if (!pool_is_draining(p) || !p->drain_timer)
                 return;
         if (registry_get_active_leases(p->manager->registry, p->id) > 0)
                 return;
@@ -1317,36 +1409,38 @@ void pool_leases_changed(Pool *p) {
         (void) pool_stop_engine(p);
 }
 
-int pool_drain(Pool *p, uint64_t deadline_ms, PoolDoneCallback cb, void *userdata, char **ret_error) {
+int pool_drain(Pool *p, uint64_t deadline_ms, PoolDoneCallback cb, void *userdata, PoolError *ret_error) {
         int r;
 
-        if (p->state != POOL_READY && p->state != POOL_PROBING && p->state != POOL_STARTING) {
-                if (asprintf(ret_error, "pool %s is not running (%s)", p->id, pool_state_to_string(p->state)) < 0)
-                        *ret_error = NULL;
-                return -ESRCH;
-        }
-        if (p->draining) {
-                if (asprintf(ret_error, "pool %s is already draining", p->id) < 0)
-                        *ret_error = NULL;
-                return -EBUSY;
-        }
+        if (p->state != POOL_READY && p->state != POOL_PROBING && p->state != POOL_STARTING)
+                return pool_error_set(ret_error, POOL_ERROR_NOT_RUNNING, "pool %s is not running (%s)", p->id,
+                                      pool_state_to_string(p->state));
+        if (pool_is_draining(p))
+                return pool_error_set(ret_error, POOL_ERROR_BUSY, "pool %s is already draining", p->id);
+        if (p->op == POOL_OP_RELOAD_NEW || p->op == POOL_OP_ROLLBACK)
+                return pool_error_set(ret_error, POOL_ERROR_BUSY, "pool %s is being reloaded", p->id);
+
         r = waiter_add(&p->drain_waiters, cb, userdata);
         if (r < 0)
                 return r;
         log_pool(LOG_INFO, p, "draining, deadline %llu ms, %u active lease(s).",
                  (unsigned long long) deadline_ms, registry_get_active_leases(p->manager->registry, p->id));
-        r = pool_begin_drain(p, deadline_ms, false);
+        /* A drain supersedes a start in progress: whoever asked for it learns so now. */
+        if (op_is_start(p->op))
+                waiters_fail(p, &p->preload_waiters, POOL_ERROR_CANCELED,
+                             "preload canceled: the pool is being drained");
+        r = pool_begin_drain(p, deadline_ms, POOL_OP_DRAIN);
         if (r < 0) {
                 waiters_forget(&p->drain_waiters, userdata);
-                p->draining = false;
-                pool_mirror(p);
                 return r;
         }
         return 0;
 }
 
-static void pool_reload_finish(Pool *p, bool success, bool rolled_back, const char *error) {
+/* code: _POOL_ERROR_INVALID for success, else what the reload's waiters get with error. */
+static void pool_reload_finish(Pool *p, PoolErrorCode code, bool rolled_back, const char *error) {
         ReloadOutcome *o = &p->reload_outcome;
+        bool success = code < 0;
 
         o->success = success;
         o->rolled_back = rolled_back;
@@ -1365,7 +1459,10 @@ static void pool_reload_finish(Pool *p, bool success, bool rolled_back, const ch
                                success ? "succeeded" : rolled_back ? "failed and was rolled back" : "failed",
                                error ? ": " : "", strempty(error)),
                    NULL);
-        waiters_run(p, &p->reload_waiters, success ? 0 : -EIO, error);
+        if (success)
+                waiters_run(p, &p->reload_waiters, NULL);
+        else
+                waiters_fail(p, &p->reload_waiters, code, "%s", strna(error));
 }
 
 /* Whether path can be an engine: an existing regular file with an execute bit that this
@@ -1394,28 +1491,37 @@ static int engine_binary_check(const char *path, const char **ret_why) {
         return 0;
 }
 
-int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, PoolDoneCallback cb,
-                void *userdata, char **ret_error) {
+/* BINARY_NOT_FOUND or BINARY_NOT_EXECUTABLE when the PreparedEngine's binary cannot be run:
+ * validation, before anything is created or changed. */
+static int pool_check_binary(const PreparedEngine *pe, PoolError *ret_error) {
         const char *why = NULL;
         int r;
 
-        if (p->state != POOL_READY) {
-                if (asprintf(ret_error, "pool %s is not ready (%s); reload needs a serving engine", p->id,
-                             pool_state_to_string(p->state)) < 0)
-                        *ret_error = NULL;
-                return -ESRCH;
-        }
-        if (p->draining || p->reload_new) {
-                if (asprintf(ret_error, "pool %s is already draining or reloading", p->id) < 0)
-                        *ret_error = NULL;
-                return -EBUSY;
-        }
-        if (engine_binary_check((*prepared)->binary_path, &why) < 0) {
-                /* Refused before anything changes: the old engine keeps serving. */
-                if (asprintf(ret_error, "binary_path: engine binary %s: %s", (*prepared)->binary_path, why) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+        r = engine_binary_check(pe->binary_path, &why);
+        if (r == -ENOENT)
+                return pool_error_set(ret_error, POOL_ERROR_BINARY_NOT_FOUND,
+                                      "binary_path: engine binary not found: %s", pe->binary_path);
+        if (r < 0)
+                return pool_error_set(ret_error, POOL_ERROR_BINARY_NOT_EXECUTABLE,
+                                      "binary_path: engine binary %s %s", pe->binary_path, why);
+        return 0;
+}
+
+int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, PoolDoneCallback cb,
+                void *userdata, PoolError *ret_error) {
+        int r;
+
+        if (p->state != POOL_READY)
+                return pool_error_set(ret_error, POOL_ERROR_NOT_RUNNING,
+                                      "pool %s is not ready (%s); reload needs a serving engine", p->id,
+                                      pool_state_to_string(p->state));
+        if (p->op != POOL_OP_NONE)
+                return pool_error_set(ret_error, POOL_ERROR_BUSY, "pool %s is already draining or reloading",
+                                      p->id);
+        /* Refused before anything changes: the old engine keeps serving. */
+        r = pool_check_binary(*prepared, ret_error);
+        if (r < 0)
+                return r;
 
         r = prepared_engine_copy(p->prepared, &p->rollback);
         if (r < 0)
@@ -1436,13 +1542,11 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
 
         log_pool(LOG_INFO, p, "reloading to engine %s, draining first (up to %llu ms).",
                  strna(p->reload_new->engine_version), (unsigned long long) drain_deadline_ms);
-        r = pool_begin_drain(p, drain_deadline_ms, true);
+        r = pool_begin_drain(p, drain_deadline_ms, POOL_OP_RELOAD_DRAIN);
         if (r < 0) {
                 waiters_forget(&p->reload_waiters, userdata);
                 p->reload_new = prepared_engine_free(p->reload_new);
                 p->rollback = prepared_engine_free(p->rollback);
-                p->draining = false;
-                pool_mirror(p);
                 return r;
         }
         return 0;
@@ -1459,56 +1563,47 @@ static void pool_preload_begin(Pool *p, PreparedEngine **prepared) {
         /* A new preload is a fresh start for supervision; crash and restart counts stay. */
         supervisor_reset(&p->supervisor, policy(p), now(CLOCK_REALTIME));
 
-        r = pool_start_engine(p, START_PRELOAD);
-        if (r < 0)
-                pool_start_finished(p, r, "failed to start the engine");
+        r = pool_start_engine(p, POOL_OP_PRELOAD);
+        if (r < 0) {
+                PoolError e = { POOL_ERROR_INTERNAL, (char *) "failed to start the engine" };
+
+                pool_start_finished(p, &e);
+        }
 }
 
-int pool_busy_error(const Pool *p, char **ret_error) {
-        int k;
-
+int pool_busy_error(const Pool *p, PoolError *ret_error) {
         if (p->state == POOL_ORPHAN)
-                k = asprintf(ret_error, "pool %s has an orphan engine unit %s (PID %i) that this daemon did not "
-                             "start or lost track of: stop it first (poolctl stop %s)", p->id, p->unit->name,
-                             (int) p->unit->main_pid, p->id);
-        else if (p->preload_pending)
-                k = asprintf(ret_error, "pool %s is already being preloaded", p->id);
-        else
-                k = asprintf(ret_error, "pool %s is already %s", p->id, pool_state_to_string(p->state));
-        if (k < 0)
-                *ret_error = NULL;
-        return -EBUSY;
+                return pool_error_set(ret_error, POOL_ERROR_ORPHAN_UNIT,
+                                      "pool %s has an orphan engine unit %s (PID %i) that this daemon did not "
+                                      "start or lost track of: stop it first (poolctl stop %s)", p->id,
+                                      p->unit->name, (int) p->unit->main_pid, p->id);
+        if (p->preload_pending)
+                return pool_error_set(ret_error, POOL_ERROR_BUSY, "pool %s is already being preloaded", p->id);
+        return pool_error_set(ret_error, POOL_ERROR_ALREADY_RUNNING, "pool %s is already %s", p->id,
+                              pool_state_to_string(p->state));
 }
 
-int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata, char **ret_error) {
-        const char *why = NULL;
+int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata,
+                 PoolError *ret_error) {
+        _cleanup_free_ char *busy = NULL;
         int r;
 
         if (pool_is_active(p))
                 return pool_busy_error(p, ret_error);
 
-        if (engine_binary_check((*prepared)->binary_path, &why) == -ENOENT) {
-                if (asprintf(ret_error, "engine binary not found: %s", (*prepared)->binary_path) < 0)
-                        *ret_error = NULL;
-        } else if (why) {
-                if (asprintf(ret_error, "engine binary %s %s", (*prepared)->binary_path, why) < 0)
-                        *ret_error = NULL;
-        }
-        if (why) {
-                /* Recorded like any other preload failure (OC-POOL-3003). */
-                (void) registry_ensure(p->manager->registry, p->id, NULL);
-                (void) registry_set_last_error(p->manager->registry, p->id, *ret_error);
-                pool_log_failure(p, strna(*ret_error));
-                p->failure = mfree(p->failure);
-                pool_set_state(p, POOL_FAILED);
-                return -ENOENT;
+        /* Validation: a binary that cannot run is the caller's mistake, refused before any unit
+         * exists, and nothing changes. */
+        r = pool_check_binary(*prepared, ret_error);
+        if (r < 0) {
+                log_pool(LOG_WARNING, p, "preload refused: %s", pool_error_message(ret_error));
+                return r;
         }
 
         /* Someone else on the engine's port: refused, nothing changed. */
-        r = pool_check_port_free(p, *prepared, ret_error);
+        r = pool_check_port_free(p, *prepared, &busy);
         if (r == -EADDRINUSE) {
-                log_pool(LOG_WARNING, p, "preload refused: %s", strna(*ret_error));
-                return r;
+                log_pool(LOG_WARNING, p, "preload refused: %s", strna(busy));
+                return pool_error_set(ret_error, POOL_ERROR_PORT_IN_USE, "%s", strna(busy));
         }
 
         r = waiter_add(&p->preload_waiters, cb, userdata);
@@ -1522,6 +1617,7 @@ int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *
         if (r >= 0) {
                 /* The preload supersedes a failed pool's pending circuit tick. */
                 p->restart_timer = sd_event_source_disable_unref(p->restart_timer);
+                pool_set_op(p, POOL_OP_PRELOAD);
                 p->preload_pending = TAKE_PTR(*prepared);
                 return 0;
         }
@@ -1547,7 +1643,8 @@ int pool_adopt(Pool *p, SavedPool *state) {
         r = pool_take_state(p, state);
         if (r < 0)
                 return r;
-        p->start_reason = START_ADOPT;
+        pool_set_op(p, POOL_OP_ADOPT);
+        p->readopted = true;
         p->start_usec = now(CLOCK_MONOTONIC);
         r = pool_registry_starting(p);
         if (r < 0)
@@ -1574,7 +1671,7 @@ int pool_adopt_orphan(Pool *p, const char *why) {
         (void) registry_set_last_error(p->manager->registry, p->id, why);
 
         log_pool(LOG_WARNING, p, "%s", why);
-        pool_stop_timers(p);
+        pool_set_op(p, POOL_OP_NONE);
         pool_set_state(p, POOL_ORPHAN);
         return engine_unit_adopt(p->unit);
 }
@@ -1601,10 +1698,10 @@ int pool_resume(Pool *p, SavedPool *state) {
         }
         log_pool(LOG_NOTICE, p, "its engine is gone; restarting it.");
         supervisor_on_restart(&p->supervisor, policy(p), now(CLOCK_REALTIME));
-        return pool_start_engine(p, START_RESTART);
+        return pool_start_engine(p, POOL_OP_RESTART);
 }
 
-int pool_reset(Pool *p, char **ret_error) {
+int pool_reset(Pool *p, PoolError *ret_error) {
         if (p->state == POOL_ORPHAN || p->preload_pending)
                 return pool_busy_error(p, ret_error);
 
@@ -1621,7 +1718,7 @@ int pool_reset(Pool *p, char **ret_error) {
                 /* A failed pool under supervision: try again now. */
                 p->restart_timer = sd_event_source_disable_unref(p->restart_timer);
                 supervisor_on_restart(&p->supervisor, policy(p), now(CLOCK_REALTIME));
-                return pool_start_engine(p, START_RESTART);
+                return pool_start_engine(p, POOL_OP_RESTART);
         }
         return 0;
 }
@@ -1737,6 +1834,7 @@ int pool_new(Pool **ret, Manager *m, const char *id) {
                 return -ENOMEM;
         p->manager = m;
         p->state = POOL_STOPPED;
+        p->failure = POOL_ERROR_NULL;
         supervisor_init(&p->supervisor, &m->config->supervision);
         p->id = strdup(id);
         if (!p->id)
@@ -1763,12 +1861,14 @@ Pool *pool_free(Pool *p) {
         if (!p)
                 return NULL;
         /* Freeing cancels every callback: the unit's bus slots, the probe and the timers go with it. */
-        waiters_run(p, &p->preload_waiters, -ECANCELED, "daemon shutting down");
-        waiters_run(p, &p->stop_waiters, -ECANCELED, "daemon shutting down");
-        waiters_run(p, &p->drain_waiters, -ECANCELED, "daemon shutting down");
-        waiters_run(p, &p->reload_waiters, -ECANCELED, "daemon shutting down");
-        pool_stop_timers(p);
+        waiters_fail(p, &p->preload_waiters, POOL_ERROR_CANCELED, "daemon shutting down");
+        waiters_fail(p, &p->stop_waiters, POOL_ERROR_CANCELED, "daemon shutting down");
+        waiters_fail(p, &p->drain_waiters, POOL_ERROR_CANCELED, "daemon shutting down");
+        waiters_fail(p, &p->reload_waiters, POOL_ERROR_CANCELED, "daemon shutting down");
+        sd_event_source_disable_unref(p->restart_timer);
+        sd_event_source_disable_unref(p->liveness_timer);
         sd_event_source_disable_unref(p->drain_timer);
+        probe_free(p->probe);
         engine_unit_free(p->unit);
         prepared_engine_free(p->prepared);
         prepared_engine_free(p->preload_pending);
@@ -1780,7 +1880,7 @@ Pool *pool_free(Pool *p) {
         free(p->pid_path);
         free(p->handoff_path);
         free(p->url);
-        free(p->failure);
+        pool_error_done(&p->failure);
         free(p->foreign_listener);
         free(p->log_read_error);
         return mfree(p);

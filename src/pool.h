@@ -25,6 +25,7 @@
 #include "pool-state.h"
 #include "prepared-engine.h"
 #include "probe.h"
+#include "shared/pool-error.h"
 #include "supervision.h"
 
 typedef struct Manager Manager;
@@ -48,18 +49,31 @@ typedef enum PoolState {
 const char *pool_state_to_string(PoolState s);
 PoolState pool_state_from_string(const char *s);
 
-/* Why the engine is being started: decides what a failure leads to. */
-typedef enum StartReason {
-        START_PRELOAD,                  /* a caller asked: report the failure, no restart */
-        START_RESTART,                  /* supervision: a failure is another crash */
-        START_ADOPT,                    /* re-adopting a running unit after a daemon restart */
-        START_RELOAD_NEW,               /* reload: a failure rolls back */
-        START_RELOAD_ROLLBACK,          /* reload: starting the old engine again */
-        _START_REASON_MAX,
-} StartReason;
+/*
+ * The operation in progress. The state says what the engine is doing; the operation says why
+ * and what comes next: what a failure leads to, whether a drain deadline aborts or forces,
+ * what a stop is followed by. POOL_OP_NONE between operations (serving, stopped, backing off,
+ * failed with the circuit open).
+ */
+typedef enum PoolOperation {
+        POOL_OP_NONE,
+        POOL_OP_PRELOAD,                /* a caller's preload: a failure is reported, no restart */
+        POOL_OP_RESTART,                /* supervision restarts the engine: a failure is a crash */
+        POOL_OP_ADOPT,                  /* re-adopting a running unit after a daemon restart */
+        POOL_OP_HEALTH_STOP,            /* stopping an engine that failed its liveness probes */
+        POOL_OP_STOP,                   /* a caller's stop */
+        POOL_OP_DRAIN,                  /* leases run out (or the deadline forces), then stop */
+        POOL_OP_RELOAD_DRAIN,           /* reload: drain and stop the old engine; a deadline aborts */
+        POOL_OP_RELOAD_NEW,             /* reload: starting the new engine; a failure rolls back */
+        POOL_OP_ROLLBACK,               /* reload: starting the old engine again */
+        _POOL_OP_MAX,
+        _POOL_OP_INVALID = -EINVAL,
+} PoolOperation;
 
-/* r == 0: the operation succeeded; r < 0 with error: why it failed. */
-typedef void (*PoolDoneCallback)(Pool *p, int r, const char *error, void *userdata);
+const char *pool_operation_to_string(PoolOperation o);
+
+/* error == NULL: the operation succeeded; else why it failed. */
+typedef void (*PoolDoneCallback)(Pool *p, const PoolError *error, void *userdata);
 
 typedef struct PoolWaiter {
         PoolDoneCallback callback;
@@ -85,7 +99,7 @@ struct Pool {
         char *id;
         PreparedEngine *prepared;
         PoolState state;
-        StartReason start_reason;
+        PoolOperation op;
 
         EngineUnit *unit;
         Probe *probe;                   /* readiness, or one liveness check */
@@ -93,7 +107,7 @@ struct Pool {
         char *pid_path;
         char *handoff_path;             /* set once written */
         char *url;
-        char *failure;                  /* while failing: what went wrong */
+        PoolError failure;              /* while failing: what went wrong */
         char *foreign_listener;         /* another process listens on the engine's port: who */
         pid_t main_pid_seen;            /* the engine's MainPID this run, kept after it exits */
         char *log_read_error;           /* why the engine's last lines could not be read, or NULL */
@@ -104,25 +118,22 @@ struct Pool {
         sd_event_source *restart_timer; /* backoff, or the circuit's next tick */
         sd_event_source *liveness_timer;
         unsigned liveness_failed;       /* consecutive failed liveness probes */
-        bool health_failure;            /* we are stopping it because liveness failed */
-        bool stop_requested;            /* an exit now is expected, not a crash */
 
-        /* Drain */
-        bool draining;
-        bool drain_for_reload;          /* a deadline aborts instead of forcing a stop */
-        usec_t drain_start_usec;        /* CLOCK_MONOTONIC */
+        /* Drain (op DRAIN or RELOAD_DRAIN) */
+        usec_t drain_start_usec;        /* CLOCK_MONOTONIC; 0: no drain to report */
         sd_event_source *drain_timer;
         DrainOutcome drain_outcome;     /* the last drain's result */
 
-        /* Reload */
+        /* Reload: the engine to start once the old one is stopped, the one to roll back to */
         PreparedEngine *reload_new;
         PreparedEngine *rollback;
         ReloadOutcome reload_outcome;   /* the last reload's result */
 
-        /* A preload waiting for engine_unit_check(): the unit must not exist yet. */
+        /* A preload (op PRELOAD) waiting for engine_unit_check(): the unit must not exist yet. */
         PreparedEngine *preload_pending;
         /* Re-adopted at start-up and not yet probed once: start-up waits for it. */
         bool adoption_pending;
+        bool readopted;                 /* the engine ran before this daemon started */
 
         PoolWaiter *preload_waiters;
         PoolWaiter *stop_waiters;
@@ -136,16 +147,16 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Pool *, pool_free);
 
 /* Takes ownership of *prepared on success. The callback (optional) runs once the pool is
  * ready or the preload failed. -EBUSY when the pool is active. */
-int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata, char **ret_error);
+int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *userdata, PoolError *ret_error);
 /* -ESRCH when there is no engine to stop. The callback runs once the unit is gone. */
-int pool_stop(Pool *p, PoolDoneCallback cb, void *userdata, char **ret_error);
+int pool_stop(Pool *p, PoolDoneCallback cb, void *userdata, PoolError *ret_error);
 /* Refuse new leases; stop once the leases are released or deadline_ms passes (force).
  * The callback runs when the engine is stopped; p->drain_outcome holds the result. */
-int pool_drain(Pool *p, uint64_t deadline_ms, PoolDoneCallback cb, void *userdata, char **ret_error);
+int pool_drain(Pool *p, uint64_t deadline_ms, PoolDoneCallback cb, void *userdata, PoolError *ret_error);
 /* Drain (up to drain_deadline_ms; passing it aborts the reload), stop, start *prepared;
  * on failure start the old engine again. p->reload_outcome holds the result. */
 int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, PoolDoneCallback cb,
-                void *userdata, char **ret_error);
+                void *userdata, PoolError *ret_error);
 /* Re-adopts a unit that runs from before a daemon restart. Takes ownership of state. */
 int pool_adopt(Pool *p, SavedPool *state);
 /* Tracks a loaded engine unit that has no usable saved state: state orphan. why says so. */
@@ -153,15 +164,17 @@ int pool_adopt_orphan(Pool *p, const char *why);
 /* Starts a pool whose saved state says it should run but whose unit is gone. */
 int pool_resume(Pool *p, SavedPool *state);
 /* Manual circuit reset: closes it and, for a failed pool, restarts the engine now. */
-int pool_reset(Pool *p, char **ret_error);
+int pool_reset(Pool *p, PoolError *ret_error);
 /* Leases changed: a draining pool may now stop. */
 void pool_leases_changed(Pool *p);
 
 /* Drops a waiter registered by an operation (its requester went away). */
 void pool_forget_waiter(Pool *p, void *userdata);
 
+/* Draining: leases are refused, the engine stops when they run out. */
+bool pool_is_draining(const Pool *p);
 /* Active: an engine unit exists or is being created, removed or restarted, or a preload is
  * under way. */
 bool pool_is_active(const Pool *p);
-/* The -EBUSY message for an active pool ("already ready", "has an orphan engine unit ..."). */
-int pool_busy_error(const Pool *p, char **ret_error);
+/* The error for an active pool: ALREADY_RUNNING, ORPHAN_UNIT or BUSY, with its message. */
+int pool_busy_error(const Pool *p, PoolError *ret_error);

@@ -26,6 +26,7 @@
 #include "gpu-device.h"
 #include "json-util.h"
 #include "macro.h"
+#include "pool-error.h"
 #include "string-util.h"
 #include "strv.h"
 #include "time-util.h"
@@ -36,14 +37,11 @@
 #define POOL_PATH_PREFIX "/org/llorch/PoolManager1/pool"
 #define POOL_IFACE "org.llorch.PoolManager1.Pool"
 
-#define BUS_ERROR_NO_SUCH_POOL "org.llorch.PoolManager1.Error.NoSuchPool"
-#define BUS_ERROR_INVALID_ARGUMENT "org.llorch.PoolManager1.Error.InvalidArgument"
-
-/* Exit statuses, documented in poolctl(1). Failures not listed here exit with EXIT_FAILURE. */
-#define EXIT_USAGE 2
-#define EXIT_NO_SUCH_POOL 3
-#define EXIT_NOT_RUNNING 4
-#define EXIT_ACCESS_DENIED 5
+/* Exit statuses, documented in poolctl(1): the daemon's errors map through the table of
+ * shared/pool-error.c; these are poolctl's own. */
+#define EXIT_USAGE POOL_EXIT_USAGE
+#define EXIT_NOT_RUNNING POOL_EXIT_NOT_RUNNING
+#define EXIT_ACCESS_DENIED POOL_EXIT_ACCESS_DENIED
 
 /* Preload replies only once the engine is ready or has failed, which can take minutes (model
  * loading); the other state-changing calls wait for units to stop. sd-bus's default of 25 s is
@@ -123,6 +121,7 @@ static const char *bus_error_message(const sd_bus_error *e, int r) {
 _printf_(3, 4)
 static int log_bus_error(int r, const sd_bus_error *e, const char *format, ...) {
         _cleanup_free_ char *what = NULL;
+        PoolErrorCode code;
         va_list ap;
         int k;
 
@@ -142,12 +141,12 @@ static int log_bus_error(int r, const sd_bus_error *e, const char *format, ...) 
 
         log_error("%s: %s", what, bus_error_message(e, r));
 
-        if (sd_bus_error_has_name(e, BUS_ERROR_NO_SUCH_POOL))
-                return EXIT_NO_SUCH_POOL;
+        /* The daemon's error names map to exit statuses through the one table. */
+        code = pool_error_code_from_bus_name(e ? e->name : NULL);
+        if (code >= 0)
+                return pool_error_info(code)->exit_status;
         if (sd_bus_error_has_name(e, SD_BUS_ERROR_ACCESS_DENIED))
                 return EXIT_ACCESS_DENIED;
-        if (sd_bus_error_has_name(e, BUS_ERROR_INVALID_ARGUMENT))
-                return EXIT_USAGE;
         return EXIT_FAILURE;
 }
 
@@ -1421,7 +1420,6 @@ static char *engine_unit_name(const char *id) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_free_ char *escaped = NULL;
         const char *path;
         char *unit = NULL;
 
@@ -1434,9 +1432,7 @@ static char *engine_unit_name(const char *id) {
                 unit = mfree(unit);
         }
 
-        if (unit_name_escape(id, &escaped) < 0)
-                return NULL;
-        if (asprintf(&unit, "pool-engine-%s.service", escaped) < 0)
+        if (pool_unit_name(id, &unit) < 0)
                 return NULL;
         return unit;
 }

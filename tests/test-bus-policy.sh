@@ -171,8 +171,8 @@ ok "daemon owns $BUS on the system bus without systemd on it"
 
 # root: both locks open.
 expect "root: ListPools() allowed" ok "$(send -- $OBJ $MANAGER.ListPools)"
-expect "root: Preload() reaches the daemon (InvalidArgument for bad JSON)" \
-        org.llorch.PoolManager1.Error.InvalidArgument "$(send -- $OBJ $MANAGER.Preload "$BAD_JSON")"
+expect "root: Preload() reaches the daemon (InvalidPreparedEngine for bad JSON)" \
+        org.llorch.PoolManager1.Error.InvalidPreparedEngine "$(send -- $OBJ $MANAGER.Preload "$BAD_JSON")"
 
 # nobody: may read, may not mutate, may not own the name.
 introspect_as_nobody() { "${AS_NOBODY[@]}" busctl --address="$ADDRESS" introspect "$BUS" $OBJ >/dev/null; }
@@ -217,8 +217,8 @@ expect "nobody: cannot own $BUS" org.freedesktop.DBus.Error.AccessDenied \
 # daemon's own check; bad JSON then fails inside the daemon.
 r=$(send "${AS_MEMBER[@]}" -- $OBJ $MANAGER.Preload "$BAD_JSON")
 bus_allowed "member (supplementary group): Preload() let through by the bus" "$r"
-expect "member (supplementary group): Preload() accepted by the daemon (InvalidArgument)" \
-        org.llorch.PoolManager1.Error.InvalidArgument "$r"
+expect "member (supplementary group): Preload() accepted by the daemon (InvalidPreparedEngine)" \
+        org.llorch.PoolManager1.Error.InvalidPreparedEngine "$r"
 r=$(send "${AS_MEMBER[@]}" -- $OBJ $MANAGER.Stop string:nope)
 bus_allowed "member: Stop() let through by the bus" "$r"
 expect "member: Stop() accepted by the daemon (NoSuchPool)" org.llorch.PoolManager1.Error.NoSuchPool "$r"
@@ -227,8 +227,8 @@ bus_allowed "member: Pool.AllocateLease() let through by the bus" "$r"
 expect "member: ... reaches the daemon (UnknownObject)" org.freedesktop.DBus.Error.UnknownObject "$r"
 r=$(send "${AS_PRIMARY[@]}" -- $OBJ $MANAGER.Preload "$BAD_JSON")
 bus_allowed "member (primary group): Preload() let through by the bus" "$r"
-expect "member (primary group): Preload() accepted by the daemon (InvalidArgument)" \
-        org.llorch.PoolManager1.Error.InvalidArgument "$r"
+expect "member (primary group): Preload() accepted by the daemon (InvalidPreparedEngine)" \
+        org.llorch.PoolManager1.Error.InvalidPreparedEngine "$r"
 bus_denied "member: Properties.Set() denied by the bus" \
         "$(send "${AS_MEMBER[@]}" -- $OBJ org.freedesktop.DBus.Properties.Set string:$MANAGER \
            string:GpuOnly variant:boolean:true)"

@@ -505,16 +505,16 @@ def main():
                                      MANAGER_PATH, MANAGER_IFACE, 'Stop', 'string:nope')
                         expect_error('AllocateLease("nope") fails with NoSuchPool', ERROR + 'NoSuchPool',
                                      MANAGER_PATH, MANAGER_IFACE, 'AllocateLease', 'string:nope')
-                        expect_error('Preload of text that is not JSON fails with InvalidArgument',
-                                     ERROR + 'InvalidArgument', MANAGER_PATH, MANAGER_IFACE, 'Preload',
+                        expect_error('Preload of text that is not JSON fails with InvalidPreparedEngine',
+                                     ERROR + 'InvalidPreparedEngine', MANAGER_PATH, MANAGER_IFACE, 'Preload',
                                      'string:{"pool_id": ')
                         bad = dict(second, pool_id='bad', port=70000)
-                        expect_error('Preload with an invalid port fails with InvalidArgument naming "port"',
-                                     ERROR + 'InvalidArgument', MANAGER_PATH, MANAGER_IFACE, 'Preload',
+                        expect_error('Preload with an invalid port fails with InvalidPreparedEngine naming "port"',
+                                     ERROR + 'InvalidPreparedEngine', MANAGER_PATH, MANAGER_IFACE, 'Preload',
                                      'string:' + json.dumps(bad), contains='port')
                         bad = {'pool_id': 'bad', 'port': 1}
-                        expect_error('Preload without binary_path fails with InvalidArgument naming it',
-                                     ERROR + 'InvalidArgument', MANAGER_PATH, MANAGER_IFACE, 'Preload',
+                        expect_error('Preload without binary_path fails with InvalidPreparedEngine naming it',
+                                     ERROR + 'InvalidPreparedEngine', MANAGER_PATH, MANAGER_IFACE, 'Preload',
                                      'string:' + json.dumps(bad), contains='binary_path')
                         expect_error('Preload of the running pool again fails with AlreadyRunning',
                                      ERROR + 'AlreadyRunning', MANAGER_PATH, MANAGER_IFACE, 'Preload',
@@ -525,8 +525,8 @@ def main():
                                      MANAGER_PATH, MANAGER_IFACE, 'Drain', 'string:nope', 'uint64:1000')
                         expect_error('ResetPool("nope") fails with NoSuchPool', ERROR + 'NoSuchPool',
                                      MANAGER_PATH, MANAGER_IFACE, 'ResetPool', 'string:nope')
-                        expect_error('Reload of a document for another pool fails with InvalidArgument',
-                                     ERROR + 'InvalidArgument', path1, POOL_IFACE, 'Reload',
+                        expect_error('Reload of a document for another pool fails with InvalidPreparedEngine',
+                                     ERROR + 'InvalidPreparedEngine', path1, POOL_IFACE, 'Reload',
                                      'string:' + json.dumps(second), contains='pool_id')
                         expect_error('a call on the path of an unknown pool fails with UnknownObject',
                                      'org.freedesktop.DBus.Error.UnknownObject',

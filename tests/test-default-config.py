@@ -48,7 +48,9 @@ def man_keys(path):
 
 def man_default(text):
     """The default an entry gives: "Defaults to X", "defaults to X" or "default X"."""
-    m = re.search(r"[Dd]efaults? (?:to )?([^ ,;]+)", text)
+    if re.search(r"Unset by default|Empty \(the default\)|Defaults to the hostname", text):
+        return ""
+    m = re.search(r"Defaults to ([^ ,;]+)", text) or re.search(r"[Dd]efaults? (?:to )?([^ ,;]+)", text)
     return m.group(1).strip("*_\".:") if m else None
 
 

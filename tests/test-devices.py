@@ -206,9 +206,9 @@ class DevicesTest(th.HttpTestCase):
         r = self.daemon.post(f"/devices/{UUID[1]}/uncordon")
         self.assert_json_response(r, 200, {"index": 1, "cordoned": False})
         r = self.daemon.post("/devices/GPU7/uncordon")
-        self.assert_error(r, 404, 'unknown device "GPU7"')
+        self.assert_error(r, 404, 'unknown device "GPU7"', "NO_SUCH_DEVICE")
         r = poolctl("device", "uncordon", "7")
-        self.assertEqual(r.returncode, 1, r)
+        self.assertEqual(r.returncode, 3, r)      # NoSuchDevice: "no such object"
         self.assertIn('Failed to uncordon device 7: unknown device "7"', r.stderr)
         r = poolctl("device", "cordon", "1")
         self.assertEqual(r.returncode, 2, r)
@@ -295,8 +295,10 @@ class NoNvmlTest(th.HttpTestCase):
         daemon = fake_daemon("pool-managerd-devices-auth-test", gpus, env={"LLORCH_API_TOKEN": th.TOKEN})
         try:
             self.assertEqual(daemon.start(), 0, daemon.log())
-            self.assert_json_response(daemon.get("/devices"), 401, {"error": "unauthorized"})
-            self.assert_json_response(daemon.post("/devices/0/uncordon"), 401, {"error": "unauthorized"})
+            self.assert_json_response(daemon.get("/devices"), 401,
+                                      {"error": "unauthorized", "code": "UNAUTHORIZED"})
+            self.assert_json_response(daemon.post("/devices/0/uncordon"), 401,
+                                      {"error": "unauthorized", "code": "UNAUTHORIZED"})
             r = daemon.get("/devices", token=th.TOKEN)
             self.assert_json_response(r, 200)
             self.assertEqual(r.json["devices"][0]["uuid"], gpus_config["devices"][0]["uuid"])

@@ -25,6 +25,19 @@ FAKE_ENGINE = os.environ.get("FAKE_ENGINE")
 RUNTIME = os.environ.get("XDG_RUNTIME_DIR")
 TOKEN = "s3cret-token-for-the-test"
 
+# The documented error vocabulary (org.llorch.PoolManager1(5), ERRORS): code -> HTTP status.
+STATUS_OF_CODE = {
+    "INVALID_REQUEST": 400, "INVALID_POOL_ID": 400, "INVALID_PREPARED_ENGINE": 422,
+    "BINARY_NOT_FOUND": 422, "BINARY_NOT_EXECUTABLE": 422, "NO_SUCH_POOL": 404,
+    "NOT_RUNNING": 409, "ALREADY_RUNNING": 409, "BUSY": 409, "DRAINING": 409, "ORPHAN_UNIT": 409,
+    "PORT_IN_USE": 409, "HANDOFF_IN_USE": 409, "GPU_REQUIRED": 409, "INSUFFICIENT_VRAM": 409,
+    "CANCELED": 409, "RELOAD_ABORTED": 409, "ENGINE_FAILED": 502, "HEALTH_TIMEOUT": 504,
+    "RELOAD_FAILED": 502, "ACCESS_DENIED": 403, "STARTING": 503, "INVALID_CONFIGURATION": 422,
+    "INTERNAL": 500, "UNAUTHORIZED": 401, "NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405,
+    "REQUEST_TIMEOUT": 408, "BODY_TOO_LARGE": 413, "TOO_MANY_CONNECTIONS": 503,
+    "NO_SUCH_DEVICE": 404, "DEVICE_LOST": 409, "FLEET_OFF": 404, "FLEET_UNAVAILABLE": 503,
+}
+
 
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
     # Below the ephemeral range, where the daemon's probe connections take their local ports
@@ -187,11 +200,16 @@ class HttpTestCase(unittest.TestCase):
         if body is not None:
             self.assertEqual(r.json, body, r)
 
-    def assert_error(self, r, status, contains):
+    def assert_error(self, r, status, contains, code=None):
+        """Every error is {"error": message, "code": CODE}; the code decides the status."""
         self.assert_json_response(r, status)
         self.assertIsInstance(r.json, dict, r)
-        self.assertEqual(list(r.json), ["error"], r)
+        self.assertEqual(list(r.json), ["error", "code"], r)
         self.assertIn(contains, r.json["error"], r)
+        self.assertRegex(r.json["code"], r"^[A-Z_]+$", r)
+        self.assertEqual(STATUS_OF_CODE[r.json["code"]], status, r)
+        if code is not None:
+            self.assertEqual(r.json["code"], code, r)
 
 
 class ApiTest(HttpTestCase):
@@ -281,14 +299,17 @@ class ApiTest(HttpTestCase):
         self.assert_refused("POST", "/pools/p/preload", {"prepared": good, "extra": 1}, 400,
                             'unknown key "extra"')
         self.assert_refused("POST", "/pools/p/preload", {"prepared": 5}, 400, "prepared")
-        self.assert_refused("POST", "/pools/p/preload", {"prepared": dict(good, bogus=True)}, 400,
-                            'prepared: unknown key "bogus"')
-        self.assert_refused("POST", "/pools/p/preload", {"prepared": dict(good, port=0)}, 400,
-                            "prepared: port")
-        self.assert_refused("POST", "/pools/p/preload", {"prepared": dict(good, binary_path="rel/x")}, 400,
-                            "prepared: binary_path")
-        self.assert_refused("POST", "/pools/p/preload",
-                            {"prepared": dict(good, health={"timeout_ms": 1})}, 400, "health.timeout_ms")
+        # A well-formed request whose PreparedEngine is wrong: 422 INVALID_PREPARED_ENGINE.
+        for bad, what in ((dict(good, bogus=True), 'prepared: unknown key "bogus"'),
+                          (dict(good, port=0), "prepared: port"),
+                          (dict(good, port=70000), "prepared: port"),
+                          (dict(good, port="80"), "prepared: port"),
+                          (dict(good, binary_path="rel/x"), "prepared: binary_path"),
+                          (dict(good, health={"timeout_ms": 1}), "health.timeout_ms")):
+            r = self.assert_refused("POST", "/pools/p/preload", {"prepared": bad}, 422, what)
+            self.assertEqual(r.json["code"], "INVALID_PREPARED_ENGINE")
+        # Nothing was asked of systemd.
+        self.assertEqual(unit_property("pool-engine-p.service", "LoadState"), "not-found")
 
     def test_13_bad_pool_id_in_path(self):
         good = prepared("p", free_port())
@@ -300,7 +321,7 @@ class ApiTest(HttpTestCase):
         self.assert_refused("POST", "/pools/../leases", None, 400, 'invalid pool id ".."')
 
     def test_14_path_body_mismatch(self):
-        r = self.assert_refused("POST", "/pools/p/preload", {"prepared": prepared("q", free_port())}, 400,
+        r = self.assert_refused("POST", "/pools/p/preload", {"prepared": prepared("q", free_port())}, 422,
                                 "differs from prepared.pool_id")
         self.assertIn("(p)", r.json["error"])
         self.assertIn("(q)", r.json["error"])
@@ -308,11 +329,11 @@ class ApiTest(HttpTestCase):
     def test_15_body_too_large(self):
         big = b'{"prepared": "' + b"a" * (70 * 1024) + b'"}'
         r = self.assert_refused("POST", "/pools/p/preload", big, 413, "request body too large")
-        self.assertEqual(r.json, {"error": "request body too large (limit 65536 bytes)"})
+        self.assertEqual(r.json, {"error": "request body too large (limit 65536 bytes)", "code": "BODY_TOO_LARGE"})
         self.assert_refused("POST", "/pools/p/stop", b" " * (70 * 1024), 413, "limit 65536 bytes")
         # Exactly at the limit is fine (and then refused for what it is).
         at_limit = b'{"prepared": {}}' + b" " * (65536 - 16)
-        self.assert_refused("POST", "/pools/p/preload", at_limit, 400, "prepared")
+        self.assert_refused("POST", "/pools/p/preload", at_limit, 422, "prepared")
         # A client that waits for "100 Continue" gets the 413 before sending a huge body.
         with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10) as s:
             s.sendall(b"POST /pools/p/preload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n"
@@ -325,7 +346,7 @@ class ApiTest(HttpTestCase):
                 head += chunk
             head = head.decode()
         self.assertTrue(head.startswith("HTTP/1.1 413 "), head)
-        self.assertIn('{"error":"request body too large (limit 65536 bytes)"}', head)
+        self.assertIn('{"error":"request body too large (limit 65536 bytes)","code":"BODY_TOO_LARGE"}', head)
         # A chunked body of 10 MB announces no length: read to its end and answered 413 too.
         with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=30) as s:
             s.sendall(b"POST /pools/p/preload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -340,7 +361,7 @@ class ApiTest(HttpTestCase):
                     break
                 answer += got
         self.assertTrue(answer.startswith(b"HTTP/1.1 413 "), answer[:200])
-        self.assertIn(b'{"error":"request body too large (limit 65536 bytes)"}', answer)
+        self.assertIn(b'{"error":"request body too large (limit 65536 bytes)","code":"BODY_TOO_LARGE"}', answer)
         # The daemon lives on.
         self.assert_json_response(self.daemon.get("/health"), 200)
 
@@ -354,8 +375,8 @@ class ApiTest(HttpTestCase):
             self.assert_refused("POST", "/pools/p/drain", body, 400, "deadline_ms" if "x" not in body else "x")
 
     def test_18_bad_reload_body(self):
-        self.assert_refused("POST", "/pools/p/reload", {"prepared": {"pool_id": "p"}}, 400, "prepared:")
-        self.assert_refused("POST", "/pools/p/reload", {"prepared": prepared("q", free_port())}, 400,
+        self.assert_refused("POST", "/pools/p/reload", {"prepared": {"pool_id": "p"}}, 422, "prepared:")
+        self.assert_refused("POST", "/pools/p/reload", {"prepared": prepared("q", free_port())}, 422,
                             "differs from prepared.pool_id")
 
     def test_19_unknown_pool_operations(self):
@@ -414,7 +435,7 @@ class ApiTest(HttpTestCase):
     def test_22_health_timeout(self):
         r = self.preload("slow", {"prepared": prepared("slow", free_port(), "--never-ready",
                                                        health={"timeout_ms": 500})})
-        self.assert_error(r, 500, "health check timed out")
+        self.assert_error(r, 504, "health check timed out", "HEALTH_TIMEOUT")
         self.assertTrue(r.json["error"].startswith("preload failed: health check timed out"), r)
         s = self.daemon.get("/pools/slow/status").json
         self.assertEqual((s["state"], s["ready"]), ("failed", False))
@@ -425,8 +446,11 @@ class ApiTest(HttpTestCase):
     def test_23_missing_binary(self):
         body = {"prepared": dict(prepared("nobin", free_port()), binary_path="/nonexistent/engine")}
         r = self.preload("nobin", body)
-        self.assert_error(r, 500, "")
-        self.assertEqual(r.json["error"], "preload failed: engine binary not found: /nonexistent/engine")
+        # The caller's mistake: 422 with its code, and nothing changed (no pool, no unit).
+        self.assert_error(r, 422, "", "BINARY_NOT_FOUND")
+        self.assertEqual(r.json["error"], "binary_path: engine binary not found: /nonexistent/engine")
+        self.assertEqual(self.daemon.get("/pools/nobin/status").status, 404)
+        self.assertEqual(unit_property("pool-engine-nobin.service", "LoadState"), "not-found")
 
     def test_23b_directory_or_plain_file_as_binary(self):
         # Caught before a unit is created, not by systemd as 203/EXEC.
@@ -437,13 +461,14 @@ class ApiTest(HttpTestCase):
         for pool_id, path, why in (("dirbin", self.daemon.dir, "is a directory, not a program"),
                                    ("plainbin", plain, "is not executable")):
             r = self.preload(pool_id, {"prepared": dict(prepared(pool_id, free_port()), binary_path=path)})
-            self.assert_error(r, 500, f"preload failed: engine binary {path} {why}")
+            self.assert_error(r, 422, f"binary_path: engine binary {path} {why}", "BINARY_NOT_EXECUTABLE")
             self.assertEqual(unit_property(f"pool-engine-{pool_id}.service", "LoadState"), "not-found")
+            self.assertEqual(self.daemon.get(f"/pools/{pool_id}/status").status, 404)
 
     def test_24_early_exit(self):
         r = self.preload("quitter", {"prepared": prepared("quitter", free_port(), "--ready-after=5000",
                                                           "--exit-after=200", "--exit-code=3")})
-        self.assert_error(r, 500, "before becoming ready")
+        self.assert_error(r, 502, "before becoming ready", "ENGINE_FAILED")
         self.assertTrue(r.json["error"].startswith("preload failed: engine"), r)
         self.assertEqual(self.daemon.get("/pools/quitter/status").json["state"], "failed")
 
@@ -501,7 +526,7 @@ class ApiTest(HttpTestCase):
         r = self.daemon.post("/pools/cut/stop")
         self.assert_json_response(r, 200, {"pool_id": "cut", "stopped": True})
         t.join(10)
-        self.assert_error(result["r"], 500, "preload failed: preload canceled")
+        self.assert_error(result["r"], 409, "preload canceled: the pool was stopped", "CANCELED")
 
     # --- leases, stop, drain, reload ---
 
@@ -536,9 +561,9 @@ class ApiTest(HttpTestCase):
         r = self.daemon.post("/pools/alpha/reload",
                              {"prepared": prepared("alpha", free_port(), "--never-ready", "--exit-after=200",
                                                    "--exit-code=3", engine_version="fake-bad")})
-        self.assert_json_response(r, 500)
-        self.assertEqual((r.json["success"], r.json["rolled_back"], r.json["engine_version"]),
-                         (False, True, "fake-2"), r.json)
+        self.assert_json_response(r, 502)
+        self.assertEqual((r.json["success"], r.json["rolled_back"], r.json["engine_version"], r.json["code"]),
+                         (False, True, "fake-2", "RELOAD_FAILED"), r.json)
         self.assertIn("exited with status 3", r.json["error"])
         s = self.daemon.get("/pools/alpha/status").json
         self.assertEqual((s["ready"], s["engine_version"]), (True, "fake-2"), s)
@@ -614,7 +639,7 @@ class ApiTest(HttpTestCase):
         self.assertFalse(t.is_alive())
         # Either an answer or a closed connection, but the daemon exited cleanly (no MHD panic).
         if "r" in result:
-            self.assert_error(result["r"], 500, "preload failed")
+            self.assert_error(result["r"], 409, "daemon shutting down", "CANCELED")
         self.assertEqual(unit_property(self.daemon.unit, "ExecMainStatus"), "0", self.daemon.log()[-3000:])
         self.assertEqual(unit_property(self.daemon.unit, "Result"), "success")
 
@@ -636,7 +661,7 @@ class AuthTest(HttpTestCase):
         stop_all_engines()
 
     def assert_unauthorized(self, r):
-        self.assert_json_response(r, 401, {"error": "unauthorized"})
+        self.assert_json_response(r, 401, {"error": "unauthorized", "code": "UNAUTHORIZED"})
         self.assertEqual(r.headers.get("WWW-Authenticate"), "Bearer")
 
     def test_health_needs_no_token(self):

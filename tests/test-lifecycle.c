@@ -30,15 +30,17 @@ static char *tmpdir;
 typedef struct Done {
         bool done;
         int r;
+        PoolErrorCode code;
         char *error;
 } Done;
 
-static void on_done(Pool *p, int r, const char *error, void *userdata) {
+static void on_done(Pool *p, const PoolError *error, void *userdata) {
         Done *d = userdata;
 
         d->done = true;
-        d->r = r;
-        d->error = error ? strdup(error) : NULL;
+        d->r = error ? -pool_error_info(error->code)->errno_value : 0;
+        d->code = error ? error->code : _POOL_ERROR_INVALID;
+        d->error = error ? strdup(pool_error_message(error)) : NULL;
 }
 
 /* Runs the event loop until *flag is set or timeout passes. */
@@ -102,14 +104,15 @@ static PreparedEngine *prepare(const char *pool_id, uint16_t port, const char *f
 }
 
 static void preload_and_wait(PreparedEngine *pe, Done *d, usec_t timeout) {
-        _cleanup_free_ char *error = NULL;
+        PoolError error = POOL_ERROR_NULL;
         int r;
 
         r = manager_preload(manager, &pe, on_done, d, &error);
         if (r < 0) {
                 d->done = true;
                 d->r = r;
-                d->error = TAKE_PTR(error);
+                d->code = error.code;
+                d->error = TAKE_PTR(error.message);
                 prepared_engine_free(pe);
                 return;
         }
@@ -117,7 +120,7 @@ static void preload_and_wait(PreparedEngine *pe, Done *d, usec_t timeout) {
 }
 
 static void stop_and_wait(const char *id) {
-        _cleanup_free_ char *error = NULL;
+        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         Done d = {};
 
         ASSERT_OK(manager_stop(manager, id, on_done, &d, &error));
@@ -247,7 +250,7 @@ TEST(preload_becomes_ready_only_after_health_200) {
 
         t0 = now(CLOCK_MONOTONIC);
         {
-                _cleanup_free_ char *error = NULL;
+                _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
                 ASSERT_OK(manager_preload(manager, &pe, on_done, &d, &error));
         }
         p = manager_get_pool(manager, "ready");
@@ -395,7 +398,8 @@ TEST(health_timeout_fails_and_cleans_up) {
 
         pe = prepare("slow", port, "\"--never-ready\"", "\"health\":{\"interval_ms\":100,\"timeout_ms\":1500}");
         preload_and_wait(pe, &d, 20 * USEC_PER_SEC);
-        ASSERT_ERROR(d.r, EIO);
+        ASSERT_ERROR(d.r, ETIMEDOUT);
+        ASSERT_EQ(d.code, POOL_ERROR_HEALTH_TIMEOUT);
         ASSERT_CONTAINS(d.error, "health check timed out after 1500 ms");
         ASSERT_CONTAINS(d.error, "HTTP 503");
 
@@ -429,6 +433,7 @@ TEST(early_exit_is_reported_at_once) {
         pe = prepare("early", port, "\"--never-ready\",\"--exit-after=300\",\"--exit-code=2\"", NULL);
         preload_and_wait(pe, &d, 20 * USEC_PER_SEC);
         ASSERT_ERROR(d.r, EIO);
+        ASSERT_EQ(d.code, POOL_ERROR_ENGINE_FAILED);
         ASSERT_TRUE(strneq(d.error, "engine exited with status 2 before becoming ready", 49));
         ASSERT_TRUE(now(CLOCK_MONOTONIC) - t0 < 5 * USEC_PER_SEC);
         ASSERT_STREQ(registry_get(manager->registry, "early")->last_error, d.error);
@@ -453,18 +458,44 @@ TEST(usage_error_exit_before_ready) {
 }
 
 TEST(missing_binary_is_refused) {
-        _cleanup_free_ char *json = NULL, *error = NULL;
+        _cleanup_free_ char *json = NULL, *error = NULL, *dir = NULL, *plain = NULL;
+        _cleanup_(pool_error_done) PoolError perr = POOL_ERROR_NULL;
         PreparedEngine *pe = NULL;
         int r;
 
+        /* Validation: refused with its code, nothing registered, no unit asked for. */
         ASSERT_TRUE(asprintf(&json, "{\"binary_path\":\"/nonexistent/llama-server\",\"port\":%u,"
                              "\"pool_id\":\"nobin\"}", free_port()) >= 0);
         ASSERT_OK(prepared_engine_from_json(json, strlen(json), &pe, &error));
-        r = manager_preload(manager, &pe, NULL, NULL, &error);
+        r = manager_preload(manager, &pe, NULL, NULL, &perr);
         ASSERT_ERROR(r, ENOENT);
-        ASSERT_STREQ(error, "engine binary not found: /nonexistent/llama-server");
-        ASSERT_STREQ(registry_get(manager->registry, "nobin")->last_error, error);
-        ASSERT_FALSE(registry_get(manager->registry, "nobin")->health.ready);
+        ASSERT_EQ(perr.code, POOL_ERROR_BINARY_NOT_FOUND);
+        ASSERT_STREQ(perr.message, "binary_path: engine binary not found: /nonexistent/llama-server");
+        ASSERT_NULL(registry_get(manager->registry, "nobin"));
+        prepared_engine_free(pe);
+
+        /* A directory and a file without execute bit: BINARY_NOT_EXECUTABLE. */
+        ASSERT_TRUE(asprintf(&dir, "%s", tmpdir) >= 0);
+        json = mfree(json);
+        ASSERT_TRUE(asprintf(&json, "{\"binary_path\":\"%s\",\"port\":%u,\"pool_id\":\"dirbin\"}", dir,
+                             free_port()) >= 0);
+        ASSERT_OK(prepared_engine_from_json(json, strlen(json), &pe, &error));
+        ASSERT_ERROR(manager_preload(manager, &pe, NULL, NULL, &perr), EACCES);
+        ASSERT_EQ(perr.code, POOL_ERROR_BINARY_NOT_EXECUTABLE);
+        ASSERT_CONTAINS(perr.message, "is a directory");
+        ASSERT_NULL(registry_get(manager->registry, "dirbin"));
+        prepared_engine_free(pe);
+
+        ASSERT_TRUE(asprintf(&plain, "%s/plain-file", tmpdir) >= 0);
+        ASSERT_OK(write_file_atomic(plain, "#!/bin/sh\n", 10, 0644));
+        json = mfree(json);
+        ASSERT_TRUE(asprintf(&json, "{\"binary_path\":\"%s\",\"port\":%u,\"pool_id\":\"noexec\"}", plain,
+                             free_port()) >= 0);
+        ASSERT_OK(prepared_engine_from_json(json, strlen(json), &pe, &error));
+        ASSERT_ERROR(manager_preload(manager, &pe, NULL, NULL, &perr), EACCES);
+        ASSERT_EQ(perr.code, POOL_ERROR_BINARY_NOT_EXECUTABLE);
+        ASSERT_CONTAINS(perr.message, "is not executable");
+        ASSERT_NULL(registry_get(manager->registry, "noexec"));
         prepared_engine_free(pe);
 }
 
@@ -481,13 +512,15 @@ TEST(exec_failure_fails_the_start_job) {
         ASSERT_OK(prepared_engine_from_json(json, strlen(json), &pe, &error));
         preload_and_wait(pe, &d, 20 * USEC_PER_SEC);
         ASSERT_ERROR(d.r, EIO);
+        ASSERT_EQ(d.code, POOL_ERROR_ENGINE_FAILED);
         ASSERT_CONTAINS(d.error, "203/EXEC");
         ASSERT_EQ(manager_get_pool(manager, "badexec")->state, POOL_FAILED);
         free(d.error);
 }
 
 TEST(gpu_only_refuses_without_cuda) {
-        _cleanup_free_ char *error = NULL, *dir = NULL, *smi = NULL;
+        _cleanup_free_ char *dir = NULL, *smi = NULL;
+        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         CudaInfo saved = manager->cuda, none = {}, fake = {};
         PreparedEngine *pe;
         Done d = {};
@@ -502,9 +535,10 @@ TEST(gpu_only_refuses_without_cuda) {
         pe = prepare("gpuonly", free_port(), NULL, NULL);
         r = manager_preload(manager, &pe, on_done, &d, &error);
         ASSERT_ERROR(r, ENODEV);
-        ASSERT_CONTAINS(error, "GPU-only enforcement");
-        ASSERT_CONTAINS(error, "nvcc");
-        ASSERT_CONTAINS(error, "nvidia-smi");
+        ASSERT_EQ(error.code, POOL_ERROR_GPU_REQUIRED);
+        ASSERT_CONTAINS(error.message, "GPU-only enforcement");
+        ASSERT_CONTAINS(error.message, "nvcc");
+        ASSERT_CONTAINS(error.message, "nvidia-smi");
         ASSERT_NULL(manager_get_pool(manager, "gpuonly"));
         ASSERT_FALSE(d.done);
         prepared_engine_free(pe);
@@ -568,25 +602,27 @@ TEST(stop_of_engine_ignoring_sigterm_takes_stop_timeout) {
 }
 
 TEST(stop_of_unknown_or_stopped_pool_is_an_error) {
-        _cleanup_free_ char *error = NULL;
+        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         PreparedEngine *pe;
         Done d = {};
 
         ASSERT_ERROR(manager_stop(manager, "never-heard-of", NULL, NULL, &error), ENOENT);
-        ASSERT_STREQ(error, "pool never-heard-of not found");
-        error = mfree(error);
+        ASSERT_EQ(error.code, POOL_ERROR_NO_SUCH_POOL);
+        ASSERT_STREQ(error.message, "pool never-heard-of not found");
+        pool_error_done(&error);
 
         pe = prepare("twice", free_port(), NULL, NULL);
         preload_and_wait(pe, &d, 20 * USEC_PER_SEC);
         ASSERT_OK(d.r);
         stop_and_wait("twice");
         ASSERT_ERROR(manager_stop(manager, "twice", NULL, NULL, &error), ESRCH);
-        ASSERT_CONTAINS(error, "not running");
+        ASSERT_EQ(error.code, POOL_ERROR_NOT_RUNNING);
+        ASSERT_CONTAINS(error.message, "not running");
         free(d.error);
 }
 
 TEST(preload_of_running_pool_is_refused) {
-        _cleanup_free_ char *error = NULL;
+        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         PreparedEngine *pe;
         Done d = {};
 
@@ -596,7 +632,8 @@ TEST(preload_of_running_pool_is_refused) {
 
         pe = prepare("dup", free_port(), NULL, NULL);
         ASSERT_ERROR(manager_preload(manager, &pe, NULL, NULL, &error), EBUSY);
-        ASSERT_STREQ(error, "pool dup is already ready");
+        ASSERT_EQ(error.code, POOL_ERROR_ALREADY_RUNNING);
+        ASSERT_STREQ(error.message, "pool dup is already ready");
         ASSERT_TRUE(registry_get(manager->registry, "dup")->health.ready);
         prepared_engine_free(pe);
         stop_and_wait("dup");
@@ -604,7 +641,7 @@ TEST(preload_of_running_pool_is_refused) {
 }
 
 TEST(handoff_file_collision_is_refused) {
-        _cleanup_free_ char *error = NULL;
+        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         PreparedEngine *pe;
         Done d = {};
 
@@ -613,8 +650,9 @@ TEST(handoff_file_collision_is_refused) {
         preload_and_wait(pe, &d, 20 * USEC_PER_SEC);
         ASSERT_OK(d.r);
         pe = prepare("a", free_port(), NULL, "\"replica_id\":\"r1-r0\"");
-        ASSERT_ERROR(manager_preload(manager, &pe, NULL, NULL, &error), EINVAL);
-        ASSERT_CONTAINS(error, "a-r1-r0.json is already used by pool a-r1");
+        ASSERT_ERROR(manager_preload(manager, &pe, NULL, NULL, &error), EEXIST);
+        ASSERT_EQ(error.code, POOL_ERROR_HANDOFF_IN_USE);
+        ASSERT_CONTAINS(error.message, "a-r1-r0.json is already used by pool a-r1");
         ASSERT_NULL(manager_get_pool(manager, "a"));
         prepared_engine_free(pe);
         stop_and_wait("a-r1");

@@ -158,7 +158,7 @@ check "gamma's row appears" grep -Eq "^gamma +ready +yes +yes +0 +- +fake-gamma 
 check "the legend counts two pools" bash -c '[ "$(tail -n1 <<< "$1")" = "2 pools listed." ]' _ "$out"
 
 pc preload "$work/gamma.json"
-check "preloading a running pool fails (exit 1)" rc_is 1
+check "preloading a running pool fails (exit 6, a conflict)" rc_is 6
 
 out=$(echo '{"binary_path": "relative/path", "port": 1, "pool_id": "broken"}' |
       "$POOLCTL" --user preload - 2>"$work/stderr"); rc=$?; err=$(cat "$work/stderr")

@@ -133,3 +133,17 @@ char *format_bytes(char *buf, size_t size, uint64_t bytes) {
         (void) snprintf(buf, size, "%.1f %s", v, units[u]);
         return buf;
 }
+
+int pool_unit_name(const char *id, char **ret) {
+        _cleanup_free_ char *e = NULL;
+        char *s;
+        int r;
+
+        r = unit_name_escape(id, &e);
+        if (r < 0)
+                return r;
+        if (asprintf(&s, ENGINE_UNIT_PREFIX "%s.service", e) < 0)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}

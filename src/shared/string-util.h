@@ -24,6 +24,11 @@ bool host_is_loopback(const char *s);
  * readable (pool-engine-llama-7b.service) and the mapping is injective.
  */
 int unit_name_escape(const char *s, char **ret);
+/* The engine unit of a pool: "pool-engine-<escaped id>.service". The one place this rule lives
+ * (the daemon names units by it, poolctl finds an engine's journal by it when the daemon is down,
+ * re-adoption recognises our units by ENGINE_UNIT_PREFIX). */
+#define ENGINE_UNIT_PREFIX "pool-engine-"
+int pool_unit_name(const char *id, char **ret);
 
 /* Compares two strings in time independent of where they differ. */
 bool streq_consttime(const char *a, const char *b);

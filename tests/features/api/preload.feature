@@ -3,7 +3,8 @@
 Feature: Preloading a pool over HTTP
   POST /pools/{id}/preload {"prepared": PreparedEngine} starts the engine as the transient unit
   pool-engine-<id>.service and answers once the engine is healthy, with the pool id, the
-  engine's pid and the handoff file; or with 500 and the reason once the preload failed. The
+  engine's pid and the handoff file; or with an error and its code once the preload failed (502
+  ENGINE_FAILED, 504 HEALTH_TIMEOUT), or at once when the request is wrong (422). The
   connection waits; the daemon does not (other requests are served meanwhile).
 
   Background:
@@ -31,18 +32,15 @@ Feature: Preloading a pool over HTTP
       | handoff_path | $RUNTIME_DIR/engines/pl-answer-r0.json |
     And the handoff file of pool "pl-answer" exists
 
-  Scenario: A missing engine binary fails the preload with 500
+  Scenario: A missing engine binary is the caller's mistake: 422, and nothing changes
     When pool "pl-nobin" is preloaded over HTTP with:
       | field       | value               |
       | binary_path | /nonexistent/engine |
-    Then the response is 500 with the error "preload failed: engine binary not found: /nonexistent/engine"
+    Then the response is 422 BINARY_NOT_FOUND with the error "binary_path: engine binary not found: /nonexistent/engine"
     And systemd has no unit "pool-engine-pl-nobin.service"
-    And the status of pool "pl-nobin" shows:
-      | field      | value                                        |
-      | state      | failed                                       |
-      | last_error | engine binary not found: /nonexistent/engine |
+    And the daemon has no pool "pl-nobin"
 
-  Scenario: An engine that cannot be executed fails the preload with 500
+  Scenario: An engine that cannot be executed fails the preload with 502
     The predecessor's "spawn error". The unit is Type=exec, so systemd's start job fails when
     the exec fails (status 203/EXEC) and the preload fails with it.
 
@@ -50,14 +48,14 @@ Feature: Preloading a pool over HTTP
     When pool "pl-noexec" is preloaded over HTTP with:
       | field       | value               |
       | binary_path | $WORK/not-an-engine |
-    Then the response is 500 with the error "preload failed: start job for pool-engine-pl-noexec.service failed: engine could not be executed (status 203/EXEC)"
+    Then the response is 502 ENGINE_FAILED with the error "preload failed: start job for pool-engine-pl-noexec.service failed: engine could not be executed (status 203/EXEC)"
     And systemd has no unit "pool-engine-pl-noexec.service"
 
-  Scenario: An engine that never becomes healthy fails the preload with 500 at the timeout
+  Scenario: An engine that never becomes healthy fails the preload with 504 at the timeout
     When pool "pl-timeout" is preloaded over HTTP with engine flags "--never-ready" and:
       | field  | value               |
       | health | {"timeout_ms": 700} |
-    Then the response is 500 with the error "preload failed: health check timed out after 700 ms (last probe: HTTP 503)"
+    Then the response is 504 HEALTH_TIMEOUT with the error "preload failed: health check timed out after 700 ms (last probe: HTTP 503)"
     And the response took between 0.7 and 3 seconds
     And systemd has no unit "pool-engine-pl-timeout.service"
 
@@ -151,21 +149,22 @@ Feature: Preloading a pool over HTTP
     The predecessor ignored the id in the path; a mismatch is refused before anything starts.
 
     When I POST /pools/pl-path/preload with the PreparedEngine of pool "pl-body"
-    Then the response is 400 with the error "pool id in the path (pl-path) differs from prepared.pool_id (pl-body)"
+    Then the response is 422 INVALID_PREPARED_ENGINE with the error "pool id in the path (pl-path) differs from prepared.pool_id (pl-body)"
     And the daemon has no pool "pl-path"
     And the daemon has no pool "pl-body"
 
-  Scenario: A malformed request body is refused with 400
+  Scenario: A PreparedEngine with a bad field is refused with 422
     When I POST /pools/pl-bad/preload with the body:
       """
       {"prepared": {"pool_id": "pl-bad", "port": 0}}
       """
-    Then the response status is 400
+    Then the response status is 422
+    And the response field "code" is "INVALID_PREPARED_ENGINE"
     And the response field "error" starts with "prepared: "
     And the daemon has no pool "pl-bad"
 
   Scenario: A pool that is already ready is not preloaded twice
     Given a ready pool "pl-twice"
     When pool "pl-twice" is preloaded over HTTP again
-    Then the response is 409 with the error "pool pl-twice is already ready"
+    Then the response is 409 ALREADY_RUNNING with the error "pool pl-twice is already ready"
     And the pid file of pool "pl-twice" holds the MainPID of unit "pool-engine-pl-twice.service"

@@ -107,9 +107,10 @@ Feature: Reloading a pool with another engine
     When I reload pool "rl-exit" over HTTP with engine flags "--ready-after=5000 --exit-after=200 --exit-code=3" and:
       | field          | value |
       | engine_version | v2    |
-    Then the response status is 500
+    Then the response status is 502
     And the response fields are:
       | field          | value                                                  |
+      | code           | RELOAD_FAILED                                          |
       | pool_id        | rl-exit                                                |
       | success        | false                                                  |
       | rolled_back    | true                                                   |
@@ -130,9 +131,10 @@ Feature: Reloading a pool with another engine
       | field          | value               |
       | engine_version | v2                  |
       | health         | {"timeout_ms": 500} |
-    Then the response status is 500
+    Then the response status is 502
     And the response fields are:
       | field          | value   |
+      | code           | RELOAD_FAILED |
       | success        | false   |
       | rolled_back    | true    |
       | engine_version | v1      |
@@ -182,19 +184,19 @@ Feature: Reloading a pool with another engine
       | Environment | CUDA_VISIBLE_DEVICES=2 |
 
   Scenario: A reload to an engine binary that does not exist is refused before anything changes
-    The binary is checked before the drain: the request is bad input (400, InvalidArgument on
-    D-Bus) and the old engine keeps serving, as the same process.
+    The binary is checked before the drain: the request is bad input (422 BINARY_NOT_FOUND,
+    BinaryNotFound on D-Bus) and the old engine keeps serving, as the same process.
 
     Given a ready pool "rl-nobin"
     When I reload pool "rl-nobin" over HTTP with:
       | field       | value               |
       | binary_path | /nonexistent/engine |
-    Then the response is 400 with the error "binary_path: engine binary /nonexistent/engine: not found"
+    Then the response is 422 BINARY_NOT_FOUND with the error "binary_path: engine binary not found: /nonexistent/engine"
     When I reload pool "rl-nobin" over D-Bus with:
       | field       | value               |
       | binary_path | /nonexistent/engine |
-    Then the D-Bus call fails with "org.llorch.PoolManager1.Error.InvalidArgument"
-    And the D-Bus error message is "binary_path: engine binary /nonexistent/engine: not found"
+    Then the D-Bus call fails with "org.llorch.PoolManager1.Error.BinaryNotFound"
+    And the D-Bus error message is "binary_path: engine binary not found: /nonexistent/engine"
     And the previous engine of pool "rl-nobin" still serves, as the same process
     And the status of pool "rl-nobin" shows:
       | field    | value |
@@ -208,7 +210,7 @@ Feature: Reloading a pool with another engine
     When I reload pool "rl-keep" over HTTP with engine flags "--exit-after=100 --ready-after=5000" and:
       | field          | value |
       | engine_version | v2    |
-    Then the response status is 500
+    Then the response status is 502
     And the previous engine of pool "rl-keep" serves again on its port
     When I POST /pools/rl-keep/leases
     Then the response is 200 with the body {"pool_id": "rl-keep", "active_leases": 1}
@@ -240,7 +242,7 @@ Feature: Reloading a pool with another engine
     When I reload pool "rl-record" over HTTP with engine flags "--ready-after=5000 --exit-after=100 --exit-code=7" and:
       | field          | value |
       | engine_version | v3    |
-    Then the response status is 500
+    Then the response status is 502
     And the daemon's journal has an entry of pool "rl-record" with:
       | field          | value                                                                                                 |
       | RELOAD_SUCCESS | 0                                                                                                     |
@@ -257,7 +259,7 @@ Feature: Reloading a pool with another engine
     When I reload pool "rl-abort" over HTTP with:
       | field          | value |
       | engine_version | v2    |
-    Then the response is 500 with the body {"pool_id": "rl-abort", "success": false, "rolled_back": false, "engine_version": "v1", "error": "reload aborted: drain deadline passed with 1 active lease; the old engine keeps serving"}
+    Then the response is 409 with the body {"pool_id": "rl-abort", "success": false, "rolled_back": false, "engine_version": "v1", "error": "reload aborted: drain deadline passed with 1 active lease; the old engine keeps serving", "code": "RELOAD_ABORTED"}
     And the response took between 2 and 4 seconds
     And the previous engine of pool "rl-abort" still serves, as the same process
     And the status of pool "rl-abort" shows:

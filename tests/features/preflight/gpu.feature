@@ -26,8 +26,8 @@ Feature: GPU-only preflight
     Given a pool-managerd with GpuOnly=yes and a PATH holding neither tool
     Then the daemon's journal has a line starting with "CUDA not available (nvcc=not found, nvidia-smi=not found, NVML: unavailable ("
     When pool "pf-none" is preloaded over HTTP
-    Then the response status is 500
-    And the response field "error" starts with "preload failed: GPU-only enforcement: CUDA is not available on this node"
+    Then the response status is 409
+    And the response field "error" starts with "GPU-only enforcement: CUDA is not available on this node"
 
   @OC-POOL-3012
   Scenario: With CUDA available the GPU-only check lets a preload through, over D-Bus too
@@ -51,7 +51,7 @@ Feature: GPU-only preflight
   Scenario: The refusal says that GPU-only is enforced and that there is no CPU fallback
     Given a pool-managerd with GpuOnly=yes and a PATH holding neither tool
     When pool "pf-message" is preloaded over HTTP
-    Then the response status is 500
+    Then the response status is 409
     And the response field "error" contains "GPU-only enforcement"
     And the response field "error" contains "looked for nvcc and nvidia-smi on PATH="
     And the response field "error" contains "there is no CPU fallback"
@@ -64,7 +64,7 @@ Feature: GPU-only preflight
 
     Given a pool-managerd with GpuOnly=yes, a fake "nvcc" outside its PATH and a non-executable "nvidia-smi" on its PATH
     When pool "pf-path" is preloaded over HTTP
-    Then the response status is 500
+    Then the response status is 409
     And the response field "error" contains the daemon's PATH
     And the response field "error" contains "nvcc and nvidia-smi on PATH="
 
@@ -72,7 +72,7 @@ Feature: GPU-only preflight
   Scenario: Without CUDA a preload fails fast and starts nothing
     Given a pool-managerd with GpuOnly=yes and a PATH holding neither tool
     When pool "pf-fast" is preloaded over HTTP with engine flags "--ready-after=5000"
-    Then the response status is 500
+    Then the response status is 409
     And the response took less than 1 seconds
     And systemd has no unit "pool-engine-pf-fast.service"
     And the journal of unit "pool-engine-pf-fast.service" is empty

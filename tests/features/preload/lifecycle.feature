@@ -97,7 +97,7 @@ Feature: The preload lifecycle
       | key           | value |
       | HealthTimeout | 1s    |
     When pool "lc-short" is preloaded over HTTP with engine flags "--never-ready"
-    Then the response is 500 with the error "preload failed: health check timed out after 1000 ms (last probe: HTTP 503)"
+    Then the response is 504 HEALTH_TIMEOUT with the error "preload failed: health check timed out after 1000 ms (last probe: HTTP 503)"
     And the response took between 1.0 and 3 seconds
 
   Scenario Outline: The health check accepts HTTP/<version> answers
@@ -180,7 +180,7 @@ Feature: The preload lifecycle
     When pool "lc-killed" is preloaded over HTTP with engine flags "--never-ready" and:
       | field  | value               |
       | health | {"timeout_ms": 500} |
-    Then the response status is 500
+    Then the response status is 504
     And the engine process of pool "lc-killed" is gone
     And systemd has no unit "pool-engine-lc-killed.service"
     And the journal of the engine of pool "lc-killed" has the line "fake-engine: received SIGTERM, shutting down"
@@ -191,7 +191,7 @@ Feature: The preload lifecycle
       | field  | value               |
       | health | {"timeout_ms": 800} |
     Then within 5 seconds the pid file of pool "lc-pidgone" holds the MainPID of unit "pool-engine-lc-pidgone.service"
-    And the preload of pool "lc-pidgone" answers 500
+    And the preload of pool "lc-pidgone" answers 504
     And pool "lc-pidgone" has no pid file
 
   @OC-POOL-3002 @OC-POOL-3003
@@ -199,7 +199,7 @@ Feature: The preload lifecycle
     When pool "lc-lasterr" is preloaded over HTTP with engine flags "--never-ready" and:
       | field  | value               |
       | health | {"timeout_ms": 500} |
-    Then the response status is 500
+    Then the response status is 504
     And the status of pool "lc-lasterr" shows:
       | field      | value                                                      |
       | last_error | health check timed out after 500 ms (last probe: HTTP 503) |
@@ -210,13 +210,13 @@ Feature: The preload lifecycle
 
   @OC-POOL-3003
   Scenario: A preload that times out fails over D-Bus too
-    The D-Bus error PreloadFailed carries the pool's LastError as its message
+    The D-Bus error HealthTimeout carries the pool's LastError as its message
     (org.llorch.PoolManager1(5)).
 
     When pool "lc-dbus-timeout" is preloaded over D-Bus with engine flags "--never-ready" and:
       | field  | value               |
       | health | {"timeout_ms": 500} |
-    Then the D-Bus call fails with "org.llorch.PoolManager1.Error.PreloadFailed"
+    Then the D-Bus call fails with "org.llorch.PoolManager1.Error.HealthTimeout"
     And the D-Bus properties of pool "lc-dbus-timeout" are:
       | property  | value                                                      |
       | State     | failed                                                     |
@@ -228,7 +228,7 @@ Feature: The preload lifecycle
     When pool "lc-unready" is preloaded over HTTP with engine flags "--never-ready" and:
       | field  | value               |
       | health | {"timeout_ms": 500} |
-    Then the response status is 500
+    Then the response status is 504
     And after 1 seconds the status of pool "lc-unready" shows:
       | field | value  |
       | state | failed |
@@ -281,7 +281,7 @@ Feature: The preload lifecycle
   Scenario: A failed preload from start to cleanup, over D-Bus
     Given I monitor the daemon's D-Bus signals
     When pool "lc-failure" is preloaded over D-Bus with engine flags "--ready-after=5000 --exit-after=400 --exit-code=3"
-    Then the D-Bus call fails with "org.llorch.PoolManager1.Error.PreloadFailed"
+    Then the D-Bus call fails with "org.llorch.PoolManager1.Error.EngineFailed"
     And the State property of pool "lc-failure" went through "starting, probing, failed"
     And systemd has no unit "pool-engine-lc-failure.service"
     And pool "lc-failure" has no pid file

@@ -59,7 +59,7 @@ Feature: Engine truth: a pool is ready on its own engine's answer, failures carr
 
   Scenario: An engine that prints an error and exits 1 before it is ready: LastError carries its words
     When pool "ei-words" is preloaded over HTTP with engine flags "--never-ready --exit-after=300 --exit-code=1 '--exit-message=error: failed to load model '\''x.gguf'\'''"
-    Then the response status is 500
+    Then the response status is 502
     And the response field "error" starts with "preload failed: engine exited with status 1 before becoming ready: "
     And the response field "error" contains "fake-engine: exiting with status 1 as asked\nerror: failed to load model 'x.gguf'"
     And the status of pool "ei-words" shows:

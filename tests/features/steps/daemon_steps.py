@@ -30,7 +30,13 @@ def _path(text):
 
 _path.pattern = r"/\S*"
 
-register_type(Method=_method, Path=_path)
+def _code(text):
+    return text
+
+
+_code.pattern = r"[A-Z][A-Z_]+"
+
+register_type(Method=_method, Path=_path, Code=_code)
 
 
 def daemon(context):
@@ -220,11 +226,39 @@ def step_status(context, code):
     assert r.status == code, r
 
 
+# The documented error vocabulary (org.llorch.PoolManager1(5), ERRORS): code -> HTTP status.
+STATUS_OF_CODE = {
+    "INVALID_REQUEST": 400, "INVALID_POOL_ID": 400, "INVALID_PREPARED_ENGINE": 422,
+    "BINARY_NOT_FOUND": 422, "BINARY_NOT_EXECUTABLE": 422, "NO_SUCH_POOL": 404, "NO_SUCH_DEVICE": 404,
+    "NOT_RUNNING": 409, "ALREADY_RUNNING": 409, "BUSY": 409, "DRAINING": 409, "ORPHAN_UNIT": 409,
+    "PORT_IN_USE": 409, "HANDOFF_IN_USE": 409, "GPU_REQUIRED": 409, "INSUFFICIENT_VRAM": 409,
+    "DEVICE_LOST": 409, "CANCELED": 409, "RELOAD_ABORTED": 409, "ENGINE_FAILED": 502,
+    "HEALTH_TIMEOUT": 504, "RELOAD_FAILED": 502, "ACCESS_DENIED": 403, "STARTING": 503,
+    "INVALID_CONFIGURATION": 422, "FLEET_OFF": 404, "FLEET_UNAVAILABLE": 503, "INTERNAL": 500,
+    "UNAUTHORIZED": 401, "NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405, "REQUEST_TIMEOUT": 408,
+    "BODY_TOO_LARGE": 413, "TOO_MANY_CONNECTIONS": 503,
+}
+
+
+def assert_error_body(r, code, message=None, errcode=None):
+    """An error answer: {"error": message, "code": CODE}, the status the code's."""
+    assert r.status == code, r
+    assert isinstance(r.json, dict) and list(r.json) == ["error", "code"], r
+    assert STATUS_OF_CODE.get(r.json["code"]) == code, r
+    if message is not None:
+        assert r.json["error"] == message, r
+    if errcode is not None:
+        assert r.json["code"] == errcode, r
+
+
 @step('the response is {code:d} with the error "{message}"')
 def step_error(context, code, message):
-    r = response(context)
-    assert r.status == code, r
-    assert r.json == {"error": message}, r
+    assert_error_body(response(context), code, message)
+
+
+@step('the response is {code:d} {errcode:Code} with the error "{message}"')
+def step_error_code(context, code, errcode, message):
+    assert_error_body(response(context), code, message, errcode)
 
 
 @step("the response is {code:d} with the body {body}")

@@ -89,7 +89,7 @@ use_step_matcher("parse")
 def step_failed_preload(context, pool, code):
     run = new_run(context, pool, f"--ready-after=5000 --exit-after=200 --exit-code={code}")
     r = http_preload(context, run)
-    assert r.status == 500, r
+    assert r.status == 502 and r.json["code"] == "ENGINE_FAILED", r
     assert context.h.daemon.status(pool)["state"] == "failed"
 
 
