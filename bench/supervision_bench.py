@@ -13,7 +13,7 @@ import sys
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DAEMON = os.path.join(TOP, "build/src/pool-managerd")
+DAEMON = os.environ.get("POOL_MANAGERD") or os.path.join(TOP, "build/src/pool-managerd")
 ENGINE = os.path.join(TOP, "build/tests/fake-engine")
 PRELOAD = os.path.join(TOP, "build/bench/preload-client")
 WATCH = os.path.join(TOP, "build/bench/crash-watch")
@@ -94,17 +94,18 @@ def systemctl(*args, check=False):
     return subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True, check=check)
 
 
-def daemon_start_argv(unit, conf):
+def daemon_start_argv(unit, conf, properties=()):
     # systemd-run waits for the start job: with Type=notify, for READY=1. CollectMode lets a
     # daemon killed with SIGKILL be started again under the same name.
     return ["systemd-run", "--user", "--quiet", f"--unit={unit}", "-p", "Type=notify", "-p", "NotifyAccess=main",
-            "-p", "CollectMode=inactive-or-failed", DAEMON, "--user", f"--config={conf}"]
+            "-p", "CollectMode=inactive-or-failed", *(a for p in properties for a in ("-p", p)),
+            DAEMON, "--user", f"--config={conf}"]
 
 
-def daemon_start(unit, conf):
+def daemon_start(unit, conf, properties=()):
     systemctl("stop", unit)
     systemctl("reset-failed", unit)
-    subprocess.run(daemon_start_argv(unit, conf), check=True)
+    subprocess.run(daemon_start_argv(unit, conf, properties), check=True)
 
 
 def daemon_pid(unit):

@@ -18,6 +18,7 @@
 #include "build-config.h"
 #include "fleet.h"
 #include "http-api.h"
+#include "http-route.h"
 #include "log.h"
 #include "manager.h"
 #include "prepared-engine.h"
@@ -588,101 +589,6 @@ static const Route routes[] = {
 
 /* ---- dispatch ---- */
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -EINVAL;
-}
-
-/* Decodes %XX in one path segment. A bad escape or %00 keeps the segment as it came, which
- * matches no literal segment and is no valid pool id. */
-static char *segment_decode(const char *s, size_t n) {
-        char *d, *t;
-
-        d = t = malloc(n + 1);
-        if (!d)
-                return NULL;
-        for (size_t i = 0; i < n; i++) {
-                int hi, lo;
-
-                if (s[i] != '%') {
-                        *t++ = s[i];
-                        continue;
-                }
-                if (n - i < 3)
-                        goto raw;
-                hi = unhex(s[i + 1]);
-                lo = unhex(s[i + 2]);
-                if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                        goto raw;
-                *t++ = (char) (hi << 4 | lo);
-                i += 2;
-        }
-        *t = '\0';
-        return d;
-
-raw:
-        memcpy(d, s, n);
-        d[n] = '\0';
-        return d;
-}
-
-/* "/pools/a%2Fb/status" -> { "pools", "a/b", "status" }. "/" -> { "" }. */
-static int path_split(const char *path, char ***ret) {
-        _cleanup_strv_free_ char **l = NULL;
-        const char *p;
-        int k;
-
-        if (path[0] != '/')
-                return -EINVAL;
-
-        for (p = path + 1;; ) {
-                size_t n = strcspn(p, "/");
-                char *seg;
-
-                seg = segment_decode(p, n);
-                if (!seg)
-                        return -ENOMEM;
-                k = strv_push(&l, seg);
-                if (k < 0) {
-                        free(seg);
-                        return k;
-                }
-                if (p[n] == '\0')
-                        break;
-                p += n + 1;
-        }
-
-        *ret = TAKE_PTR(l);
-        return 0;
-}
-
-static bool route_match(const Route *route, char **segments, const char **ret_id) {
-        const char *p = route->path + 1, *id = NULL;
-
-        STRV_FOREACH(s, segments) {
-                size_t n;
-
-                if (!p)
-                        return false;
-                n = strcspn(p, "/");
-                if (n == 4 && strneq(p, "{id}", 4))
-                        id = *s;
-                else if (strlen(*s) != n || !strneq(p, *s, n))
-                        return false;
-                p = p[n] == '/' ? p + n + 1 : NULL;
-        }
-        if (p)
-                return false;
-
-        *ret_id = id;
-        return true;
-}
-
 static int reply_unauthorized(HttpRequest *r) {
         /* Never the token itself. */
         log_debug("HTTP %s %s from %s: unauthorized (%s Authorization header).", r->method, r->path,
@@ -716,14 +622,14 @@ static int route_request(HttpRequest *r) {
         bool path_known = false, path_public = false;
         int k;
 
-        k = path_split(r->path, &segments);
+        k = http_path_split(r->path, &segments);
         if (k == -ENOMEM)
                 return k;
 
         for (size_t i = 0; k >= 0 && i < ELEMENTSOF(routes); i++) {
                 const char *rid;
 
-                if (!route_match(&routes[i], segments, &rid))
+                if (!http_path_match(routes[i].path, segments, &rid))
                         continue;
                 path_known = true;
                 if (routes[i].flags & ROUTE_PUBLIC)
