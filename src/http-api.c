@@ -19,6 +19,7 @@
 #include "fleet.h"
 #include "http-api.h"
 #include "http-route.h"
+#include "pool-properties.h"
 #include "log.h"
 #include "manager.h"
 #include "prepared-engine.h"
@@ -41,41 +42,25 @@ typedef struct Route {
         RouteFlags flags;
 } Route;
 
-static int json_add_optional_int(json_object *o, const char *key, bool set, int64_t v) {
-        if (!set)
-                return json_object_object_add(o, key, NULL) < 0 ? -ENOMEM : 0;
-        return json_add_int(o, key, v);
-}
+
 
 int pool_entry_to_json(const PoolEntry *e, json_object **ret) {
         _cleanup_json_ json_object *o = NULL;
+        int k;
 
         o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
 
-        if (json_add_string(o, "pool_id", e->pool_id) < 0 ||
-            json_add_bool(o, "live", e->health.live) < 0 ||
-            json_add_bool(o, "ready", e->health.ready) < 0 ||
-            json_add_int(o, "active_leases", e->active_leases) < 0 ||
-            json_add_string(o, "engine_version", e->engine_version) < 0 ||
-            json_add_string(o, "last_error", e->last_error) < 0 ||
-            json_add_bool(o, "draining", e->draining) < 0 ||
-            json_add_optional_int(o, "slots_total", e->slots_total >= 0, e->slots_total) < 0 ||
-            json_add_optional_int(o, "slots_free", e->slots_free >= 0, e->slots_free) < 0 ||
-            json_add_string(o, "device_mask", e->device_mask) < 0 ||
-            json_add_string(o, "unit", e->unit) < 0 ||
-            json_add_optional_int(o, "pid", e->main_pid > 0, e->main_pid) < 0 ||
-            json_add_string(o, "url", e->url) < 0 ||
-            json_add_string(o, "state", e->state) < 0 ||
-            json_add_string(o, "handoff_path", e->handoff_path) < 0 ||
-            json_add_optional_int(o, "last_heartbeat_ms", e->last_heartbeat_ms > 0, e->last_heartbeat_ms) < 0 ||
-            json_add_int(o, "crash_count", e->crash_count) < 0 ||
-            json_add_int(o, "restart_count", e->restart_count) < 0 ||
-            json_add_int(o, "backoff_ms", (int64_t) e->backoff_ms) < 0 ||
-            json_add_optional_int(o, "next_restart_usec", e->next_restart_usec > 0, (int64_t) e->next_restart_usec) < 0 ||
-            json_add_string(o, "circuit_state", e->circuit ?: "closed") < 0)
-                return -ENOMEM;
+        /* Every property of the table, then the last drain's outcome (HTTP only). */
+        for (size_t i = 0; i < pool_properties_n; i++) {
+                PoolPropertyValue v;
+
+                pool_properties[i].get(e, &v);
+                k = pool_property_to_json(&pool_properties[i], &v, o);
+                if (k < 0)
+                        return k;
+        }
 
         if (!e->has_last_drain) {
                 if (json_object_object_add(o, "last_drain", NULL) < 0)

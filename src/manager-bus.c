@@ -500,7 +500,7 @@ int manager_bus_register(Manager *m) {
         r = sd_bus_add_object_vtable(m->bus, NULL, POOL_MANAGER_PATH, POOL_MANAGER_INTERFACE, manager_vtable, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to register manager object: %m");
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, POOL_MANAGER_POOL_PREFIX, POOL_INTERFACE, pool_vtable,
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, POOL_MANAGER_POOL_PREFIX, POOL_INTERFACE, pool_bus_vtable(),
                                        pool_bus_find, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to register pool objects: %m");

@@ -7,6 +7,7 @@
 #include "manager-bus.h"
 #include "manager.h"
 #include "pool-bus.h"
+#include "pool-properties.h"
 #include "shared/strv.h"
 
 static int pool_id_from_path(const char *path, char **ret) {
@@ -64,38 +65,43 @@ int pool_bus_enumerate(sd_bus *bus, const char *path, void *userdata, char ***no
         return 1;
 }
 
-#define DEFINE_POOL_PROPERTY(name, type, expr)                                                          \
-        static int property_get_##name(sd_bus *bus, const char *path, const char *interface,            \
-                                       const char *property, sd_bus_message *reply, void *userdata,     \
-                                       sd_bus_error *error) {                                           \
-                const PoolEntry *e = entry_from_path(userdata, path);                                   \
-                if (!e)                                                                                 \
-                        return bus_error_set(error, POOL_ERROR_NO_SUCH_POOL, "pool is gone");       \
-                return sd_bus_message_append(reply, type, expr);                                        \
-        }
+/* Every property through the table (pool-properties.c): the value of the entry the path names. */
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const PoolProperty *pp = pool_property_by_bus_name(property);
+        const PoolEntry *e = entry_from_path(userdata, path);
+        PoolPropertyValue v;
 
-DEFINE_POOL_PROPERTY(pool_id, "s", e->pool_id);
-DEFINE_POOL_PROPERTY(replica_id, "s", e->replica_id ?: "r0");
-DEFINE_POOL_PROPERTY(state, "s", e->state ?: "stopped");
-DEFINE_POOL_PROPERTY(live, "b", (int) e->health.live);
-DEFINE_POOL_PROPERTY(ready, "b", (int) e->health.ready);
-DEFINE_POOL_PROPERTY(draining, "b", (int) e->draining);
-DEFINE_POOL_PROPERTY(last_error, "s", strempty(e->last_error));
-DEFINE_POOL_PROPERTY(active_leases, "u", e->active_leases);
-DEFINE_POOL_PROPERTY(slots_total, "i", e->slots_total);
-DEFINE_POOL_PROPERTY(slots_free, "i", e->slots_free);
-DEFINE_POOL_PROPERTY(engine_version, "s", strempty(e->engine_version));
-DEFINE_POOL_PROPERTY(device_mask, "s", strempty(e->device_mask));
-DEFINE_POOL_PROPERTY(unit, "s", strempty(e->unit));
-DEFINE_POOL_PROPERTY(main_pid, "u", (uint32_t) MAX(e->main_pid, 0));
-DEFINE_POOL_PROPERTY(url, "s", strempty(e->url));
-DEFINE_POOL_PROPERTY(handoff_path, "s", strempty(e->handoff_path));
-DEFINE_POOL_PROPERTY(last_heartbeat_usec, "t", (uint64_t) e->last_heartbeat_ms * 1000U);
-DEFINE_POOL_PROPERTY(crash_count, "u", e->crash_count);
-DEFINE_POOL_PROPERTY(restart_count, "u", e->restart_count);
-DEFINE_POOL_PROPERTY(backoff_msec, "t", e->backoff_ms);
-DEFINE_POOL_PROPERTY(next_restart_usec, "t", e->next_restart_usec);
-DEFINE_POOL_PROPERTY(circuit_state, "s", e->circuit ?: "closed");
+        if (!e)
+                return bus_error_set(error, POOL_ERROR_NO_SUCH_POOL, "pool is gone");
+        if (!pp)
+                return -ENOENT;
+        pp->get(e, &v);
+        switch (pp->type) {
+        case POOL_PROPERTY_STRING:
+                return sd_bus_message_append_basic(reply, 's', v.set ? strempty(v.s) : "");
+        case POOL_PROPERTY_BOOL: {
+                int b = v.b;
+
+                return sd_bus_message_append_basic(reply, 'b', &b);
+        }
+        case POOL_PROPERTY_UINT32: {
+                uint32_t u = v.set ? (uint32_t) v.u : 0;
+
+                return sd_bus_message_append_basic(reply, 'u', &u);
+        }
+        case POOL_PROPERTY_INT32: {
+                int32_t i = v.set ? (int32_t) v.i : -1;
+
+                return sd_bus_message_append_basic(reply, 'i', &i);
+        }
+        default: {
+                uint64_t t = v.set ? v.u : 0;
+
+                return sd_bus_message_append_basic(reply, 't', &t);
+        }
+        }
+}
 
 static int pool_method_with_id(sd_bus_message *message, void *userdata, sd_bus_error *error, char **ret_id) {
         int r;
@@ -172,33 +178,9 @@ static int method_release_lease(sd_bus_message *message, void *userdata, sd_bus_
         return method_lease(message, userdata, error, false);
 }
 
-#define POOL_PROPERTY(name, type, getter) \
-        SD_BUS_PROPERTY(name, type, getter, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE)
-
-const sd_bus_vtable pool_vtable[] = {
-        SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("PoolId", "s", property_get_pool_id, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        POOL_PROPERTY("ReplicaId", "s", property_get_replica_id),
-        POOL_PROPERTY("State", "s", property_get_state),
-        POOL_PROPERTY("Live", "b", property_get_live),
-        POOL_PROPERTY("Ready", "b", property_get_ready),
-        POOL_PROPERTY("Draining", "b", property_get_draining),
-        POOL_PROPERTY("LastError", "s", property_get_last_error),
-        POOL_PROPERTY("ActiveLeases", "u", property_get_active_leases),
-        POOL_PROPERTY("SlotsTotal", "i", property_get_slots_total),
-        POOL_PROPERTY("SlotsFree", "i", property_get_slots_free),
-        POOL_PROPERTY("EngineVersion", "s", property_get_engine_version),
-        POOL_PROPERTY("DeviceMask", "s", property_get_device_mask),
-        POOL_PROPERTY("Unit", "s", property_get_unit),
-        POOL_PROPERTY("MainPID", "u", property_get_main_pid),
-        POOL_PROPERTY("Url", "s", property_get_url),
-        POOL_PROPERTY("HandoffPath", "s", property_get_handoff_path),
-        POOL_PROPERTY("LastHeartbeatUSec", "t", property_get_last_heartbeat_usec),
-        POOL_PROPERTY("CrashCount", "u", property_get_crash_count),
-        POOL_PROPERTY("RestartCount", "u", property_get_restart_count),
-        POOL_PROPERTY("BackoffMSec", "t", property_get_backoff_msec),
-        POOL_PROPERTY("NextRestartUSec", "t", property_get_next_restart_usec),
-        POOL_PROPERTY("CircuitState", "s", property_get_circuit_state),
+/* The vtable: one property per line of the table, then the methods. Built once. */
+const sd_bus_vtable *pool_bus_vtable(void) {
+        static const sd_bus_vtable methods[] = {
         SD_BUS_METHOD("Stop", "", "", method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Drain", "t", SD_BUS_PARAM(deadline_ms),
                                  "btu", SD_BUS_PARAM(force_stopped) SD_BUS_PARAM(duration_ms)
@@ -213,46 +195,48 @@ const sd_bus_vtable pool_vtable[] = {
                                  method_allocate_lease, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ReleaseLease", "", , "u", SD_BUS_PARAM(leases),
                                  method_release_lease, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_VTABLE_END
-};
+        };
+        static sd_bus_vtable vtable[1 + POOL_PROPERTIES_MAX + ELEMENTSOF(methods) + 1];
+        size_t n = 0;
+
+        if (vtable[0].type != 0)
+                return vtable;
+        if (pool_properties_n > POOL_PROPERTIES_MAX)
+                return NULL;
+        vtable[n++] = (sd_bus_vtable) SD_BUS_VTABLE_START(0);
+        for (size_t i = 0; i < pool_properties_n; i++) {
+                const PoolProperty *pp = &pool_properties[i];
+
+                vtable[n++] = (sd_bus_vtable) SD_BUS_PROPERTY(pp->bus_name, pool_property_signature(pp), property_get,
+                                                              0, (pp->flags & POOL_PROPERTY_CONST) ?
+                                                              SD_BUS_VTABLE_PROPERTY_CONST :
+                                                              SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++)
+                vtable[n++] = methods[i];
+        vtable[n++] = (sd_bus_vtable) SD_BUS_VTABLE_END;
+        return vtable;
+}
 
 /* Names of the properties whose values differ between two snapshots of one pool. */
 static int changed_properties(const PoolEntry *a, const PoolEntry *b, char ***ret) {
-        const struct {
-                const char *name;
-                bool changed;
-        } t[] = {
-                { "ReplicaId", !streq_ptr(a->replica_id, b->replica_id) },
-                { "State", !streq_ptr(a->state, b->state) },
-                { "Live", a->health.live != b->health.live },
-                { "Ready", a->health.ready != b->health.ready },
-                { "Draining", a->draining != b->draining },
-                { "LastError", !streq_ptr(a->last_error, b->last_error) },
-                { "ActiveLeases", a->active_leases != b->active_leases },
-                { "SlotsTotal", a->slots_total != b->slots_total },
-                { "SlotsFree", a->slots_free != b->slots_free },
-                { "EngineVersion", !streq_ptr(a->engine_version, b->engine_version) },
-                { "DeviceMask", !streq_ptr(a->device_mask, b->device_mask) },
-                { "Unit", !streq_ptr(a->unit, b->unit) },
-                { "MainPID", a->main_pid != b->main_pid },
-                { "Url", !streq_ptr(a->url, b->url) },
-                { "HandoffPath", !streq_ptr(a->handoff_path, b->handoff_path) },
-                { "LastHeartbeatUSec", a->last_heartbeat_ms != b->last_heartbeat_ms },
-                { "CrashCount", a->crash_count != b->crash_count },
-                { "RestartCount", a->restart_count != b->restart_count },
-                { "BackoffMSec", a->backoff_ms != b->backoff_ms },
-                { "NextRestartUSec", a->next_restart_usec != b->next_restart_usec },
-                { "CircuitState", !streq_ptr(a->circuit, b->circuit) },
-        };
         _cleanup_strv_free_ char **l = NULL;
         int r;
 
-        for (size_t i = 0; i < ELEMENTSOF(t); i++)
-                if (t[i].changed) {
-                        r = strv_extend(&l, t[i].name);
-                        if (r < 0)
-                                return r;
-                }
+        for (size_t i = 0; i < pool_properties_n; i++) {
+                const PoolProperty *pp = &pool_properties[i];
+                PoolPropertyValue va, vb;
+
+                if (pp->flags & POOL_PROPERTY_CONST)
+                        continue;
+                pp->get(a, &va);
+                pp->get(b, &vb);
+                if (pool_property_value_equal(pp, &va, &vb))
+                        continue;
+                r = strv_extend(&l, pp->bus_name);
+                if (r < 0)
+                        return r;
+        }
         *ret = TAKE_PTR(l);
         return 0;
 }

@@ -12,7 +12,8 @@
 
 typedef struct Manager Manager;
 
-extern const sd_bus_vtable pool_vtable[];
+/* The Pool interface, its properties from the table of pool-properties.c. */
+const sd_bus_vtable *pool_bus_vtable(void);
 
 int pool_bus_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                   sd_bus_error *error);

@@ -27,6 +27,7 @@
 #include "json-util.h"
 #include "macro.h"
 #include "pool-error.h"
+#include "pool-properties.h"
 #include "string-util.h"
 #include "strv.h"
 #include "time-util.h"
@@ -243,9 +244,16 @@ typedef struct PoolInfo {
         char *url;
         char *handoff_path;
         uint64_t last_heartbeat_usec;
+
+        /* Every property the daemon published, by the index of the table of pool-properties.c:
+         * what status and --json show. */
+        PoolPropertyValue values[POOL_PROPERTIES_MAX];
+        char *strings[POOL_PROPERTIES_MAX];
 } PoolInfo;
 
 static void pool_info_done(PoolInfo *p) {
+        for (size_t i = 0; i < POOL_PROPERTIES_MAX; i++)
+                free(p->strings[i]);
         free(p->path);
         free(p->pool_id);
         free(p->replica_id);
@@ -277,7 +285,7 @@ typedef struct PropertyMap {
         size_t offset;
 } PropertyMap;
 
-static const PropertyMap pool_properties[] = {
+static const PropertyMap pool_properties_map[] = {
         { "PoolId",            's', offsetof(PoolInfo, pool_id)             },
         { "ReplicaId",         's', offsetof(PoolInfo, replica_id)          },
         { "State",             's', offsetof(PoolInfo, state)               },
@@ -298,8 +306,110 @@ static const PropertyMap pool_properties[] = {
         {}
 };
 
+static void pool_info_set_typed(PoolInfo *info, const char *name, const PoolPropertyValue *v);
+
+/*
+ * Reads the variant of a property of the table into info->values (and, for the properties the
+ * list shows, its typed field). Returns 1 when read, 0 when the daemon sent another type (an
+ * older or newer daemon: the caller skips it).
+ */
+static int read_table_value(sd_bus_message *m, const PoolProperty *pp, PoolInfo *info) {
+        const char *sig = pool_property_signature(pp);
+        size_t i = (size_t) (pp - pool_properties);
+        PoolPropertyValue v = { .set = true };
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', sig);
+        if (r == -ENXIO)
+                return 0;
+        if (r < 0)
+                return r;
+        switch (pp->type) {
+        case POOL_PROPERTY_STRING: {
+                const char *t;
+
+                r = sd_bus_message_read_basic(m, 's', &t);
+                if (r < 0)
+                        return r;
+                r = free_and_strdup(&info->strings[i], t);
+                if (r < 0)
+                        return r;
+                v.s = info->strings[i];
+                v.set = !isempty(t);
+                break;
+        }
+        case POOL_PROPERTY_BOOL: {
+                int b;
+
+                r = sd_bus_message_read_basic(m, 'b', &b);
+                v.b = b;
+                break;
+        }
+        case POOL_PROPERTY_UINT32: {
+                uint32_t u;
+
+                r = sd_bus_message_read_basic(m, 'u', &u);
+                v.u = u;
+                v.i = u;
+                break;
+        }
+        case POOL_PROPERTY_INT32: {
+                int32_t x;
+
+                r = sd_bus_message_read_basic(m, 'i', &x);
+                v.i = x;
+                v.u = (uint64_t) x;
+                v.set = x >= 0;
+                break;
+        }
+        default:
+                r = sd_bus_message_read_basic(m, 't', &v.u);
+                v.i = (int64_t) v.u;
+                break;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        /* 0 is "none" for PIDs and times on the bus. */
+        if ((pp->type == POOL_PROPERTY_UINT32 && streq(pp->bus_name, "MainPID")) ||
+            (pp->flags & POOL_PROPERTY_TIMESTAMP))
+                v.set = v.u > 0;
+        info->values[i] = v;
+        pool_info_set_typed(info, pp->bus_name, &v);
+        return 1;
+}
+
 /* Reads the a{sv} of a GetAll reply into userdata through map; unknown properties are skipped,
  * so that the daemon may add some without breaking older clients. */
+/* The typed fields the list (and the fleet list) use, from a value of the table. */
+static void pool_info_set_typed(PoolInfo *info, const char *name, const PoolPropertyValue *v) {
+        for (const PropertyMap *p = pool_properties_map; p->name; p++) {
+                void *field = (uint8_t *) info + p->offset;
+
+                if (!streq(p->name, name))
+                        continue;
+                switch (p->type) {
+                case 's':
+                        (void) free_and_strdup(field, v->s);
+                        break;
+                case 'b':
+                        *(int *) field = v->b;
+                        break;
+                case 'u':
+                        *(uint32_t *) field = (uint32_t) v->u;
+                        break;
+                case 'i':
+                        *(int32_t *) field = (int32_t) v->i;
+                        break;
+                case 't':
+                        *(uint64_t *) field = v->u;
+                        break;
+                }
+        }
+}
+
 static int map_properties(sd_bus_message *m, const PropertyMap map[], void *userdata) {
         int r;
 
@@ -324,6 +434,23 @@ static int map_properties(sd_bus_message *m, const PropertyMap map[], void *user
                 for (p = map; p->name; p++)
                         if (streq(p->name, name))
                                 break;
+
+                /* A property of the table: its value kept for status and --json. */
+                if (map == pool_properties_map) {
+                        const PoolProperty *pp = pool_property_by_bus_name(name);
+
+                        if (pp) {
+                                r = read_table_value(m, pp, userdata);
+                                if (r < 0)
+                                        return r;
+                                if (r > 0) {
+                                        r = sd_bus_message_exit_container(m);
+                                        if (r < 0)
+                                                return r;
+                                        continue;
+                                }
+                        }
+                }
 
                 if (!p->name) {
                         r = sd_bus_message_skip(m, "v");
@@ -422,7 +549,7 @@ static int pool_info_get(sd_bus *bus, const char *path, bool missing_ok, PoolInf
         if (r < 0)
                 return log_bus_error(r, &error, "Failed to get properties of %s", path);
 
-        r = map_properties(reply, pool_properties, ret);
+        r = map_properties(reply, pool_properties_map, ret);
         if (r < 0)
                 return log_error_errno(r, "Failed to parse properties of %s: %m", path);
 
@@ -438,35 +565,16 @@ static int pool_info_compare(const void *a, const void *b) {
         return strcmp(strempty(x->pool_id), strempty(y->pool_id));
 }
 
+/* The pool as the HTTP API's status has it: every property of the table, same keys. */
 static json_object *pool_info_to_json(const PoolInfo *p) {
         _cleanup_json_ json_object *o = NULL;
 
         o = json_object_new_object();
         if (!o)
                 return NULL;
-
-        if (json_add_string(o, "pool_id", p->pool_id) < 0 ||
-            json_add_string(o, "replica_id", p->replica_id) < 0 ||
-            json_add_string(o, "state", p->state) < 0 ||
-            json_add_bool(o, "live", p->live) < 0 ||
-            json_add_bool(o, "ready", p->ready) < 0 ||
-            json_add_bool(o, "draining", p->draining) < 0 ||
-            json_add_string(o, "last_error", isempty(p->last_error) ? NULL : p->last_error) < 0 ||
-            json_add_int(o, "active_leases", p->active_leases) < 0 ||
-            (p->slots_total < 0 ? json_object_object_add(o, "slots_total", NULL) :
-                                  json_add_int(o, "slots_total", p->slots_total)) < 0 ||
-            (p->slots_free < 0 ? json_object_object_add(o, "slots_free", NULL) :
-                                 json_add_int(o, "slots_free", p->slots_free)) < 0 ||
-            json_add_string(o, "engine_version", strempty(p->engine_version)) < 0 ||
-            json_add_string(o, "device_mask", strempty(p->device_mask)) < 0 ||
-            json_add_string(o, "unit", strempty(p->unit)) < 0 ||
-            (p->main_pid == 0 ? json_object_object_add(o, "pid", NULL) :
-                                json_add_int(o, "pid", p->main_pid)) < 0 ||
-            json_add_string(o, "url", strempty(p->url)) < 0 ||
-            json_add_string(o, "handoff_path", strempty(p->handoff_path)) < 0 ||
-            json_add_int(o, "last_heartbeat_usec", (int64_t) p->last_heartbeat_usec) < 0)
-                return NULL;
-
+        for (size_t i = 0; i < pool_properties_n; i++)
+                if (pool_property_to_json(&pool_properties[i], &p->values[i], o) < 0)
+                        return NULL;
         return TAKE_PTR(o);
 }
 
@@ -868,18 +976,18 @@ static void print_field(const char *label, const char *value) {
         printf("%12s: %s\n", label, v ?: value);
 }
 
-static void print_heartbeat(usec_t t) {
+static void print_timestamp(const char *label, usec_t t) {
         char ts[FORMAT_TIMESTAMP_MAX], ago[FORMAT_DURATION_MAX];
         _cleanup_free_ char *s = NULL;
         usec_t n = now(CLOCK_REALTIME);
         int r;
 
         if (t == 0) {
-                print_field("Heartbeat", "never");
+                print_field(label, streq(label, "Heartbeat") ? "never" : "-");
                 return;
         }
         if (!format_timestamp_rfc3339(ts, sizeof ts, t)) {
-                print_field("Heartbeat", "invalid");
+                print_field(label, "invalid");
                 return;
         }
 
@@ -892,7 +1000,7 @@ static void print_heartbeat(usec_t t) {
         else
                 r = asprintf(&s, "%s; %s ago", ts,
                              format_duration(ago, sizeof ago, (n - t) / USEC_PER_SEC * USEC_PER_SEC));
-        print_field("Heartbeat", r < 0 ? ts : s);
+        print_field(label, r < 0 ? ts : s);
 }
 
 static void print_status(const PoolInfo *p) {
@@ -910,29 +1018,46 @@ static void print_status(const PoolInfo *p) {
         }
 
         printf("%s\u25CF%s %s - %s\n", on, off, strna(p->pool_id), strna(p->state));
-        print_field("Ready", yes_no(p->ready));
-        print_field("Live", yes_no(p->live));
-        print_field("Unit", dash_if_empty(p->unit));
-        if (p->main_pid > 0)
-                snprintf(buf, sizeof buf, "%" PRIu32, p->main_pid);
-        print_field("Main PID", p->main_pid > 0 ? buf : "-");
-        print_field("URL", dash_if_empty(p->url));
-        print_field("Engine", dash_if_empty(p->engine_version));
-        print_field("Device mask", dash_if_empty(p->device_mask));
-        if (p->slots_total < 0)
-                snprintf(buf, sizeof buf, "-");
-        else if (p->slots_free < 0)
-                snprintf(buf, sizeof buf, "%" PRIi32 " total", p->slots_total);
-        else
-                snprintf(buf, sizeof buf, "%" PRIi32 " free of %" PRIi32, p->slots_free, p->slots_total);
-        print_field("Slots", buf);
-        snprintf(buf, sizeof buf, "%" PRIu32, p->active_leases);
-        print_field("Leases", buf);
-        print_field("Draining", yes_no(p->draining));
-        print_field("Handoff", dash_if_empty(p->handoff_path));
-        print_heartbeat(p->last_heartbeat_usec);
-        if (!isempty(p->last_error))
-                print_field("Last error", p->last_error);
+
+        /* Every property the daemon has, in the table's order (pool-properties.c). */
+        for (size_t i = 0; i < pool_properties_n; i++) {
+                const PoolProperty *pp = &pool_properties[i];
+                const PoolPropertyValue *v = &p->values[i];
+
+                if (!pp->label || streq(pp->bus_name, "SlotsFree"))
+                        continue;
+                if ((pp->flags & POOL_PROPERTY_IF_SET) && !v->set)
+                        continue;
+                if (streq(pp->bus_name, "SlotsTotal")) {
+                        if (p->slots_total < 0)
+                                snprintf(buf, sizeof buf, "-");
+                        else if (p->slots_free < 0)
+                                snprintf(buf, sizeof buf, "%" PRIi32 " total", p->slots_total);
+                        else
+                                snprintf(buf, sizeof buf, "%" PRIi32 " free of %" PRIi32, p->slots_free,
+                                         p->slots_total);
+                        print_field(pp->label, buf);
+                        continue;
+                }
+                if (pp->flags & POOL_PROPERTY_TIMESTAMP) {
+                        print_timestamp(pp->label, v->set ? v->u : 0);
+                        continue;
+                }
+                switch (pp->type) {
+                case POOL_PROPERTY_STRING:
+                        print_field(pp->label, dash_if_empty(v->set ? v->s : NULL));
+                        break;
+                case POOL_PROPERTY_BOOL:
+                        print_field(pp->label, yes_no(v->b));
+                        break;
+                default:
+                        if (!v->set)
+                                snprintf(buf, sizeof buf, "-");
+                        else
+                                snprintf(buf, sizeof buf, "%" PRIi64, v->i);
+                        print_field(pp->label, buf);
+                }
+        }
 }
 
 #define STATUS_LOG_LINES 10

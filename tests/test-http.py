@@ -412,7 +412,7 @@ class ApiTest(HttpTestCase):
             "pool_id", "live", "ready", "active_leases", "engine_version", "last_error", "draining",
             "slots_total", "slots_free", "device_mask", "unit", "pid", "url", "state", "handoff_path",
             "last_heartbeat_ms", "crash_count", "restart_count", "backoff_ms", "next_restart_usec",
-            "circuit_state", "last_drain"]))
+            "circuit_state", "replica_id", "last_drain"]))
         self.assertIsNone(s["last_drain"])
         self.assertEqual((s["pool_id"], s["live"], s["ready"], s["state"]), ("alpha", True, True, "ready"))
         self.assertEqual((s["engine_version"], s["slots_total"], s["slots_free"]), ("fake-1", 2, 2))

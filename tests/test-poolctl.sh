@@ -113,7 +113,8 @@ and j[0]['last_error'] is None and j[0]['slots_total'] == 4 and j[0]['active_lea
 and j[0]['engine_version'] == 'fake-alpha' and j[0]['device_mask'] == 'GPU0' \
 and j[0]['unit'] == 'pool-engine-alpha.service' and j[0]['pid'] == $alpha_pid \
 and j[0]['url'].startswith('http://127.0.0.1:') and j[0]['handoff_path'].endswith('alpha-r0.json') \
-and isinstance(j[0]['last_heartbeat_usec'], int)"
+and isinstance(j[0]['last_heartbeat_ms'], int) and j[0]['circuit_state'] == 'closed' \
+and j[0]['crash_count'] == 0"
 
 pc status alpha
 check "status exits 0" rc_is 0
@@ -129,6 +130,10 @@ check "status shows URL, Engine, Device mask, Slots, Leases, Draining, Handoff" 
         grep -Eq "^ +Handoff: .*/engines/alpha-r0\.json$" <<< "$1"' _ "$out" "$p1"
 check "status shows the heartbeat's age" \
         grep -Eq '^ +Heartbeat: (never|[0-9-]+T[0-9:.]+Z(; (just now|.* ago))?)$' <<< "$out"
+check "status shows every property the daemon has: supervision and circuit too" bash -c '
+        grep -Eq "^ +Replica: r0$" <<< "$1" && grep -Eq "^ +Crashes: 0$" <<< "$1" &&
+        grep -Eq "^ +Restarts: 0$" <<< "$1" && grep -Eq "^ +Backoff ms: 0$" <<< "$1" &&
+        grep -Eq "^ +Circuit: closed$" <<< "$1" && ! grep -q "Next restart:" <<< "$1"' _ "$out"
 check "status has no Last error line for a healthy pool" bash -c '! grep -q "Last error:" <<< "$1"' _ "$out"
 check "labels are aligned" bash -c '[ "$(tail -n +2 <<< "$1" | sed "/^\$/,\$d" | sed "s/:.*//" | awk "{ print length }" | sort -u)" = 12 ]' _ "$out"
 check "status ends with the engine's journal lines, as systemctl status does" bash -c '
