@@ -493,7 +493,7 @@ static int route_reset(HttpRequest *r, const char *id) {
         return http_request_reply(r, MHD_HTTP_OK, reply);
 }
 
-static int route_lease_allocate(HttpRequest *r, const char *id) {
+static int route_lease(HttpRequest *r, const char *id, bool allocate) {
         _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         uint32_t leases = 0;
         int k;
@@ -501,24 +501,19 @@ static int route_lease_allocate(HttpRequest *r, const char *id) {
         k = body_parse_empty(r);
         if (k < 0)
                 return k;
-        k = manager_allocate_lease(r->manager, id, &leases, &error);
+        k = allocate ? manager_allocate_lease(r->manager, id, &leases, &error) :
+                manager_release_lease(r->manager, id, &leases, &error);
         if (k < 0)
                 return reply_refusal(r, k, &error);
         return reply_pool_leases(r, id, leases);
 }
 
-static int route_lease_release(HttpRequest *r, const char *id) {
-        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
-        uint32_t leases = 0;
-        int k;
+static int route_lease_allocate(HttpRequest *r, const char *id) {
+        return route_lease(r, id, true);
+}
 
-        k = body_parse_empty(r);
-        if (k < 0)
-                return k;
-        k = manager_release_lease(r->manager, id, &leases, &error);
-        if (k < 0)
-                return reply_refusal(r, k, &error);
-        return reply_pool_leases(r, id, leases);
+static int route_lease_release(HttpRequest *r, const char *id) {
+        return route_lease(r, id, false);
 }
 
 /* ---- devices (issue 9): the GPU inventory, read-only but for uncordon ---- */
