@@ -32,6 +32,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "shared/string-table.h"
 #include "shared/string-util.h"
 #include "shared/strv.h"
 
@@ -42,20 +43,7 @@ static const char *const engine_logs_table[_ENGINE_LOGS_MAX] = {
         [ENGINE_LOGS_FILE] = "file",
 };
 
-const char *engine_logs_to_string(EngineLogs l) {
-        if (l < 0 || l >= _ENGINE_LOGS_MAX)
-                return NULL;
-        return engine_logs_table[l];
-}
-
-EngineLogs engine_logs_from_string(const char *s) {
-        if (!s)
-                return _ENGINE_LOGS_INVALID;
-        for (size_t i = 0; i < ELEMENTSOF(engine_logs_table); i++)
-                if (streq(s, engine_logs_table[i]))
-                        return (EngineLogs) i;
-        return _ENGINE_LOGS_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(engine_logs, EngineLogs);
 
 static const char *const engine_sandbox_table[_ENGINE_SANDBOX_MAX] = {
         [ENGINE_SANDBOX_FULL] = "full",
@@ -63,20 +51,7 @@ static const char *const engine_sandbox_table[_ENGINE_SANDBOX_MAX] = {
         [ENGINE_SANDBOX_OFF] = "off",
 };
 
-const char *engine_sandbox_to_string(EngineSandbox s) {
-        if (s < 0 || s >= _ENGINE_SANDBOX_MAX)
-                return NULL;
-        return engine_sandbox_table[s];
-}
-
-EngineSandbox engine_sandbox_from_string(const char *s) {
-        if (!s)
-                return _ENGINE_SANDBOX_INVALID;
-        for (size_t i = 0; i < ELEMENTSOF(engine_sandbox_table); i++)
-                if (streq(s, engine_sandbox_table[i]))
-                        return (EngineSandbox) i;
-        return _ENGINE_SANDBOX_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(engine_sandbox, EngineSandbox);
 
 /* ---- Value parsers: 0 and the field written, or -EINVAL/-ENOMEM and the field untouched. ---- */
 
@@ -248,25 +223,20 @@ static int config_parse_unsigned(const char *value, uint64_t ltype, void *data) 
         return 0;
 }
 
-static int config_parse_engine_logs(const char *value, uint64_t ltype, void *data) {
-        EngineLogs *l = data, v;
+/* A key whose value is one of an enum's strings (systemd's DEFINE_CONFIG_PARSE_ENUM). */
+#define DEFINE_CONFIG_PARSE_ENUM(function, name, type)                                    \
+        static int function(const char *value, uint64_t ltype, void *data) {              \
+                type *ret = data, v;                                                      \
+                                                                                          \
+                v = name##_from_string(value);                                            \
+                if (v < 0)                                                                \
+                        return -EINVAL;                                                   \
+                *ret = v;                                                                 \
+                return 0;                                                                 \
+        }
 
-        v = engine_logs_from_string(value);
-        if (v < 0)
-                return -EINVAL;
-        *l = v;
-        return 0;
-}
-
-static int config_parse_engine_sandbox(const char *value, uint64_t ltype, void *data) {
-        EngineSandbox *e = data, v;
-
-        v = engine_sandbox_from_string(value);
-        if (v < 0)
-                return -EINVAL;
-        *e = v;
-        return 0;
-}
+DEFINE_CONFIG_PARSE_ENUM(config_parse_engine_logs, engine_logs, EngineLogs);
+DEFINE_CONFIG_PARSE_ENUM(config_parse_engine_sandbox, engine_sandbox, EngineSandbox);
 
 /* Etcd=: comma-separated (or space-separated) "http://host:port" or "https://host:port"
  * endpoints, a trailing "/" dropped; empty: off. */

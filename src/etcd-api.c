@@ -16,6 +16,7 @@
 
 #include "etcd-api.h"
 #include "shared/json-util.h"
+#include "shared/string-table.h"
 
 static const char base64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -236,11 +237,7 @@ static const char *const etcd_call_table[_ETCD_CALL_MAX] = {
         [ETCD_CALL_WATCH] = "watch",
 };
 
-const char *etcd_call_to_string(EtcdCall c) {
-        if (c < 0 || c >= _ETCD_CALL_MAX)
-                return NULL;
-        return etcd_call_table[c];
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(etcd_call, EtcdCall);
 
 void etcd_key_value_done(EtcdKeyValue *kv) {
         if (!kv)

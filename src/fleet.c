@@ -41,6 +41,7 @@
 #include "shared/fileio.h"
 #include "shared/json-util.h"
 #include "shared/list.h"
+#include "shared/string-table.h"
 #include "shared/string-util.h"
 #include "shared/strv.h"
 #include "shared/time-util.h"
@@ -142,18 +143,7 @@ static const char *const fleet_state_table[_FLEET_STATE_MAX] = {
         [FLEET_CONNECTED] = "connected",
 };
 
-const char *fleet_state_to_string(FleetState s) {
-        if (s < 0 || s >= _FLEET_STATE_MAX)
-                return NULL;
-        return fleet_state_table[s];
-}
-
-FleetState fleet_state_from_string(const char *s) {
-        for (size_t i = 0; s && i < ELEMENTSOF(fleet_state_table); i++)
-                if (streq(s, fleet_state_table[i]))
-                        return (FleetState) i;
-        return _FLEET_STATE_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(fleet_state, FleetState);
 
 static const char *fleet_endpoint(const Fleet *f) {
         return f->endpoints[f->endpoint];

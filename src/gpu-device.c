@@ -7,6 +7,7 @@
 #include "gpu-device.h"
 #include "shared/json-util.h"
 #include "shared/strv.h"
+#include "shared/string-table.h"
 
 static const char *const gpu_health_table[_GPU_HEALTH_MAX] = {
         [GPU_HEALTH_HEALTHY] = "healthy",
@@ -14,20 +15,7 @@ static const char *const gpu_health_table[_GPU_HEALTH_MAX] = {
         [GPU_HEALTH_LOST] = "lost",
 };
 
-const char *gpu_health_to_string(GpuHealth h) {
-        if (h < 0 || h >= _GPU_HEALTH_MAX)
-                return NULL;
-        return gpu_health_table[h];
-}
-
-GpuHealth gpu_health_from_string(const char *s) {
-        if (!s)
-                return _GPU_HEALTH_INVALID;
-        for (size_t i = 0; i < ELEMENTSOF(gpu_health_table); i++)
-                if (streq(s, gpu_health_table[i]))
-                        return (GpuHealth) i;
-        return _GPU_HEALTH_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(gpu_health, GpuHealth);
 
 bool xid_is_application_error(uint64_t xid) {
         return xid == 13 || xid == 31 || xid == 43 || xid == 45 || xid == 68;

@@ -203,6 +203,11 @@ static void request_undefer(HttpRequest *r) {
 
 /* Replies to a failed operation; prefix ("preload failed") goes before the message of the
  * engine's failures, where the message alone would not say what failed. */
+/* An answer that could not be built (out of memory). */
+static void reply_internal_error(HttpRequest *r) {
+        (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+}
+
 static void reply_failure(HttpRequest *r, const PoolError *e, const char *prefix) {
         _cleanup_free_ char *msg = NULL;
 
@@ -227,10 +232,8 @@ static void on_preload_done(Pool *p, const PoolError *error, void *userdata) {
         if (!o ||
             json_add_string(o, "pool_id", p->id) < 0 ||
             json_add_int(o, "pid", e ? e->main_pid : 0) < 0 ||
-            json_add_string(o, "handoff_path", e ? e->handoff_path : NULL) < 0) {
-                (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
-                return;
-        }
+            json_add_string(o, "handoff_path", e ? e->handoff_path : NULL) < 0)
+                return reply_internal_error(r);
         (void) http_request_reply(r, MHD_HTTP_OK, o);
 }
 
@@ -242,10 +245,8 @@ static void on_stop_done(Pool *p, const PoolError *error, void *userdata) {
                 return reply_failure(r, error, "stop failed");
 
         o = json_object_new_object();
-        if (!o || json_add_string(o, "pool_id", p->id) < 0 || json_add_bool(o, "stopped", true) < 0) {
-                (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
-                return;
-        }
+        if (!o || json_add_string(o, "pool_id", p->id) < 0 || json_add_bool(o, "stopped", true) < 0)
+                return reply_internal_error(r);
         (void) http_request_reply(r, MHD_HTTP_OK, o);
 }
 
@@ -259,10 +260,8 @@ static void on_drain_done(Pool *p, const PoolError *error, void *userdata) {
         if (!o || json_add_string(o, "pool_id", p->id) < 0 ||
             json_add_bool(o, "force_stopped", p->drain_outcome.force_stopped) < 0 ||
             json_add_int(o, "duration_ms", (int64_t) p->drain_outcome.duration_ms) < 0 ||
-            json_add_int(o, "final_lease_count", p->drain_outcome.final_lease_count) < 0) {
-                (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
-                return;
-        }
+            json_add_int(o, "final_lease_count", p->drain_outcome.final_lease_count) < 0)
+                return reply_internal_error(r);
         (void) http_request_reply(r, MHD_HTTP_OK, o);
 }
 
@@ -277,10 +276,8 @@ static void on_reload_done(Pool *p, const PoolError *error, void *userdata) {
             json_add_bool(o, "rolled_back", ro->rolled_back) < 0 ||
             json_add_string(o, "engine_version", ro->engine_version) < 0 ||
             json_add_string(o, "error", error ? pool_error_message(error) : NULL) < 0 ||
-            (error && json_add_string(o, "code", pool_error_code_to_string(error->code)) < 0)) {
-                (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
-                return;
-        }
+            (error && json_add_string(o, "code", pool_error_code_to_string(error->code)) < 0))
+                return reply_internal_error(r);
         /* 200 with success=true; otherwise the code's status (502 rolled back or failed, 409
          * aborted or canceled) with the outcome. */
         (void) http_request_reply(r, error ? pool_error_info(error->code)->http_status : MHD_HTTP_OK, o);

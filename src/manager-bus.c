@@ -80,6 +80,15 @@ static int parse_prepared(const char *json, PreparedEngine **ret, sd_bus_error *
         return 0;
 }
 
+/* The answer of a method that started an operation: the refusal now, or nothing yet (1) and the
+ * request handed to the pool's waiter list, whose callback replies when the operation ends. */
+static int bus_reply_started(sd_bus_message *message, int r, const PoolError *perr, BusRequest **req) {
+        if (r < 0)
+                return bus_reply_refusal(message, r, perr);
+        *req = NULL;
+        return 1;
+}
+
 static void on_preload_done(Pool *p, const PoolError *error, void *userdata) {
         _cleanup_(bus_request_freep) BusRequest *req = userdata;
         _cleanup_free_ char *path = NULL;
@@ -116,10 +125,7 @@ static int bus_method_preload(Manager *m, sd_bus_message *message, const char *j
                 return r;
 
         r = manager_preload(m, &pe, on_preload_done, req, &perr);
-        if (r < 0)
-                return bus_reply_refusal(message, r, &perr);
-        TAKE_PTR(req);          /* owned by the pool's waiter list now; replied to in on_preload_done */
-        return 1;
+        return bus_reply_started(message, r, &perr, &req);
 }
 
 static int method_preload(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -197,10 +203,7 @@ int bus_method_stop(Manager *m, sd_bus_message *message, const char *id, sd_bus_
         if (r < 0)
                 return r;
         r = manager_stop(m, id, on_stop_done, req, &perr);
-        if (r < 0)
-                return bus_reply_refusal(message, r, &perr);
-        TAKE_PTR(req);
-        return 1;
+        return bus_reply_started(message, r, &perr, &req);
 }
 
 static int method_stop(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -234,10 +237,7 @@ int bus_method_drain(Manager *m, sd_bus_message *message, const char *id, uint64
         if (r < 0)
                 return r;
         r = manager_drain(m, id, deadline_ms, on_drain_done, req, &perr);
-        if (r < 0)
-                return bus_reply_refusal(message, r, &perr);
-        TAKE_PTR(req);          /* replied to when the engine is stopped */
-        return 1;
+        return bus_reply_started(message, r, &perr, &req);
 }
 
 static int method_drain(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -275,10 +275,7 @@ int bus_method_reload(Manager *m, sd_bus_message *message, const char *id, const
                 return r;
         /* A PreparedEngine for another pool is refused by manager_reload() (InvalidArgument). */
         r = manager_reload(m, id, &pe, 0, on_reload_done, req, &perr);
-        if (r < 0)
-                return bus_reply_refusal(message, r, &perr);
-        TAKE_PTR(req);          /* replied to when the new (or the old) engine serves */
-        return 1;
+        return bus_reply_started(message, r, &perr, &req);
 }
 
 static int method_reload(sd_bus_message *message, void *userdata, sd_bus_error *error) {

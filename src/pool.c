@@ -17,6 +17,7 @@
 #include "shared/cgroup-util.h"
 #include "shared/fileio.h"
 #include "shared/json-util.h"
+#include "shared/string-table.h"
 #include "shared/string-util.h"
 #include "shared/strv.h"
 #include "sock-diag.h"
@@ -41,18 +42,7 @@ static const char *const pool_state_table[_POOL_STATE_MAX] = {
         [POOL_ORPHAN] = "orphan",
 };
 
-const char *pool_state_to_string(PoolState s) {
-        if (s < 0 || s >= _POOL_STATE_MAX)
-                return NULL;
-        return pool_state_table[s];
-}
-
-PoolState pool_state_from_string(const char *s) {
-        for (PoolState i = 0; i < _POOL_STATE_MAX; i++)
-                if (streq_ptr(s, pool_state_table[i]))
-                        return i;
-        return _POOL_STATE_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(pool_state, PoolState);
 
 static const char *const pool_operation_table[_POOL_OP_MAX] = {
         [POOL_OP_NONE] = "none",
@@ -67,11 +57,7 @@ static const char *const pool_operation_table[_POOL_OP_MAX] = {
         [POOL_OP_ROLLBACK] = "rollback",
 };
 
-const char *pool_operation_to_string(PoolOperation o) {
-        if (o < 0 || o >= _POOL_OP_MAX)
-                return NULL;
-        return pool_operation_table[o];
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(pool_operation, PoolOperation);
 
 /* Operations that start an engine: what a failed start leads to depends on which. */
 static bool op_is_start(PoolOperation o) {

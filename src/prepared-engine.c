@@ -11,6 +11,7 @@
 
 #include "prepared-engine.h"
 #include "shared/json-util.h"
+#include "shared/string-table.h"
 #include "shared/string-util.h"
 #include "shared/strv.h"
 
@@ -25,20 +26,7 @@ static const char * const engine_kind_table[_ENGINE_KIND_MAX] = {
         [ENGINE_CUSTOM]   = "custom",
 };
 
-const char *engine_kind_to_string(EngineKind k) {
-        if (k < 0 || k >= _ENGINE_KIND_MAX)
-                return NULL;
-        return engine_kind_table[k];
-}
-
-EngineKind engine_kind_from_string(const char *s) {
-        if (!s)
-                return _ENGINE_KIND_INVALID;
-        for (EngineKind k = 0; k < _ENGINE_KIND_MAX; k++)
-                if (streq(engine_kind_table[k], s))
-                        return k;
-        return _ENGINE_KIND_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(engine_kind, EngineKind);
 
 PreparedEngine *prepared_engine_free(PreparedEngine *p) {
         if (!p)

@@ -20,6 +20,7 @@
 
 #include "shared/json-util.h"
 #include "supervision.h"
+#include "shared/string-table.h"
 
 /* The largest time or duration we store: it survives the JSON round trip (int64, and the two
  * extreme int64 values are refused there because json-c clamps overflowing numbers to them). */
@@ -38,20 +39,7 @@ static const char *const crash_reason_table[_CRASH_REASON_MAX] = {
         [CRASH_CLEAN_EXIT] = "clean_exit",
 };
 
-const char *crash_reason_to_string(CrashReason r) {
-        if (r < 0 || r >= _CRASH_REASON_MAX)
-                return NULL;
-        return crash_reason_table[r];
-}
-
-CrashReason crash_reason_from_string(const char *s) {
-        if (!s)
-                return _CRASH_REASON_INVALID;
-        for (size_t i = 0; i < ELEMENTSOF(crash_reason_table); i++)
-                if (streq(s, crash_reason_table[i]))
-                        return (CrashReason) i;
-        return _CRASH_REASON_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(crash_reason, CrashReason);
 
 static const char *const circuit_state_table[_CIRCUIT_STATE_MAX] = {
         [CIRCUIT_CLOSED] = "closed",
@@ -59,20 +47,7 @@ static const char *const circuit_state_table[_CIRCUIT_STATE_MAX] = {
         [CIRCUIT_HALF_OPEN] = "half-open",
 };
 
-const char *circuit_state_to_string(CircuitState s) {
-        if (s < 0 || s >= _CIRCUIT_STATE_MAX)
-                return NULL;
-        return circuit_state_table[s];
-}
-
-CircuitState circuit_state_from_string(const char *s) {
-        if (!s)
-                return _CIRCUIT_STATE_INVALID;
-        for (size_t i = 0; i < ELEMENTSOF(circuit_state_table); i++)
-                if (streq(s, circuit_state_table[i]))
-                        return (CircuitState) i;
-        return _CIRCUIT_STATE_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(circuit_state, CircuitState);
 
 /* ---- Crash classification ---- */
 
