@@ -22,6 +22,7 @@
 #include "pool-properties.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics-export.h"
 #include "prepared-engine.h"
 #include "shared/json-util.h"
 #include "shared/string-util.h"
@@ -312,6 +313,17 @@ static int route_health(HttpRequest *r, const char *id) {
         return http_request_reply(r, MHD_HTTP_OK, o);
 }
 
+/* The Prometheus exposition, built from what the daemon knows now (no waiting). */
+static int route_metrics(HttpRequest *r, const char *id) {
+        char *text = NULL;
+        int k;
+
+        k = metrics_export(r->manager, &text, NULL);
+        if (k < 0)
+                return k;
+        return http_request_reply_text(r, MHD_HTTP_OK, METRICS_CONTENT_TYPE, text);
+}
+
 /* Every node's pools, from the fleet's watch cache (see fleet.h). */
 static int route_fleet_pools(HttpRequest *r, const char *id) {
         _cleanup_json_ json_object *o = NULL;
@@ -561,6 +573,7 @@ static const Route routes[] = {
         { "DELETE", "/pools/{id}/leases", route_lease_release                },
         { "GET",    "/fleet/pools",       route_fleet_pools                  },
         { "GET",    "/devices",           route_devices                      },
+        { "GET",    "/metrics",           route_metrics                      },
         { "POST",   "/devices/{id}/uncordon", route_device_uncordon          },
 };
 

@@ -450,7 +450,8 @@ static enum MHD_Result request_queue_reply(HttpRequest *r) {
         if (!response)
                 return MHD_NO;
 
-        if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") != MHD_YES ||
+        if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                    r->reply_content_type ?: "application/json") != MHD_YES ||
             MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
             (r->reply_header_name &&
              MHD_add_response_header(response, r->reply_header_name, r->reply_header_value) != MHD_YES)) {
@@ -468,6 +469,15 @@ static enum MHD_Result request_queue_reply(HttpRequest *r) {
 static void http_server_schedule_run(HttpServer *s) {
         if (s->run_source)
                 (void) sd_event_source_set_enabled(s->run_source, SD_EVENT_ONESHOT);
+}
+
+/* An answer is set: a deferred request's connection goes on. */
+static void request_resume(HttpRequest *r) {
+        if (!r->suspended)
+                return;
+        r->suspended = false;
+        MHD_resume_connection(r->connection);
+        http_server_schedule_run(r->server);
 }
 
 int http_request_reply_full(HttpRequest *r, unsigned status, json_object *body,
@@ -502,12 +512,21 @@ int http_request_reply_full(HttpRequest *r, unsigned status, json_object *body,
                 r->reply_header_value = mfree(r->reply_header_value);
         }
 
-        if (r->suspended) {
-                r->suspended = false;
-                MHD_resume_connection(r->connection);
-                http_server_schedule_run(r->server);
-        }
+        request_resume(r);
         return ret;
+}
+
+int http_request_reply_text(HttpRequest *r, unsigned status, const char *content_type, char *text) {
+        if (r->replied) {
+                free(text);
+                return 0;
+        }
+        r->reply_content_type = content_type;
+        r->replied = true;
+        r->status = status;
+        r->reply = text;
+        request_resume(r);
+        return 0;
 }
 
 int http_request_reply_error(HttpRequest *r, PoolErrorCode code, const char *format, ...) {

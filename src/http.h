@@ -50,6 +50,7 @@ struct HttpRequest {
         unsigned status;
         char *reply;
         char *reply_header_name, *reply_header_value;
+        const char *reply_content_type; /* static; NULL: application/json */
         bool replied;
 
         /* Deferred: the connection is (or is about to be) suspended until replied. */
@@ -98,6 +99,8 @@ int http_request_reply_full(HttpRequest *r, unsigned status, json_object *body,
 static inline int http_request_reply(HttpRequest *r, unsigned status, json_object *body) {
         return http_request_reply_full(r, status, body, NULL, NULL);
 }
+/* A text body (taken over, freed with the request) of the given static Content-Type. */
+int http_request_reply_text(HttpRequest *r, unsigned status, const char *content_type, char *text);
 /* {"error": "<formatted message>", "code": "<code>"} with the code's HTTP status (the table of
  * shared/pool-error.c). */
 int http_request_reply_error(HttpRequest *r, PoolErrorCode code, const char *format, ...) _printf_(3, 4);

@@ -802,6 +802,8 @@ static void pool_crashed(Pool *p, CrashReason reason, const char *error) {
                            NULL);
                 pool_set_state(p, POOL_BACKOFF);
                 pool_schedule_restart_timer(p, t + d.delay);
+                histogram_observe(&p->metrics.backoff_delay, &histogram_duration_bounds,
+                                  (double) d.delay / USEC_PER_SEC);
         } else {
                 if (d.circuit_opened)
                         log_struct(LOG_CRIT,
@@ -894,12 +896,34 @@ static void pool_on_exited(Pool *p) {
 static void pool_reload_finish(Pool *p, PoolErrorCode code, bool rolled_back, const char *error);
 static void pool_on_stopped(Pool *p, const char *error);
 
+/* A caller's preload ended (code: _POOL_ERROR_INVALID for ready): counted once, and the time
+ * from the request to ready observed. */
+static void pool_preload_ended(Pool *p, PoolErrorCode code) {
+        PoolMetrics *m = &p->metrics;
+
+        if (!m->preload_open)
+                return;
+        m->preload_open = false;
+        if (code < 0) {
+                m->preloads_succeeded++;
+                histogram_observe(&m->preload_duration, &histogram_duration_bounds,
+                                  (double) (now(CLOCK_MONOTONIC) - m->preload_start_usec) / USEC_PER_SEC);
+        } else if (code < _POOL_ERROR_MAX)
+                m->preloads_failed[code]++;
+}
+
+static void pool_preload_opened(Pool *p) {
+        p->metrics.preload_open = true;
+        p->metrics.preload_start_usec = now(CLOCK_MONOTONIC);
+}
+
 /* The start of the operation in progress succeeded (error NULL) or failed. */
 static void pool_start_finished(Pool *p, const PoolError *error) {
         switch (p->op) {
 
         case POOL_OP_PRELOAD:
                 pool_set_op(p, POOL_OP_NONE);
+                pool_preload_ended(p, error ? error->code : _POOL_ERROR_INVALID);
                 if (error) {
                         pool_set_state(p, POOL_FAILED);
                         pool_save(p, false);
@@ -1014,6 +1038,7 @@ static void on_unit_event(EngineUnit *u, EngineUnitEvent event, const char *erro
                         return (void) log_oom();
                 if (pool_adopt_orphan(p, msg) < 0)
                         log_pool(LOG_WARNING, p, "failed to follow unit %s.", u->name);
+                pool_preload_ended(p, POOL_ERROR_ORPHAN_UNIT);
                 waiters_fail(p, &p->preload_waiters, POOL_ERROR_ORPHAN_UNIT, "%s", msg);
                 return;
         }
@@ -1241,6 +1266,7 @@ static void pool_on_stopped(Pool *p, const char *error) {
                 pool_reload_finish(p, POOL_ERROR_CANCELED, false, "reload canceled: the pool was stopped");
         }
         /* A preload interrupted by a stop fails. */
+        pool_preload_ended(p, POOL_ERROR_CANCELED);
         waiters_fail(p, &p->preload_waiters, POOL_ERROR_CANCELED, "preload canceled: the pool was stopped");
         waiters_run(p, &p->stop_waiters, NULL);
 }
@@ -1267,6 +1293,7 @@ int pool_stop(Pool *p, PoolDoneCallback cb, void *userdata, PoolError *ret_error
                 /* Nothing started yet: the preload ends here, and the pool is stopped. */
                 p->preload_pending = prepared_engine_free(p->preload_pending);
                 pool_set_op(p, POOL_OP_NONE);
+                pool_preload_ended(p, POOL_ERROR_CANCELED);
                 waiters_fail(p, &p->preload_waiters, POOL_ERROR_CANCELED, "preload canceled: the pool was stopped");
                 if (p->state != POOL_STOPPED) {
                         pool_set_state(p, POOL_STOPPED);
@@ -1304,6 +1331,10 @@ static void pool_drain_finish(Pool *p, bool stopped) {
         p->drain_timer = sd_event_source_disable_unref(p->drain_timer);
         p->drain_outcome.duration_ms = (t - p->drain_start_usec) / USEC_PER_MSEC;
         p->drain_outcome.final_lease_count = registry_get_active_leases(p->manager->registry, p->id);
+        p->metrics.drains[!stopped ? DRAIN_END_ABORTED :
+                          p->drain_outcome.force_stopped ? DRAIN_END_FORCED : DRAIN_END_COMPLETED]++;
+        histogram_observe(&p->metrics.drain_duration, &histogram_duration_bounds,
+                          (double) (t - p->drain_start_usec) / USEC_PER_SEC);
         p->drain_start_usec = 0;
 
         /* Kept as the pool's last drain outcome, for status readers. */
@@ -1412,9 +1443,11 @@ int pool_drain(Pool *p, uint64_t deadline_ms, PoolDoneCallback cb, void *userdat
         log_pool(LOG_INFO, p, "draining, deadline %llu ms, %u active lease(s).",
                  (unsigned long long) deadline_ms, registry_get_active_leases(p->manager->registry, p->id));
         /* A drain supersedes a start in progress: whoever asked for it learns so now. */
-        if (op_is_start(p->op))
+        if (op_is_start(p->op)) {
+                pool_preload_ended(p, POOL_ERROR_CANCELED);
                 waiters_fail(p, &p->preload_waiters, POOL_ERROR_CANCELED,
                              "preload canceled: the pool is being drained");
+        }
         r = pool_begin_drain(p, deadline_ms, POOL_OP_DRAIN);
         if (r < 0) {
                 waiters_forget(&p->drain_waiters, userdata);
@@ -1427,6 +1460,12 @@ int pool_drain(Pool *p, uint64_t deadline_ms, PoolDoneCallback cb, void *userdat
 static void pool_reload_finish(Pool *p, PoolErrorCode code, bool rolled_back, const char *error) {
         ReloadOutcome *o = &p->reload_outcome;
         bool success = code < 0;
+
+        p->metrics.reloads[success ? RELOAD_END_SUCCESS : rolled_back ? RELOAD_END_ROLLED_BACK : RELOAD_END_FAILED]++;
+        if (p->metrics.reload_start_usec > 0)
+                histogram_observe(&p->metrics.reload_duration, &histogram_duration_bounds,
+                                  (double) (now(CLOCK_MONOTONIC) - p->metrics.reload_start_usec) / USEC_PER_SEC);
+        p->metrics.reload_start_usec = 0;
 
         o->success = success;
         o->rolled_back = rolled_back;
@@ -1525,6 +1564,7 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
         free(p->reload_outcome.engine_version);
         free(p->reload_outcome.error);
         p->reload_outcome = (ReloadOutcome) {};
+        p->metrics.reload_start_usec = now(CLOCK_MONOTONIC);
 
         log_pool(LOG_INFO, p, "reloading to engine %s, draining first (up to %llu ms).",
                  strna(p->reload_new->engine_version), (unsigned long long) drain_deadline_ms);
@@ -1579,9 +1619,11 @@ int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *
 
         /* Validation: a binary that cannot run is the caller's mistake, refused before any unit
          * exists, and nothing changes. */
+        pool_preload_opened(p);
         r = pool_check_binary(*prepared, ret_error);
         if (r < 0) {
                 log_pool(LOG_WARNING, p, "preload refused: %s", pool_error_message(ret_error));
+                pool_preload_ended(p, ret_error ? ret_error->code : POOL_ERROR_INVALID_PREPARED_ENGINE);
                 return r;
         }
 
@@ -1589,12 +1631,15 @@ int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *
         r = pool_check_port_free(p, *prepared, &busy);
         if (r == -EADDRINUSE) {
                 log_pool(LOG_WARNING, p, "preload refused: %s", strna(busy));
+                pool_preload_ended(p, POOL_ERROR_PORT_IN_USE);
                 return pool_error_set(ret_error, POOL_ERROR_PORT_IN_USE, "%s", strna(busy));
         }
 
         r = waiter_add(&p->preload_waiters, cb, userdata);
-        if (r < 0)
+        if (r < 0) {
+                p->metrics.preload_open = false;
                 return r;
+        }
 
         /* Is there a unit of this name already (someone else's, or one whose state was lost)?
          * Asked first, so that such a unit is tracked and the preload refused with nothing

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 
 #include "engine-unit.h"
+#include "metrics.h"
 #include "pool-state.h"
 #include "prepared-engine.h"
 #include "probe.h"
@@ -81,6 +82,38 @@ typedef struct PoolWaiter {
         struct PoolWaiter *next;
 } PoolWaiter;
 
+/* How a drain or a reload ended, as pool_managerd_drains_total{outcome} and reloads_total{outcome}
+ * count them. */
+typedef enum DrainEnd {
+        DRAIN_END_COMPLETED,            /* the leases ran out, the engine stopped */
+        DRAIN_END_FORCED,               /* the deadline stopped it with leases in flight */
+        DRAIN_END_ABORTED,              /* ended without stopping the engine (a reload's deadline) */
+        _DRAIN_END_MAX,
+} DrainEnd;
+
+typedef enum ReloadEnd {
+        RELOAD_END_SUCCESS,
+        RELOAD_END_ROLLED_BACK,         /* the new engine failed, the old one serves again */
+        RELOAD_END_FAILED,              /* neither serves (or it was aborted or canceled) */
+        _RELOAD_END_MAX,
+} ReloadEnd;
+
+/* What /metrics reports of the pool beyond the registry and the Supervisor's counts (which are
+ * persisted). Kept in memory only: these reset when the daemon restarts. */
+typedef struct PoolMetrics {
+        bool preload_open;              /* a caller's preload is under way, not yet counted */
+        usec_t preload_start_usec;      /* CLOCK_MONOTONIC */
+        uint64_t preloads_succeeded;
+        uint64_t preloads_failed[_POOL_ERROR_MAX];      /* by the error's code */
+        uint64_t drains[_DRAIN_END_MAX];
+        uint64_t reloads[_RELOAD_END_MAX];
+        usec_t reload_start_usec;       /* CLOCK_MONOTONIC; 0: no reload under way */
+        Histogram preload_duration;     /* the caller's preload request to ready */
+        Histogram drain_duration;
+        Histogram reload_duration;
+        Histogram backoff_delay;
+} PoolMetrics;
+
 typedef struct DrainOutcome {
         bool force_stopped;
         uint64_t duration_ms;
@@ -128,6 +161,8 @@ struct Pool {
         PreparedEngine *reload_new;
         PreparedEngine *rollback;
         ReloadOutcome reload_outcome;   /* the last reload's result */
+
+        PoolMetrics metrics;
 
         /* A preload (op PRELOAD) waiting for engine_unit_check(): the unit must not exist yet. */
         PreparedEngine *preload_pending;

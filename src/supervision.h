@@ -109,6 +109,10 @@ typedef struct Supervisor {
         usec_t last_backoff;            /* the last delay decided */
         usec_t next_restart_at;         /* 0: none scheduled */
         CrashReason last_reason;        /* _CRASH_REASON_INVALID before the first crash */
+        unsigned circuit_opens;         /* times the circuit opened (threshold, storm, failed trial) */
+        unsigned storms;                /* times storm_limit was reached */
+        unsigned crashes_by_reason[_CRASH_REASON_MAX];
+        unsigned restarts_by_reason[_CRASH_REASON_MAX]; /* by the reason of the crash before */
         usec_t restarts[SUPERVISOR_HISTORY_MAX];   /* restart times, oldest first */
         size_t n_restarts;
 } Supervisor;

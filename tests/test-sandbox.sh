@@ -214,8 +214,11 @@ check "... and no failure (it exited 0 on SIGTERM)" not journal_has "$unit" "Fai
 # --- an engine that ignores SIGTERM is killed after TimeoutStopSec= ----------------------------
 
 unit=pool-engine-t2.service
-start_engine "$unit" -p TimeoutStopSec=2s -- --port="$(pick_port)" --ignore-sigterm
-wait_for 2000 prop_is "$unit" ActiveState active
+port=$(pick_port)
+start_engine "$unit" -p TimeoutStopSec=2s -- --port="$port" --ignore-sigterm
+# Active comes with the fork, before the engine set SIGTERM to SIG_IGN: stopped that early it
+# would still die of SIGTERM at once. It answers only once its signals are set up.
+wait_for 5000 http_code_is 200 "http://127.0.0.1:$port/health"
 t0=$(now_ms)
 systemctl --user stop "$unit"
 elapsed=$(($(now_ms) - t0))

@@ -921,6 +921,12 @@ static void assert_supervisor_eq(const Supervisor *a, const Supervisor *b) {
         ASSERT_EQ(a->next_restart_at, b->next_restart_at);
         ASSERT_EQ(a->last_reason, b->last_reason);
         ASSERT_EQ(a->n_restarts, b->n_restarts);
+        ASSERT_EQ(a->circuit_opens, b->circuit_opens);
+        ASSERT_EQ(a->storms, b->storms);
+        for (CrashReason i = 0; i < _CRASH_REASON_MAX; i++) {
+                ASSERT_EQ(a->crashes_by_reason[i], b->crashes_by_reason[i]);
+                ASSERT_EQ(a->restarts_by_reason[i], b->restarts_by_reason[i]);
+        }
         for (size_t i = 0; i < a->n_restarts; i++)
                 ASSERT_EQ(a->restarts[i], b->restarts[i]);
 }
@@ -962,6 +968,10 @@ TEST(json_round_trip_every_field) {
                 .last_reason = CRASH_CUDA_ERROR,
                 .restarts = { T0 - 3 * S, T0 - 2 * S, T0 - 1 },
                 .n_restarts = 3,
+                .circuit_opens = 4,
+                .storms = 1,
+                .crashes_by_reason = { [CRASH_SIGNAL] = 10, [CRASH_CUDA_ERROR] = 7 },
+                .restarts_by_reason = { [CRASH_SIGNAL] = 9, [CRASH_CUDA_ERROR] = 6 },
         };
         Supervisor t;
         json_object *v;
@@ -1174,3 +1184,56 @@ TEST(json_unrepresentable_time_is_erange) {
 }
 
 DEFINE_TEST_MAIN
+
+/* The counters behind pool_managerd_engine_crashes_total{reason}, restarts_total{reason},
+ * circuit_breaker_opens_total and restart_storms_total: counted where the decisions are made,
+ * persisted, and an older state file without them reads as zeros. */
+TEST(counters_by_reason_opens_and_storms) {
+        SupervisionPolicy p = storm_policy();
+        Supervisor s = supervisor(&p), t;
+        SupervisionDecision d;
+        usec_t t0 = T0;
+
+        d = crash(&s, &p, CRASH_SIGNAL, t0 += S);
+        ASSERT_TRUE(d.restart);
+        supervisor_on_restart(&s, &p, t0 += 2 * S);
+        d = crash(&s, &p, CRASH_OUT_OF_MEMORY, t0 += S);
+        supervisor_on_restart(&s, &p, t0 += 2 * S);
+        ASSERT_EQ(s.crashes_by_reason[CRASH_SIGNAL], 1);
+        ASSERT_EQ(s.crashes_by_reason[CRASH_OUT_OF_MEMORY], 1);
+        ASSERT_EQ(s.restarts_by_reason[CRASH_SIGNAL], 1);
+        ASSERT_EQ(s.restarts_by_reason[CRASH_OUT_OF_MEMORY], 1);
+        ASSERT_EQ(s.restarts_by_reason[CRASH_EXIT_CODE], 0);
+        ASSERT_EQ(s.circuit_opens, 0);
+
+        /* A storm opens the circuit: one storm, one opening. */
+        for (unsigned i = 0; i < p.storm_limit; i++)
+                supervisor_on_restart(&s, &p, t0 += S);
+        d = crash(&s, &p, CRASH_EXIT_CODE, t0 += S);
+        ASSERT_TRUE(d.storm);
+        ASSERT_EQ(s.storms, 1);
+        ASSERT_EQ(s.circuit_opens, 1);
+
+        /* A failed half-open trial opens it again, without a storm. */
+        ASSERT_TRUE(supervisor_tick(&s, &p, t0 += p.breaker_timeout));
+        ASSERT_EQ(s.circuit, CIRCUIT_HALF_OPEN);
+        d = crash(&s, &p, CRASH_EXIT_CODE, t0 += S);
+        ASSERT_TRUE(d.circuit_opened);
+        ASSERT_EQ(s.circuit_opens, 2);
+        ASSERT_EQ(s.storms, 1);
+        ASSERT_EQ(s.crashes_by_reason[CRASH_EXIT_CODE], 2);
+
+        t = round_trip(&s, &p);
+        assert_supervisor_eq(&s, &t);
+
+        ASSERT_OK(from_json_string("{\"crash_count\": 3}", &p, &t));
+        ASSERT_EQ(t.crash_count, 3);
+        ASSERT_EQ(t.circuit_opens, 0);
+        ASSERT_EQ(t.crashes_by_reason[CRASH_SIGNAL], 0);
+        /* A reason of a newer version is skipped; a count that is no count is refused. */
+        ASSERT_OK(from_json_string("{\"crashes_by_reason\": {\"signal\": 2, \"gamma_ray\": 1}}", &p, &t));
+        ASSERT_EQ(t.crashes_by_reason[CRASH_SIGNAL], 2);
+        ASSERT_EQ(from_json_string("{\"crashes_by_reason\": {\"signal\": \"2\"}}", &p, &t), -EINVAL);
+        ASSERT_EQ(from_json_string("{\"restarts_by_reason\": [1]}", &p, &t), -EINVAL);
+        ASSERT_EQ(from_json_string("{\"storms\": -1}", &p, &t), -EINVAL);
+}

@@ -11,7 +11,7 @@ PACKAGES=(
         libdbus-1-dev scdoc bash-completion
         systemd dbus dbus-user-session util-linux
         curl python3 python3-dbus python3-behave
-        etcd-server etcd-client openssl
+        etcd-server etcd-client openssl prometheus
 )
 
 # What building the Debian package (dpkg-buildpackage -b, debian/) needs besides PACKAGES, and
