@@ -330,6 +330,27 @@ static int append_property_string(sd_bus_message *m, const char *name, const cha
         return sd_bus_message_append(m, "(sv)", name, "s", s);
 }
 
+/* A property whose value is built piece by piece: (sv) open with the variant of signature. */
+static int property_open(sd_bus_message *m, const char *name, const char *signature) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", name);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', signature);
+        return r;
+}
+
+static int property_close(sd_bus_message *m) {
+        int r;
+
+        r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
 /* systemd expands $VAR and ${VAR} in ExecStart= arguments when it starts the process; flags are
  * passed verbatim, so every '$' goes out as "$$", which systemd turns back into one '$'. */
 static int append_argv_verbatim(sd_bus_message *m, char **argv) {
@@ -470,25 +491,30 @@ static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec, cons
                         return r;
         }
 
-        r = sd_bus_message_open_container(m, 'r', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "Environment");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "as");
+        r = property_open(m, "Environment", "as");
         if (r >= 0)
                 r = sd_bus_message_append_strv(m, spec->environment);
         if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+                r = property_close(m);
         if (r < 0)
                 return r;
 
-        r = sd_bus_message_open_container(m, 'r', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "ExecStart");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a(sasb)");
+        /* LogExtraFields= (aay): journalctl POOL_ID=x shows the engine's lines with the daemon's. */
+        if (spec->log_extra_fields && spec->log_extra_fields[0]) {
+                r = property_open(m, "LogExtraFields", "aay");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'a', "ay");
+                for (char **f = spec->log_extra_fields; r >= 0 && *f; f++)
+                        r = sd_bus_message_append_array(m, 'y', *f, strlen(*f));
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = property_close(m);
+                if (r < 0)
+                        return r;
+        }
+
+        r = property_open(m, "ExecStart", "a(sasb)");
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "(sasb)");
         if (r >= 0)

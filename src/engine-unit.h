@@ -40,6 +40,7 @@ typedef struct EngineUnitSpec {
         const char *syslog_identifier;
         char **argv;                    /* argv[0] is the absolute binary path */
         char **environment;             /* "NAME=value" */
+        char **log_extra_fields;        /* LogExtraFields=: "FIELD=value" on every journal entry */
         const char *log_file;           /* NULL: journal; else appended to (systemd's append:) */
         usec_t stop_timeout;
         const char *user;               /* User=, NULL: the manager's own (root for the system one) */

@@ -14,6 +14,7 @@
  */
 
 #include <microhttpd.h>
+#include <sys/random.h>
 
 #include "build-config.h"
 #include "fleet.h"
@@ -604,6 +605,33 @@ static int reply_starting(HttpRequest *r) {
                                                   MHD_HTTP_HEADER_RETRY_AFTER, "1");
 }
 
+/* X-Correlation-Id: the client's (1 to 128 of [A-Za-z0-9._:/+=-], anything else is refused
+ * rather than written into the journal), or a new one; kept on the request, echoed in the
+ * answer and logged as CORRELATION_ID= with the operation the request starts. */
+static int request_correlation_id(HttpRequest *r) {
+        const char *h = http_request_header(r, HTTP_HEADER_CORRELATION_ID);
+        uint8_t random[16];
+        char hex[sizeof(random) * 2 + 1];
+
+        if (r->correlation_id)
+                return 0;               /* a held request, routed again */
+        if (h) {
+                size_t n = strlen(h);
+
+                if (n == 0 || n > 128 || strspn(h, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                   "0123456789._:/+=-") != n)
+                        return -EINVAL;
+                r->correlation_id = strdup(h);
+                return r->correlation_id ? 0 : -ENOMEM;
+        }
+        if (getrandom(random, sizeof(random), GRND_NONBLOCK) != (ssize_t) sizeof(random))
+                return 0;               /* no entropy yet: no id, nothing else changes */
+        for (size_t i = 0; i < sizeof(random); i++)
+                snprintf(hex + i * 2, 3, "%02x", random[i]);
+        r->correlation_id = strdup(hex);
+        return r->correlation_id ? 0 : -ENOMEM;
+}
+
 static int route_request(HttpRequest *r) {
         _cleanup_strv_free_ char **segments = NULL;
         _cleanup_free_ char *allow = NULL, *quoted = NULL, *quoted_id = NULL;
@@ -611,6 +639,14 @@ static int route_request(HttpRequest *r) {
         const char *id = NULL;
         bool path_known = false, path_public = false;
         int k;
+
+        k = request_correlation_id(r);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0)
+                return http_request_reply_error(r, POOL_ERROR_INVALID_REQUEST,
+                                                "invalid %s header: expected 1 to 128 characters of "
+                                                "[A-Za-z0-9._:/+=-]", HTTP_HEADER_CORRELATION_ID);
 
         k = http_path_split(r->path, &segments);
         if (k == -ENOMEM)
@@ -669,7 +705,11 @@ static int route_request(HttpRequest *r) {
                 return 0;
         }
 
-        return route->handler(r, id);
+        /* The operation the handler starts takes the id into its journal entries. */
+        r->manager->correlation_id = r->correlation_id;
+        k = route->handler(r, id);
+        r->manager->correlation_id = NULL;
+        return k;
 }
 
 void http_api_handle(HttpRequest *r) {

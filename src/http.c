@@ -358,6 +358,7 @@ static void request_free(HttpRequest *r) {
         free(r->reply);
         free(r->reply_header_name);
         free(r->reply_header_value);
+        free(r->correlation_id);
         free(r->pool_id);
         free(r);
 }
@@ -454,7 +455,9 @@ static enum MHD_Result request_queue_reply(HttpRequest *r) {
                                     r->reply_content_type ?: "application/json") != MHD_YES ||
             MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
             (r->reply_header_name &&
-             MHD_add_response_header(response, r->reply_header_name, r->reply_header_value) != MHD_YES)) {
+             MHD_add_response_header(response, r->reply_header_name, r->reply_header_value) != MHD_YES) ||
+            (r->correlation_id &&
+             MHD_add_response_header(response, HTTP_HEADER_CORRELATION_ID, r->correlation_id) != MHD_YES)) {
                 MHD_destroy_response(response);
                 return MHD_NO;
         }
@@ -462,7 +465,10 @@ static enum MHD_Result request_queue_reply(HttpRequest *r) {
         ret = MHD_queue_response(r->connection, r->status, response);
         MHD_destroy_response(response);
 
-        log_debug("HTTP %s %s from %s: %u", r->method, r->path, r->client, r->status);
+        log_struct(LOG_DEBUG,
+                   "%s%s", r->correlation_id ? "CORRELATION_ID=" : "", strempty(r->correlation_id),
+                   LOG_MESSAGE("HTTP %s %s from %s: %u", r->method, r->path, r->client, r->status),
+                   NULL);
         return ret;
 }
 

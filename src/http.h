@@ -25,6 +25,8 @@ typedef struct Manager Manager;
 typedef struct HttpServer HttpServer;
 typedef struct HttpRequest HttpRequest;
 
+#define HTTP_HEADER_CORRELATION_ID "X-Correlation-Id"
+
 /* Hard cap on request bodies; larger ones get 413 and are never parsed. */
 #define HTTP_BODY_MAX (64U * 1024U)
 
@@ -51,6 +53,7 @@ struct HttpRequest {
         char *reply;
         char *reply_header_name, *reply_header_value;
         const char *reply_content_type; /* static; NULL: application/json */
+        char *correlation_id;           /* X-Correlation-Id: the client's, or generated; echoed */
         bool replied;
 
         /* Deferred: the connection is (or is about to be) suspended until replied. */

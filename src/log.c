@@ -190,8 +190,10 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
                 char prio[32], err[32], ident[128], code_file[256], code_line[32];
                 size_t k = 0;
 
+                /* A field that formats to nothing ("%s%s" with "", "") is left out. */
                 for (size_t i = 0; i < n; i++)
-                        iov[k++] = (struct iovec) { fields[i], strlen(fields[i]) };
+                        if (fields[i][0])
+                                iov[k++] = (struct iovec) { fields[i], strlen(fields[i]) };
                 (void) snprintf(prio, sizeof(prio), "PRIORITY=%i", level);
                 iov[k++] = (struct iovec) { prio, strlen(prio) };
                 (void) snprintf(ident, sizeof(ident), "SYSLOG_IDENTIFIER=%s", program_invocation_short_name);

@@ -70,6 +70,7 @@ struct Manager {
         sd_bus_slot *subscribe_slot;
         sd_event_source *sigterm_source, *sigint_source, *sighup_source;
         sd_event_source *status_source; /* deferred STATUS= update */
+        const char *correlation_id;     /* of the HTTP request being handled, only during the call */
 };
 
 /* Reads the configuration: defaults, the file and its drop-ins, then the command line

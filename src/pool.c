@@ -22,13 +22,26 @@
 #include "shared/strv.h"
 #include "sock-diag.h"
 
-/* A message about one pool, with POOL_ID= and UNIT= so that journalctl POOL_ID=... finds it. */
-#define log_pool(level, p, fmt, ...)                                                   \
+static const char *pool_engine_name(const Pool *p) {
+        return p->prepared ? strempty(engine_kind_to_string(p->prepared->engine)) : "";
+}
+
+/* A journal entry about one pool: every one carries POOL_ID=, UNIT=, ENGINE=, ENGINE_VERSION=
+ * and DEVICE_MASK= (empty when there is none), and CORRELATION_ID= while an operation a
+ * request started is under way, so that journalctl POOL_ID=... (or CORRELATION_ID=...) finds
+ * them all. A field that formats to nothing is left out (log.c). */
+#define log_pool_struct(level, p, ...)                                                  \
         log_struct((level),                                                             \
                    "POOL_ID=%s", (p)->id,                                               \
-                   "UNIT=%s", (p)->unit->name,                                          \
-                   LOG_MESSAGE("Pool \"%s\": " fmt, (p)->id, ##__VA_ARGS__),           \
-                   NULL)
+                   "UNIT=%s", (p)->unit ? (p)->unit->name : "",                         \
+                   "ENGINE=%s", pool_engine_name(p),                                    \
+                   "ENGINE_VERSION=%s", (p)->prepared ? strempty((p)->prepared->engine_version) : "", \
+                   "DEVICE_MASK=%s", (p)->prepared ? strempty((p)->prepared->device_mask) : "", \
+                   "%s%s", (p)->correlation_id ? "CORRELATION_ID=" : "", strempty((p)->correlation_id), \
+                   __VA_ARGS__)
+
+#define log_pool(level, p, fmt, ...)                                                   \
+        log_pool_struct((level), (p), LOG_MESSAGE("Pool \"%s\": " fmt, (p)->id, ##__VA_ARGS__), NULL)
 
 static const char *const pool_state_table[_POOL_STATE_MAX] = {
         [POOL_STOPPED] = "stopped",
@@ -140,7 +153,18 @@ static void pool_set_state(Pool *p, PoolState s) {
 }
 
 /* The operation is over (done, failed or superseded). */
+/* The operation a request starts takes the request's correlation id (Manager.correlation_id,
+ * set by the HTTP layer around the call) into its journal entries, until supervision or the end
+ * of the operation takes over. */
+static void pool_take_correlation_id(Pool *p) {
+        if (!p->manager->correlation_id)
+                return;
+        (void) free_and_strdup(&p->correlation_id, p->manager->correlation_id);
+}
+
 static void pool_set_op(Pool *p, PoolOperation o) {
+        if (o == POOL_OP_NONE || o == POOL_OP_RESTART || o == POOL_OP_ADOPT || o == POOL_OP_HEALTH_STOP)
+                p->correlation_id = mfree(p->correlation_id);
         if (p->op == o)
                 return;
         log_debug("Pool \"%s\": operation %s -> %s", p->id, pool_operation_to_string(p->op),
@@ -247,12 +271,10 @@ static void pool_remove_files(Pool *p) {
 }
 
 static void pool_log_failure(Pool *p, const char *error) {
-        log_struct(LOG_ERR,
+        log_pool_struct(LOG_ERR, p,
                    LOG_MESSAGE_ID(MESSAGE_ENGINE_FAILED),
-                   "POOL_ID=%s", p->id,
-                   "UNIT=%s", p->unit ? p->unit->name : "",
-                   "ENGINE_VERSION=%s", p->prepared ? strempty(p->prepared->engine_version) : "",
                    "ERROR=%s", error,
+                   "LAST_ERROR=%s", error,
                    LOG_MESSAGE("Pool \"%s\": %s failed: %s", p->id,
                                p->op == POOL_OP_RESTART ? "restart" :
                                p->op == POOL_OP_ADOPT ? "re-adoption" :
@@ -570,13 +592,10 @@ static void on_probe_done(Probe *probe, int r, void *userdata) {
         if (p->supervisor.circuit == CIRCUIT_HALF_OPEN)
                 pool_schedule_restart_timer(p, supervisor_next_tick(&p->supervisor, policy(p)));
 
-        log_struct(LOG_INFO,
+        log_pool_struct(LOG_INFO, p,
                    LOG_MESSAGE_ID(MESSAGE_ENGINE_READY),
-                   "POOL_ID=%s", p->id,
-                   "UNIT=%s", p->unit->name,
                    "ENGINE_PID=%d", (int) p->unit->main_pid,
                    "ENGINE_URL=%s", p->url,
-                   "ENGINE_VERSION=%s", strempty(p->prepared->engine_version),
                    "HANDOFF_PATH=%s", p->handoff_path,
                    "TIME_TO_READY_MSEC=%llu", (unsigned long long) ((ready_usec - p->start_usec) / USEC_PER_MSEC),
                    LOG_MESSAGE("Pool \"%s\" is ready: engine %s (pid %d) serves %s after %llu ms%s", p->id,
@@ -695,8 +714,7 @@ static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         /* Circuit open: time passes, maybe half-open now. */
         if (p->state == POOL_FAILED && supervisor_tick(&p->supervisor, policy(p), t)) {
-                log_struct(LOG_WARNING,
-                           "POOL_ID=%s", p->id,
+                log_pool_struct(LOG_WARNING, p,
                            "OLD_STATE=open", "NEW_STATE=half-open",
                            "FAILURE_COUNT=%u", p->supervisor.consecutive_failures,
                            LOG_MESSAGE("Pool \"%s\": circuit half-open, one trial restart.", p->id),
@@ -713,8 +731,7 @@ static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
                 (void) supervisor_tick(&p->supervisor, policy(p), t);
                 if (old != p->supervisor.circuit) {
-                        log_struct(LOG_NOTICE,
-                                   "POOL_ID=%s", p->id,
+                        log_pool_struct(LOG_NOTICE, p,
                                    "OLD_STATE=%s", circuit_state_to_string(old),
                                    "NEW_STATE=%s", circuit_state_to_string(p->supervisor.circuit),
                                    LOG_MESSAGE("Pool \"%s\": circuit %s after stable running.", p->id,
@@ -768,19 +785,18 @@ static void pool_crashed(Pool *p, CrashReason reason, const char *error) {
         supervisor_on_crash(&p->supervisor, policy(p), reason, t, random_u64, &d);
         (void) registry_set_last_error(p->manager->registry, p->id, error);
 
-        log_struct(reason == CRASH_OUT_OF_MEMORY ? LOG_CRIT : LOG_ERR,
+        log_pool_struct(reason == CRASH_OUT_OF_MEMORY ? LOG_CRIT : LOG_ERR, p,
                    LOG_MESSAGE_ID(MESSAGE_ENGINE_EXITED),
-                   "POOL_ID=%s", p->id,
-                   "UNIT=%s", p->unit->name,
-                   "ENGINE_VERSION=%s", strempty(p->prepared->engine_version),
                    "CRASH_REASON=%s", crash_reason_to_string(reason),
                    "UPTIME_SECONDS=%llu", (unsigned long long) uptime,
                    "EXIT_CODE=%d", p->unit->exec_main_code,
                    "EXIT_STATUS=%d", p->unit->exec_main_status,
                    "UNIT_RESULT=%s", strna(p->unit->result),
                    "CRASH_COUNT=%u", p->supervisor.crash_count,
+                   "RESTART_COUNT=%u", p->supervisor.restart_count,
                    "BACKOFF_MS=%llu", (unsigned long long) (d.delay / USEC_PER_MSEC),
                    "ERROR=%s", error,
+                   "LAST_ERROR=%s", error,
                    LOG_MESSAGE("Pool \"%s\": %s (%s, crash %u)", p->id, error, crash_reason_to_string(reason),
                                p->supervisor.crash_count),
                    NULL);
@@ -792,10 +808,10 @@ static void pool_crashed(Pool *p, CrashReason reason, const char *error) {
         if (d.restart) {
                 char ts[FORMAT_TIMESTAMP_MAX];
 
-                log_struct(LOG_NOTICE,
-                           "POOL_ID=%s", p->id,
+                log_pool_struct(LOG_NOTICE, p,
                            "BACKOFF_MS=%llu", (unsigned long long) (d.delay / USEC_PER_MSEC),
                            "CRASH_COUNT=%u", p->supervisor.crash_count,
+                           "RESTART_COUNT=%u", p->supervisor.restart_count,
                            "NEXT_RESTART_AT=%s", format_timestamp_rfc3339(ts, sizeof(ts), t + d.delay),
                            LOG_MESSAGE("Pool \"%s\": restart in %llu ms.", p->id,
                                        (unsigned long long) (d.delay / USEC_PER_MSEC)),
@@ -806,8 +822,7 @@ static void pool_crashed(Pool *p, CrashReason reason, const char *error) {
                                   (double) d.delay / USEC_PER_SEC);
         } else {
                 if (d.circuit_opened)
-                        log_struct(LOG_CRIT,
-                                   "POOL_ID=%s", p->id,
+                        log_pool_struct(LOG_CRIT, p,
                                    "OLD_STATE=%s", circuit_state_to_string(old_circuit),
                                    "NEW_STATE=open",
                                    "FAILURE_COUNT=%u", p->supervisor.consecutive_failures,
@@ -1051,6 +1066,7 @@ static int build_spec_and_start(Pool *p) {
         _cleanup_strv_free_ char **argv = NULL, **env = NULL;
         _cleanup_free_ char *description = NULL, *ident = NULL, *log_file = NULL, *cvd = NULL, *pool_env = NULL,
                 *work_directory = NULL;
+        const char *pool_field = NULL;
         EngineUnitSpec spec;
         int r;
 
@@ -1085,7 +1101,7 @@ static int build_spec_and_start(Pool *p) {
         r = strv_push(&env, pool_env);
         if (r < 0)
                 return r;
-        TAKE_PTR(pool_env);
+        pool_field = TAKE_PTR(pool_env);        /* owned by env now; also the journal field */
 
         if (asprintf(&description, "LLM engine %s for pool %s", engine_kind_to_string(pe->engine),
                      pe->pool_id) < 0 ||
@@ -1109,6 +1125,7 @@ static int build_spec_and_start(Pool *p) {
                 .syslog_identifier = ident,
                 .argv = argv,
                 .environment = env,
+                .log_extra_fields = STRV_MAKE(pool_field),
                 .log_file = log_file,
                 .stop_timeout = c->stop_timeout,
                 /* A user manager runs everything as its user; User= is for the system one. */
@@ -1162,14 +1179,12 @@ static int pool_start_engine(Pool *p, PoolOperation op) {
         if (r < 0)
                 return r;
 
-        log_struct(LOG_INFO,
+        log_pool_struct(LOG_INFO, p,
                    LOG_MESSAGE_ID(MESSAGE_ENGINE_STARTING),
-                   "POOL_ID=%s", p->id,
-                   "UNIT=%s", p->unit->name,
-                   "ENGINE=%s", engine_kind_to_string(p->prepared->engine),
-                   "ENGINE_VERSION=%s", strempty(p->prepared->engine_version),
                    "ENGINE_BINARY=%s", p->prepared->binary_path,
-                   "DEVICE_MASK=%s", strempty(p->prepared->device_mask),
+                   "OPERATION=%s", pool_operation_to_string(op),
+                   "RESTART_COUNT=%u", p->supervisor.restart_count,
+                   "BACKOFF_MS=%llu", (unsigned long long) (p->supervisor.last_backoff / USEC_PER_MSEC),
                    LOG_MESSAGE("Pool \"%s\": starting engine %s as %s", p->id, p->prepared->binary_path,
                                p->unit->name),
                    NULL);
@@ -1235,10 +1250,8 @@ static void pool_on_stopped(Pool *p, const char *error) {
                 return;
         }
 
-        log_struct(LOG_INFO,
+        log_pool_struct(LOG_INFO, p,
                    LOG_MESSAGE_ID(MESSAGE_ENGINE_STOPPED),
-                   "POOL_ID=%s", p->id,
-                   "UNIT=%s", p->unit->name,
                    LOG_MESSAGE("Pool \"%s\": engine %s stopped", p->id, p->unit->name),
                    NULL);
 
@@ -1289,6 +1302,7 @@ static int pool_stop_engine(Pool *p) {
 int pool_stop(Pool *p, PoolDoneCallback cb, void *userdata, PoolError *ret_error) {
         int r;
 
+        pool_take_correlation_id(p);
         if (p->preload_pending && !state_is_active(p->state)) {
                 /* Nothing started yet: the preload ends here, and the pool is stopped. */
                 p->preload_pending = prepared_engine_free(p->preload_pending);
@@ -1347,8 +1361,7 @@ static void pool_drain_finish(Pool *p, bool stopped) {
         }
         manager_pool_changed(p->manager, p->id);
 
-        log_struct(p->drain_outcome.force_stopped ? LOG_WARNING : LOG_INFO,
-                   "POOL_ID=%s", p->id,
+        log_pool_struct(p->drain_outcome.force_stopped ? LOG_WARNING : LOG_INFO, p,
                    "DURATION_MS=%llu", (unsigned long long) p->drain_outcome.duration_ms,
                    "FORCE_STOPPED=%d", (int) p->drain_outcome.force_stopped,
                    "FINAL_LEASE_COUNT=%u", p->drain_outcome.final_lease_count,
@@ -1440,6 +1453,7 @@ int pool_drain(Pool *p, uint64_t deadline_ms, PoolDoneCallback cb, void *userdat
         r = waiter_add(&p->drain_waiters, cb, userdata);
         if (r < 0)
                 return r;
+        pool_take_correlation_id(p);
         log_pool(LOG_INFO, p, "draining, deadline %llu ms, %u active lease(s).",
                  (unsigned long long) deadline_ms, registry_get_active_leases(p->manager->registry, p->id));
         /* A drain supersedes a start in progress: whoever asked for it learns so now. */
@@ -1475,8 +1489,7 @@ static void pool_reload_finish(Pool *p, PoolErrorCode code, bool rolled_back, co
                 (void) free_and_strdup(&o->error, error);
         error = o->error;
 
-        log_struct(success ? LOG_INFO : LOG_WARNING,
-                   "POOL_ID=%s", p->id,
+        log_pool_struct(success ? LOG_INFO : LOG_WARNING, p,
                    "RELOAD_SUCCESS=%d", (int) success,
                    "ROLLED_BACK=%d", (int) rolled_back,
                    "ENGINE_VERSION=%s", strempty(o->engine_version),
@@ -1547,6 +1560,7 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
         r = pool_check_binary(*prepared, ret_error);
         if (r < 0)
                 return r;
+        pool_take_correlation_id(p);
 
         r = prepared_engine_copy(p->prepared, &p->rollback);
         if (r < 0)
@@ -1616,6 +1630,7 @@ int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *
 
         if (pool_is_active(p))
                 return pool_busy_error(p, ret_error);
+        pool_take_correlation_id(p);
 
         /* Validation: a binary that cannot run is the caller's mistake, refused before any unit
          * exists, and nothing changes. */
@@ -1737,8 +1752,8 @@ int pool_reset(Pool *p, PoolError *ret_error) {
                 return pool_busy_error(p, ret_error);
 
         supervisor_reset(&p->supervisor, policy(p), now(CLOCK_REALTIME));
-        log_struct(LOG_NOTICE,
-                   "POOL_ID=%s", p->id,
+        pool_take_correlation_id(p);
+        log_pool_struct(LOG_NOTICE, p,
                    "NEW_STATE=closed",
                    LOG_MESSAGE("Pool \"%s\": circuit reset by request.", p->id),
                    NULL);
@@ -1907,6 +1922,7 @@ Pool *pool_free(Pool *p) {
         prepared_engine_free(p->rollback);
         free(p->reload_outcome.engine_version);
         free(p->reload_outcome.error);
+        free(p->correlation_id);
         free(p->id);
         free(p->pid_path);
         free(p->handoff_path);

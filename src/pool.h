@@ -163,6 +163,7 @@ struct Pool {
         ReloadOutcome reload_outcome;   /* the last reload's result */
 
         PoolMetrics metrics;
+        char *correlation_id;           /* of the request whose operation is under way, or NULL */
 
         /* A preload (op PRELOAD) waiting for engine_unit_check(): the unit must not exist yet. */
         PreparedEngine *preload_pending;

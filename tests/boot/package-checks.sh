@@ -147,6 +147,9 @@ phase_install() {
         check "journalctl -u $UNIT: the engine's own lines" \
                 wait_for 5 bash -c 'journalctl -q -o cat -u "$1" | grep -q "^fake-engine: pid $2 listening on "' \
                 sh "$UNIT" "${pid:-x}"
+        check "journalctl POOL_ID=$POOL: the engine's lines (LogExtraFields=) and the daemon's" \
+                wait_for 5 bash -c 'j=$(journalctl -q -o cat POOL_ID="$1"); grep -q "^fake-engine: pid $2 listening on " <<<"$j" &&
+                       grep -q "^Pool \"$1\" is ready" <<<"$j"' sh "$POOL" "${pid:-x}"
         check "poolctl list: $POOL ready" bash -c 'poolctl --no-legend list | grep -q "^$1 *ready "' sh "$POOL"
         check "bash completion offers the running pool's ID: poolctl status b<Tab>" \
                 bash -c '[ "$(complete_line "poolctl status b")" = "$1" ]' sh "$POOL"
