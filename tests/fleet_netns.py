@@ -138,8 +138,9 @@ class Network:
 class Node:
     """Node i: tests/sandbox in its namespace, running the agent."""
 
-    def __init__(self, network, i, etcd_url, ttl, workdir, extra_config=""):
+    def __init__(self, network, i, etcd_url, ttl, workdir, extra_config="", log_level="debug"):
         self.network = network
+        self.log_level = log_level
         self.i = i
         self.name = f"node-{i}"
         self.proc = None
@@ -151,7 +152,8 @@ class Node:
         self.proc = subprocess.Popen(
             ["nsenter", f"--net=/run/netns/{self.network.namespace(self.i)}", "--", SANDBOX, "--",
              sys.executable, os.path.abspath(__file__), "--agent", self.name, *self.args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, start_new_session=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, start_new_session=True,
+            env={**os.environ, "FLEET_AGENT_LOG_LEVEL": self.log_level})
 
     def output(self):
         with open(self.stderr_path, errors="replace") as f:
@@ -207,8 +209,8 @@ class Node:
 class Cluster:
     """etcd on the bridge and n nodes; a context manager that removes everything on exit."""
 
-    def __init__(self, n=3, ttl=2, extra_config=""):
-        self.n, self.ttl, self.extra_config = n, ttl, extra_config
+    def __init__(self, n=3, ttl=2, extra_config="", log_level="debug"):
+        self.n, self.ttl, self.extra_config, self.log_level = n, ttl, extra_config, log_level
         self.network = None
         self.etcd = None
         self.nodes = []
@@ -223,7 +225,7 @@ class Cluster:
             self.network.create()
             self.etcd = etcd.Etcd(self.dir, host=self.network.host_address)
             self.etcd.start()
-            self.nodes = [Node(self.network, i, self.etcd.url, self.ttl, self.dir, self.extra_config)
+            self.nodes = [Node(self.network, i, self.etcd.url, self.ttl, self.dir, self.extra_config, self.log_level)
                           for i in range(1, self.n + 1)]
             for node in self.nodes:
                 node.start()
@@ -256,15 +258,14 @@ class Cluster:
 def agent(name, etcd_url, ttl, extra_config):
     th = _load("test_http", os.path.join(HERE, "test-http.py"))
     daemon = th.Daemon(UNIT, extra_config=f"[Fleet]\nEtcd={etcd_url}\nNodeName={name}\nLeaseTTL={ttl}s\n"
-                                          + extra_config)
+                                          + extra_config,
+                       env={"POOL_MANAGERD_LOG_LEVEL": os.environ.get("FLEET_AGENT_LOG_LEVEL", "debug")})
     logs = os.path.join(daemon.dir, "engine-logs")
     os.mkdir(logs)
 
-    def preload(pool, flags=(), health=None):
-        port = th.free_port()
+    def preload(pool, flags=(), port=None):
+        port = port or th.free_port()
         body = th.prepared(pool, port, f"--probe-log={logs}/{pool}.probe", *flags)
-        if health:
-            body["health"] = health
         r = daemon.post(f"/pools/{pool}/preload", {"prepared": body}, timeout=120)
         return {"status": r.status, "body": r.json}
 
@@ -290,9 +291,25 @@ def agent(name, etcd_url, ttl, extra_config):
         th.systemctl("reset-failed", f"{UNIT}.service")
         return {"killed_at": t}
 
-    def preload_many(pools, parallel=1, **kw):
+    def preload_many(pools, parallel=1, ready_after=None):
+        """ready_after: per pool, ms from its engine's start to its readiness."""
+        flags = [[f"--ready-after={ms}"] for ms in ready_after] if ready_after else [[]] * len(pools)
+        ports = set()
+        while len(ports) < len(pools):      # free_port() alone may pick one port twice
+            ports.add(th.free_port())
         with concurrent.futures.ThreadPoolExecutor(parallel) as ex:
-            return dict(zip(pools, ex.map(lambda p: preload(p, **kw), pools)))
+            return dict(zip(pools, ex.map(preload, pools, flags, ports)))
+
+    def messages(contains):
+        """The daemon's journal lines containing a text: [[realtime us, message], ...]."""
+        out = subprocess.run(["journalctl", "--no-pager", "-q", "-o", "json", f"_SYSTEMD_USER_UNIT={UNIT}.service"],
+                             capture_output=True, text=True, errors="replace").stdout
+        found = []
+        for line in out.splitlines():
+            e = json.loads(line)
+            if isinstance(e.get("MESSAGE"), str) and contains in e["MESSAGE"]:
+                found.append([int(e["__REALTIME_TIMESTAMP"]), e["MESSAGE"]])
+        return {"messages": found}
 
     def http(method, path, body=None):
         r = th.request(daemon.port, method, path, body=body, timeout=60)
@@ -309,6 +326,7 @@ def agent(name, etcd_url, ttl, extra_config):
         "http": http,
         "pids": pids,
         "log": lambda: {"log": daemon.log()},
+        "messages": messages,
     }
     try:
         for line in sys.stdin:
