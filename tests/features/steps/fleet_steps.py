@@ -5,6 +5,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -166,3 +167,110 @@ def step_poolctl_fleet(context, pool, node, state):
 @step('the daemon\'s journal has a line containing "{text}"')
 def step_journal_contains(context, text):
     assert harness.wait_for(lambda: text in context.h.daemon.log(), timeout=5), context.h.daemon.log()[-3000:]
+
+
+@step('within {n:g} seconds etcd has the node key of "{node}" with')
+def step_node_key_with(context, n, node):
+    rows = [(row["field"], row["value"]) for row in context.table]
+    key = node_key(node)
+    keys = wait_keys(context, lambda k: key in k and isinstance(k[key]["value"], dict) and
+                     all(matches(context, k[key]["value"].get(f), v) for f, v in rows), n, f"{key} not as wanted")
+    check_table(context, keys[key]["value"], rows, key)
+
+
+@step('the node key of "{node}" names the daemon\'s HTTP address and the version "pool-managerd --version" prints')
+def step_node_key_url(context, node):
+    v = the_etcd(context).range(PREFIX)[node_key(node)]["value"]
+    assert v["url"] == f"http://127.0.0.1:{context.h.daemon.port}", v
+    out = harness.run(harness.POOL_MANAGERD, "--version", check=True).stdout
+    assert v["version"] and v["version"] in out.split(), (v, out)
+
+
+@step('the lease of node "{node}" was granted with a TTL of {n:d} seconds')
+def step_lease_ttl(context, node, n):
+    e = the_etcd(context)
+    lease = e.range(PREFIX)[node_key(node)]["lease"]
+    out = e.ctl("lease", "timetolive", format(lease, "x")).stdout
+    assert f"granted with TTL({n}s)" in out, out
+
+
+@step('the key of {what} has "{field}" as a UTC time with milliseconds')
+def step_key_timestamp(context, what, field):
+    key = key_named(what)
+    v = the_etcd(context).range(PREFIX)[key]["value"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", v.get(field) or ""), v
+
+
+@step('the key of pool "{pool}" on node "{node}" has no field "{field}"')
+def step_key_no_field(context, pool, node, field):
+    v = the_etcd(context).range(PREFIX)[pool_key(pool, node)]["value"]
+    assert field not in v, v
+
+
+def key_named(what):
+    """'node "X"' or 'pool "P" on node "X"' -> the key."""
+    m = re.fullmatch(r'node "([^"]+)"', what) or re.fullmatch(r'pool "([^"]+)" on node "([^"]+)"', what)
+    assert m, what
+    return node_key(m.group(1)) if m.lastindex == 1 else pool_key(m.group(1), m.group(2))
+
+
+@step('the version of the key of pool "{pool}" on node "{node}" is noted')
+def step_note_version(context, pool, node):
+    context.s.marks["key_version"] = the_etcd(context).range(PREFIX)[pool_key(pool, node)]["version"]
+
+
+@step('I take {n:d} leases on pool "{pool}" and give {m:d} of them back')
+def step_lease_burst(context, n, pool, m):
+    t0 = time.monotonic()
+    for method in ["POST"] * n + ["DELETE"] * m:
+        r = context.h.daemon.request(method, f"/pools/{pool}/leases")
+        assert r.status == 200, r
+    context.s.marks["burst"] = (n + m, time.monotonic() - t0)
+
+
+@step('etcd wrote the key of pool "{pool}" on node "{node}" at most once per 50 ms during that, and fewer times '
+      'than it changed')
+def step_coalesced(context, pool, node):
+    changes, took = context.s.marks["burst"]
+    writes = the_etcd(context).range(PREFIX)[pool_key(pool, node)]["version"] - context.s.marks["key_version"]
+    # From the first change to one interval after the last (10 ms for the timer starting the last write).
+    bound = 2 + int((took + 0.01) / 0.05)
+    assert 1 <= writes <= bound, f"{writes} writes for {changes} changes in {took:.3f} s (at most {bound})"
+    assert writes < changes, f"{writes} writes for {changes} changes"
+
+
+@step('a key of pool "{pool}" on node "{node}" is put in etcd on a lease of its own')
+def step_put_stale(context, pool, node):
+    e = the_etcd(context)
+    lease = e.grant(60)
+    r = e.ctl("put", f"--lease={lease}", pool_key(pool, node), json.dumps({"node": node, "pool_id": pool,
+                                                                           "ready": True}))
+    assert r.returncode == 0, r.stderr
+
+
+@step('the lease of node "{node}" is revoked')
+def step_revoke(context, node):
+    e = the_etcd(context)
+    lease = e.range(PREFIX)[node_key(node)]["lease"]
+    context.s.marks["revoked_lease"] = lease
+    r = e.ctl("lease", "revoke", format(lease, "x"))
+    assert r.returncode == 0, r.stderr
+
+
+@step('within {n:g} seconds etcd has the node key of "{node}" on a new lease')
+def step_new_lease(context, n, node):
+    old = context.s.marks["revoked_lease"]
+    wait_keys(context, lambda k: node_key(node) in k and k[node_key(node)]["lease"] not in (0, old), n,
+              f"{node_key(node)} not on a new lease")
+
+
+@step('within {n:g} seconds GET /fleet/pools lists no pool of node "{node}"')
+def step_fleet_pools_none(context, n, node):
+    pools = []
+
+    def check():
+        nonlocal pools
+        r = context.h.daemon.request("GET", "/fleet/pools")
+        pools = [(p["node"], p["pool_id"]) for p in r.json["pools"]] if r.status == 200 else ["?"]
+        return not any(x[0] == node for x in pools)
+    assert harness.wait_for(check, timeout=n), pools

@@ -56,14 +56,16 @@ def make_certificates(directory):
 
 class Etcd:
     """tls: make_certificates()'s paths: https with client certificates required.
-    user: (name, password) for reading once auth is enabled."""
+    user: (name, password) for reading once auth is enabled. host: the address it listens on
+    (tests/fleet_netns.py: a bridge that network namespaces reach)."""
 
-    def __init__(self, directory, tls=None):
+    def __init__(self, directory, tls=None, host="127.0.0.1"):
         self.dir = directory
+        self.host = host
         ports = subprocess.run([FREE_PORT, "2"], capture_output=True, text=True, check=True).stdout.split()
         self.client_port, self.peer_port = int(ports[0]), int(ports[1])
         self.tls = tls
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.client_port}"
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.client_port}"
         self.user = None
         self.proc = None
 
@@ -75,7 +77,7 @@ class Etcd:
             return ""
 
     def start(self):
-        peer = f"http://127.0.0.1:{self.peer_port}"
+        peer = f"http://{self.host}:{self.peer_port}"
         with open(os.path.join(self.dir, "etcd.log"), "ab") as log:
             self.proc = subprocess.Popen(
                 ["etcd", "--name", "fleet-test", "--data-dir", os.path.join(self.dir, "etcd-data"),
@@ -110,10 +112,10 @@ class Etcd:
 
     def connection(self):
         if not self.tls:
-            return http.client.HTTPConnection("127.0.0.1", self.client_port, timeout=10)
+            return http.client.HTTPConnection(self.host, self.client_port, timeout=10)
         ctx = ssl.create_default_context(cafile=self.tls["ca"])
         ctx.load_cert_chain(self.tls["client_cert"], self.tls["client_key"])
-        return http.client.HTTPSConnection("127.0.0.1", self.client_port, timeout=10, context=ctx)
+        return http.client.HTTPSConnection(self.host, self.client_port, timeout=10, context=ctx)
 
     def call(self, path, body, token=None):
         headers = {"Content-Type": "application/json"}
