@@ -638,6 +638,9 @@ static void pool_watch_engine_log(Pool *p) {
         if (r < 0)
                 log_pool(LOG_DEBUG, p, "cannot watch the engine's journal (%s), probing on the grid alone.",
                          strerror(-r));
+        else
+                log_pool(LOG_DEBUG, p, "its engine's journal lines trigger probes (invocation %s).",
+                         isempty(p->unit->invocation_id) ? "not known yet" : p->unit->invocation_id);
 }
 
 static int pool_start_probe(Pool *p) {

@@ -76,6 +76,9 @@ class TriggeredReadiness(th.HttpTestCase):
         self.assertGreaterEqual(seen.count(503), 2, seen)
         s = self.daemon.get("/pools/trig1/status").json
         self.assertEqual((s["state"], s["ready"]), ("ready", True), s)
+        # Ready: the journal watch is released (no pool probes), so an idle daemon is not woken.
+        self.assertTrue(th.wait_for(lambda: self.daemon.log().count("Engine journal watch closed.") >= 1,
+                                    timeout=10), self.daemon.log()[-2000:])
         print(f"# ready detected {lag * 1000:.0f} ms after the engine turned ready "
               f"(HealthInterval=2s); {len(seen)} probes", flush=True)
         self.stop("trig1")
