@@ -3,8 +3,9 @@
 /*
  * bench/preload-client: sends every PreparedEngine given on the command line (JSON files) to
  * org.llorch.PoolManager1.Preload at once, asynchronously on one bus connection, and waits
- * for all replies. Prints one line per reply: "<pool file> <ms since start> ok|error". The
- * point is to measure the daemon, not the cost of starting one client process per pool.
+ * for all replies. Prints "start <CLOCK_REALTIME us>", then one line per reply: "<pool file>
+ * <ms since start> ok|error". The point is to measure the daemon, not the cost of starting one
+ * client process per pool.
  */
 
 #include <stdio.h>
@@ -63,6 +64,13 @@ int main(int argc, char *argv[]) {
         }
 
         clock_gettime(CLOCK_MONOTONIC, &start);
+        {
+                struct timespec rt;
+
+                /* The start on the wall clock, for bench/preload-concurrency's true all-ready time. */
+                clock_gettime(CLOCK_REALTIME, &rt);
+                printf("start %lld\n", (long long) rt.tv_sec * 1000000LL + rt.tv_nsec / 1000);
+        }
         for (int i = 1; i < argc; i++) {
                 sd_bus_message *m = NULL;
                 char *json = read_file(argv[i]);

@@ -72,6 +72,16 @@ static void engine_unit_set_main_pid(EngineUnit *u, pid_t pid) {
                 engine_unit_emit(u, ENGINE_UNIT_MAIN_PID, NULL);
 }
 
+/* 16 bytes from the bus as 32 hex digits; anything else (the empty array of a unit that is
+ * not running) clears it. */
+static void engine_unit_set_invocation_id(EngineUnit *u, const uint8_t *id, size_t n) {
+        u->invocation_id[0] = '\0';
+        if (n != 16)
+                return;
+        for (size_t i = 0; i < n; i++)
+                (void) snprintf(u->invocation_id + 2 * i, 3, "%02x", id[i]);
+}
+
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         EngineUnit *u = userdata;
         const char *interface;
@@ -118,6 +128,20 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
                         if (r < 0)
                                 goto fail;
                         engine_unit_set_main_pid(u, (pid_t) pid);
+                } else if (streq(contents, "ay") && streq(name, "InvocationID")) {
+                        const void *id;
+                        size_t n;
+
+                        r = sd_bus_message_enter_container(m, 'v', "ay");
+                        if (r < 0)
+                                goto fail;
+                        r = sd_bus_message_read_array(m, 'y', &id, &n);
+                        if (r < 0)
+                                goto fail;
+                        r = sd_bus_message_exit_container(m);
+                        if (r < 0)
+                                goto fail;
+                        engine_unit_set_invocation_id(u, id, n);
                 } else if (streq(contents, "i") &&
                            (streq(name, "ExecMainCode") || streq(name, "ExecMainStatus"))) {
                         int32_t v;

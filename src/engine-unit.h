@@ -75,6 +75,7 @@ struct EngineUnit {
         char *sub_state;
         char *result;
         pid_t main_pid;
+        char invocation_id[33];         /* InvocationID as 32 hex digits, "" while not known */
         int exec_main_code;             /* CLD_EXITED, CLD_KILLED, CLD_DUMPED, 0 */
         int exec_main_status;
 };

@@ -38,8 +38,7 @@ static int add_match(sd_journal *j, const char *field, const char *value, char *
         return 0;
 }
 
-/* Returns the entry's field value (without "FIELD="), 0 if the entry has no such field. */
-static int entry_field(sd_journal *j, const char *field, const char **ret, size_t *ret_size) {
+int journal_entry_field(sd_journal *j, const char *field, const char **ret, size_t *ret_size) {
         size_t flen = strlen(field), size;
         const void *data;
         int r;
@@ -62,7 +61,7 @@ static bool entry_is_ours(sd_journal *j, const JournalTailMatch *m) {
         size_t n;
 
         if (!isempty(m->invocation_id) &&
-            entry_field(j, "_SYSTEMD_INVOCATION_ID", &v, &n) > 0 &&
+            journal_entry_field(j, "_SYSTEMD_INVOCATION_ID", &v, &n) > 0 &&
             (n != strlen(m->invocation_id) || strncasecmp(v, m->invocation_id, n) != 0))
                 return false;
         return true;
@@ -153,7 +152,7 @@ int journal_tail_lines(sd_journal *j, const JournalTailMatch *m, unsigned max_li
                         break;
                 if (!entry_is_ours(j, m))
                         continue;
-                if (entry_field(j, "MESSAGE", &v, &size) <= 0)
+                if (journal_entry_field(j, "MESSAGE", &v, &size) <= 0)
                         continue;
 
                 line = line_from_message(v, size, max_line_bytes);

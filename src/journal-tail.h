@@ -61,6 +61,10 @@ typedef struct JournalTailMatch {
         uint64_t since_usec;
 } JournalTailMatch;
 
+/* The current entry's value of field (without "FIELD=", not NUL-terminated): 1, or 0 when the
+ * entry has no such field, or a negative errno. */
+int journal_entry_field(sd_journal *j, const char *field, const char **ret, size_t *ret_size);
+
 /*
  * Returns in *ret_lines the MESSAGE= of the last max_lines entries that match, oldest first:
  * trailing whitespace removed, empty lines skipped, each cut at max_line_bytes bytes (0: no

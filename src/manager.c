@@ -76,6 +76,9 @@ int manager_new(Manager **ret, bool user, Config *config, const char *config_pat
         r = curl_glue_new(&m->curl, m->event);
         if (r < 0)
                 return r;
+        r = journal_watch_new(&m->journal_watch, m->event, user, POOL_ENGINES_SLICE);
+        if (r < 0)
+                return r;
 
         m->engines_dir = path_join(config->runtime_directory, "engines");
         m->logs_dir = path_join(config->runtime_directory, "logs");
@@ -104,6 +107,7 @@ Manager *manager_free(Manager *m) {
         if (m->journal)
                 sd_journal_close(m->journal);
         sd_event_source_disable_unref(m->journal_idle_source);
+        journal_watch_free(m->journal_watch);
         sd_bus_slot_unref(m->job_removed_slot);
         sd_bus_slot_unref(m->list_units_slot);
         sd_bus_slot_unref(m->subscribe_slot);

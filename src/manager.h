@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "curl-glue.h"
+#include "journal-watch.h"
 #include "gpu.h"
 #include "pool.h"
 #include "preflight.h"
@@ -55,6 +56,7 @@ struct Manager {
 
         sd_journal *journal;            /* for the last lines of crashed engines; closed when idle */
         sd_event_source *journal_idle_source;
+        JournalWatch *journal_watch;    /* engines' lines as they come, while pools probe */
         sd_bus_slot *job_removed_slot;
         sd_bus_slot *list_units_slot;   /* re-adoption at start-up */
         bool adoption_done;             /* units listed, saved states read, pools created */

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "manager.h"
 #include "pool.h"
+#include "probe-trigger.h"
 #include "shared/cgroup-util.h"
 #include "shared/fileio.h"
 #include "shared/json-util.h"
@@ -129,6 +130,7 @@ static void pool_mirror(Pool *p) {
  *                   the tick that closes the circuit)
  *   drain_timer     starting, probing, ready: the drain deadline of a running engine
  *   adoption        probing: a re-adopted engine not yet probed once
+ *   log_watch       probing: the engine's journal lines trigger readiness probes
  */
 static void pool_set_state(Pool *p, PoolState s) {
         PoolState old = p->state;
@@ -142,8 +144,10 @@ static void pool_set_state(Pool *p, PoolState s) {
         if (s != POOL_STARTING && s != POOL_PROBING && s != POOL_READY)
                 p->drain_timer = sd_event_source_disable_unref(p->drain_timer);
         /* A re-adopted engine is accounted for once it left probing (ready, failed, gone). */
-        if (s != POOL_PROBING)
+        if (s != POOL_PROBING) {
                 p->adoption_pending = false;
+                p->log_watch = journal_watch_slot_free(p->log_watch);
+        }
 
         p->state = s;
         if (old != s)
@@ -619,6 +623,31 @@ static void on_adoption_probe_attempt(Probe *probe, int r, void *userdata) {
         manager_pool_changed(p->manager, p->id);
 }
 
+/* A line from the engine: it may just have started to answer. */
+static void on_engine_line(const char *message, size_t size, void *userdata) {
+        Pool *p = userdata;
+
+        if (p->state == POOL_PROBING && p->probe)
+                probe_trigger(p->probe, probe_trigger_is_ready_line(message, size));
+}
+
+/* While probing, the engine's journal lines trigger probes besides the grid (EngineLogs=file:
+ * the grid alone). The unit's InvocationID, once systemd told it, keeps another run's lines out. */
+static void pool_watch_engine_log(Pool *p) {
+        int r;
+
+        if (p->log_watch || !p->manager->journal_watch || p->manager->config->engine_logs != ENGINE_LOGS_JOURNAL)
+                return;
+        r = journal_watch_add(p->manager->journal_watch, &p->log_watch, p->unit->name, p->unit->invocation_id,
+                              on_engine_line, p);
+        if (r < 0)
+                log_pool(LOG_DEBUG, p, "cannot watch the engine's journal (%s), probing on the grid alone.",
+                         strerror(-r));
+        else
+                log_pool(LOG_DEBUG, p, "its engine's journal lines trigger probes (invocation %s).",
+                         isempty(p->unit->invocation_id) ? "not known yet" : p->unit->invocation_id);
+}
+
 static int pool_start_probe(Pool *p) {
         _cleanup_free_ char *url = NULL;
         const Config *c = p->manager->config;
@@ -641,7 +670,11 @@ static int pool_start_probe(Pool *p) {
                 return r;
         if (p->adoption_pending)
                 probe_set_attempt_callback(p->probe, on_adoption_probe_attempt);
-        return probe_start(p->probe);
+        r = probe_start(p->probe);
+        if (r < 0)
+                return r;
+        pool_watch_engine_log(p);
+        return 0;
 }
 
 static void pool_on_main_pid(Pool *p) {
@@ -1121,7 +1154,7 @@ static int build_spec_and_start(Pool *p) {
 
         spec = (EngineUnitSpec) {
                 .description = description,
-                .slice = "pool-engines.slice",
+                .slice = POOL_ENGINES_SLICE,
                 .syslog_identifier = ident,
                 .argv = argv,
                 .environment = env,
@@ -1915,6 +1948,7 @@ Pool *pool_free(Pool *p) {
         sd_event_source_disable_unref(p->liveness_timer);
         sd_event_source_disable_unref(p->drain_timer);
         probe_free(p->probe);
+        journal_watch_slot_free(p->log_watch);
         engine_unit_free(p->unit);
         prepared_engine_free(p->prepared);
         prepared_engine_free(p->preload_pending);

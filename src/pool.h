@@ -22,12 +22,16 @@
 #include <stdbool.h>
 
 #include "engine-unit.h"
+#include "journal-watch.h"
 #include "metrics.h"
 #include "pool-state.h"
 #include "prepared-engine.h"
 #include "probe.h"
 #include "shared/pool-error.h"
 #include "supervision.h"
+
+/* Every engine unit runs in this slice. */
+#define POOL_ENGINES_SLICE "pool-engines.slice"
 
 typedef struct Manager Manager;
 typedef struct Pool Pool;
@@ -136,6 +140,7 @@ struct Pool {
 
         EngineUnit *unit;
         Probe *probe;                   /* readiness, or one liveness check */
+        JournalWatchSlot *log_watch;    /* probing: the engine's journal lines trigger probes */
 
         char *pid_path;
         char *handoff_path;             /* set once written */

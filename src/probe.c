@@ -6,6 +6,7 @@
 
 #include "build-config.h"
 #include "log.h"
+#include "probe-trigger.h"
 #include "probe.h"
 
 struct Probe {
@@ -23,8 +24,11 @@ struct Probe {
         unsigned attempts;
         CURL *running;                  /* the attempt in flight, if any */
         bool due;                       /* the next slot arrived while an attempt was running */
+        bool finished;                  /* answered 200 or timed out */
         sd_event_source *tick;          /* next attempt */
         sd_event_source *deadline;
+        sd_event_source *trigger;       /* a log-triggered attempt held back by the rate limit */
+        usec_t last_trigger_usec;       /* when the last log-triggered attempt went out, 0: never */
         char *last_error;
 };
 
@@ -33,12 +37,14 @@ static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 static void probe_finish(Probe *p, int r) {
+        p->finished = true;
         if (p->running) {
                 curl_glue_cancel(p->glue, p->running);
                 p->running = NULL;
         }
         (void) sd_event_source_set_enabled(p->tick, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(p->deadline, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(p->trigger, SD_EVENT_OFF);
         p->callback(p, r, p->userdata);
 }
 
@@ -183,6 +189,57 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* An attempt now, outside the grid; one in flight is followed by another at once, since it may
+ * have been sent before what triggered this. */
+static void probe_attempt_now(Probe *p, usec_t t) {
+        int r;
+
+        p->last_trigger_usec = t;
+        if (p->running) {
+                p->due = true;
+                return;
+        }
+        r = probe_launch(p);
+        if (r < 0)
+                log_warning_errno(r, "Failed to start health probe of %s: %m", p->url);
+}
+
+static int on_trigger(sd_event_source *s, uint64_t usec, void *userdata) {
+        probe_attempt_now(userdata, usec);
+        return 0;
+}
+
+void probe_trigger(Probe *p, bool ready_line) {
+        usec_t t, at;
+        int r;
+
+        /* Finished (answered 200 or timed out): nothing left to trigger. */
+        if (!p->tick || p->finished)
+                return;
+        r = sd_event_now(p->event, CLOCK_MONOTONIC, &t);
+        if (r < 0)
+                return;
+        at = probe_trigger_when(p->last_trigger_usec, t, ready_line);
+        if (at <= t) {
+                (void) sd_event_source_set_enabled(p->trigger, SD_EVENT_OFF);
+                return probe_attempt_now(p, t);
+        }
+        /* Rate-limited: one attempt when the gap has passed, for however many lines came. */
+        if (sd_event_source_get_enabled(p->trigger, NULL) > 0)
+                return;
+        if (!p->trigger) {
+                r = sd_event_add_time(p->event, &p->trigger, CLOCK_MONOTONIC, at, USEC_PER_MSEC, on_trigger, p);
+                if (r >= 0)
+                        (void) sd_event_source_set_description(p->trigger, "probe-trigger");
+        } else {
+                r = sd_event_source_set_time(p->trigger, at);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(p->trigger, SD_EVENT_ONESHOT);
+        }
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule triggered health probe of %s: %m", p->url);
+}
+
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         probe_finish(userdata, -ETIMEDOUT);
         return 0;
@@ -221,6 +278,7 @@ Probe *probe_free(Probe *p) {
                 curl_glue_cancel(p->glue, p->running);
         sd_event_source_disable_unref(p->tick);
         sd_event_source_disable_unref(p->deadline);
+        sd_event_source_disable_unref(p->trigger);
         sd_event_unref(p->event);
         free(p->last_error);
         free(p->url);

@@ -9,6 +9,8 @@
  * connection refused and any other answer mean "not yet".
  */
 
+#include <stdbool.h>
+
 #include <systemd/sd-event.h>
 
 #include "curl-glue.h"
@@ -29,6 +31,10 @@ int probe_start(Probe *p);
 /* Also called (with -EAGAIN) after every attempt that did not answer 200; NULL: not. The
  * callback may call this again, but must not free the probe. */
 void probe_set_attempt_callback(Probe *p, ProbeCallback cb);
+/* Something suggests the engine may answer now (it wrote a log line): an attempt outside the
+ * grid, at once for a ready line (see probe-trigger.h), else at most one per
+ * PROBE_TRIGGER_GAP_USEC. Only a trigger: ready still means 200. No-op once finished. */
+void probe_trigger(Probe *p, bool ready_line);
 /* What the last attempt saw: "HTTP 503", "Connection refused", ... NULL before the first. */
 const char *probe_last_error(const Probe *p);
 unsigned probe_attempts(const Probe *p);

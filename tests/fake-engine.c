@@ -92,9 +92,11 @@ static size_t arg_n_stdout_lines = 0;
 static bool arg_http10 = false;
 static const char *arg_probe_log = NULL;
 static const char *arg_ready_log = NULL;
+static const char *arg_ready_line = "fake-engine: model loaded, ready";
 static unsigned arg_slots = 1;
 static const char *arg_model = "";
 static usec_t arg_delay_bind = 0;
+static usec_t arg_log_every = 0;
 
 typedef struct Buffer {
         char *data;
@@ -331,9 +333,12 @@ static void help(void) {
                "     --http10               Answer with HTTP/1.0 status lines and close after each\n"
                "     --probe-log=PATH       Append \"<realtime ms> <monotonic ms> <status>\" per /health\n"
                "     --ready-log=PATH       Append \"<realtime us>\" at the moment /health turns 200\n"
+               "     --ready-line=TEXT      Write TEXT to stdout at that moment (default \"fake-engine:\n"
+               "                            model loaded, ready\"; llama-server: \"server is listening\")\n"
                "     --slots=N              Number of slots reported (default 1)\n"
                "     --model=PATH           Model path reported by /props\n"
-               "     --delay-bind=MS        Only listen MS ms after start\n\n"
+               "     --delay-bind=MS        Only listen MS ms after start\n"
+               "     --log-every=MS         Until ready, write a \"loading\" line to stdout every MS ms\n\n"
                "Exit status: 0 on SIGINT, 0 or --sigterm-exit= on SIGTERM, N after --exit-after,\n"
                "1 if it cannot listen, "
 "2 on usage errors.\n",
@@ -358,9 +363,11 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_HTTP10,
                 ARG_PROBE_LOG,
                 ARG_READY_LOG,
+                ARG_READY_LINE,
                 ARG_SLOTS,
                 ARG_MODEL,
                 ARG_DELAY_BIND,
+                ARG_LOG_EVERY,
                 ARG_SIGTERM_EXIT,
                 ARG_EXIT_MESSAGE,
                 ARG_REUSEPORT,
@@ -382,9 +389,11 @@ static int parse_argv(int argc, char *argv[]) {
                 { "http10",         no_argument,       NULL, ARG_HTTP10         },
                 { "probe-log",      required_argument, NULL, ARG_PROBE_LOG      },
                 { "ready-log",      required_argument, NULL, ARG_READY_LOG      },
+                { "ready-line",     required_argument, NULL, ARG_READY_LINE     },
                 { "slots",          required_argument, NULL, ARG_SLOTS          },
                 { "model",          required_argument, NULL, ARG_MODEL          },
                 { "delay-bind",     required_argument, NULL, ARG_DELAY_BIND     },
+                { "log-every",      required_argument, NULL, ARG_LOG_EVERY      },
                 { "sigterm-exit",   required_argument, NULL, ARG_SIGTERM_EXIT   },
                 { "exit-message",   required_argument, NULL, ARG_EXIT_MESSAGE   },
                 { "reuseport",      no_argument,       NULL, ARG_REUSEPORT      },
@@ -418,11 +427,13 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_EXIT_AFTER:
                 case ARG_CRASH_AFTER:
                 case ARG_ALLOCATE_AFTER:
-                case ARG_DELAY_BIND: {
+                case ARG_DELAY_BIND:
+                case ARG_LOG_EVERY: {
                         usec_t *t = c == ARG_READY_AFTER ? &arg_ready_after :
                                     c == ARG_EXIT_AFTER ? &arg_exit_after :
                                     c == ARG_CRASH_AFTER ? &arg_crash_after :
-                                    c == ARG_ALLOCATE_AFTER ? &arg_allocate_after : &arg_delay_bind;
+                                    c == ARG_ALLOCATE_AFTER ? &arg_allocate_after :
+                                    c == ARG_LOG_EVERY ? &arg_log_every : &arg_delay_bind;
 
                         r = parse_msec(optarg, t);
                         if (r < 0) {
@@ -481,6 +492,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_HTTP10:
                         arg_http10 = true;
+                        break;
+                case ARG_READY_LINE:
+                        arg_ready_line = optarg;
                         break;
                 case ARG_READY_LOG:
                         arg_ready_log = optarg;
@@ -1151,7 +1165,8 @@ static void server_gc_conns(Server *s) {
 static int server_run(Server *s) {
         _cleanup_free_ struct pollfd *pfds = NULL;
         size_t allocated_pfds = 0;
-        usec_t bind_at, ready_at, exit_at, crash_at, allocate_at;
+        usec_t bind_at, ready_at, exit_at, crash_at, allocate_at, log_at;
+        unsigned n_logged = 0;
         int r;
 
         bind_at = deadline(s->start, arg_delay_bind);
@@ -1159,6 +1174,7 @@ static int server_run(Server *s) {
         exit_at = deadline(s->start, arg_exit_after);
         crash_at = deadline(s->start, arg_crash_after);
         allocate_at = deadline(s->start, arg_allocate_after);
+        log_at = arg_log_every > 0 ? s->start + arg_log_every : USEC_INFINITY;
 
         for (;;) {
                 usec_t t = now(CLOCK_MONOTONIC), next = USEC_INFINITY;
@@ -1190,8 +1206,14 @@ static int server_run(Server *s) {
                         if (r < 0)
                                 return EXIT_BIND_FAILURE;
                 }
+                if (!s->ready_announced && t >= log_at) {
+                        /* Like a model load: a line now and then until ready. */
+                        printf("fake-engine: loading model (%u)\n", ++n_logged);
+                        fflush(stdout);
+                        log_at = t + arg_log_every;
+                }
                 if (!s->ready_announced && t >= ready_at) {
-                        printf("fake-engine: model loaded, ready\n");
+                        printf("%s\n", arg_ready_line);
                         fflush(stdout);
                         s->ready_announced = true;
                         if (arg_ready_log)
@@ -1203,7 +1225,7 @@ static int server_run(Server *s) {
                 if (s->listen_fd < 0)
                         next = MIN(next, bind_at);
                 if (!s->ready_announced)
-                        next = MIN(next, ready_at);
+                        next = MIN(next, MIN(ready_at, log_at));
                 next = MIN(next, MIN(exit_at, crash_at));
                 next = MIN(next, allocate_at);
                 next = MIN(next, s->accept_retry_at);

@@ -54,7 +54,8 @@ Feature: The preload lifecycle
     And the engine of pool "lc-poll" answered its probes 503 until it answered 200 once
 
   Scenario: The health check retries every 500 ms by default
-    The daemon runs without HealthInterval=, so the default applies.
+    The daemon runs without HealthInterval=, so the default applies. Probes triggered by the
+    engine's journal lines (next scenario) come on top of the grid.
 
     Given a running pool-managerd configured with:
       | key            | value   |
@@ -63,6 +64,21 @@ Feature: The preload lifecycle
     Then the response status is 200
     And the engine of pool "lc-interval" received at least 5 probes
     And the engine of pool "lc-interval" was probed every 500 ms
+
+  Scenario: The engine's log lines trigger probes besides the grid
+    Each line the engine writes to the journal triggers a probe (at most one per 10 ms; at once
+    for a known ready line such as llama-server's), so an engine that says it is ready is found
+    ready within milliseconds, not at the next grid slot 2 s later. Ready still means 200.
+
+    Given a running pool-managerd configured with:
+      | key            | value |
+      | HealthInterval | 2s    |
+    When pool "lc-line" is preloaded over HTTP with engine flags "--ready-after=300" and the arguments:
+      | argument                                                                       |
+      | --ready-line=main: server is listening on http://127.0.0.1 - starting the main loop |
+    Then the response status is 200
+    And the engine of pool "lc-line" answered 200 within 500 ms of turning ready
+    And the engine of pool "lc-line" answered its probes 503 until it answered 200 once
 
   Scenario: The health check stops at the first answer 200 and the pool is ready
     When pool "lc-first200" is preloaded over HTTP with engine flags "--ready-after=300"
