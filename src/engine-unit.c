@@ -470,6 +470,28 @@ static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec, cons
                         return r;
         }
 
+        /* Device masks (issue 9): the device cgroup lets the engine open only the masked GPUs'
+         * nodes and the common ones, whatever CUDA_VISIBLE_DEVICES says. systemd resolves each
+         * path when the unit starts and drops a rule whose node is missing (placement warns). */
+        if (spec->device_allow) {
+                r = append_property_string(m, "DevicePolicy", "closed");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'r', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", "DeviceAllow");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'v', "a(ss)");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'a', "(ss)");
+                STRV_FOREACH(d, spec->device_allow)
+                        if (r >= 0)
+                                r = sd_bus_message_append(m, "(ss)", *d, "rw");
+                for (unsigned i = 0; r >= 0 && i < 3; i++)
+                        r = sd_bus_message_close_container(m);
+                if (r < 0)
+                        return r;
+        }
+
         r = sd_bus_message_open_container(m, 'r', "sv");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", "Environment");

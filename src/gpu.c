@@ -520,5 +520,6 @@ int gpu_inventory_admit(GpuInventory *g, const DeviceMask *mask, const uint64_t 
 }
 
 void gpu_inventory_release(GpuInventory *g, const char *pool_id) {
-        vram_ledger_release(&g->ledger, pool_id);
+        if (g)
+                vram_ledger_release(&g->ledger, pool_id);
 }

@@ -63,7 +63,7 @@ const GpuDevice *gpu_inventory_devices(const GpuInventory *g, size_t *ret_n);
 
 /*
  * Returns the GPU that element names ("1", "GPU1", "GPU-<uuid>", or a MIG device's UUID: its GPU)
- * to service: healthy, not cordoned. -EINVAL unknown element, -EBUSY the GPU is still lost,
+ * to service: healthy, not cordoned. -EINVAL/-ENOENT bad or unknown element, -EBUSY the GPU is still lost,
  * -ENODEV no inventory; *ret_error says why. *ret_index: the GPU's index.
  */
 int gpu_inventory_uncordon(GpuInventory *g, const char *element, unsigned *ret_index, char **ret_error);

@@ -112,6 +112,8 @@ struct Pool {
         pid_t main_pid_seen;            /* the engine's MainPID this run, kept after it exits */
         char *log_read_error;           /* why the engine's last lines could not be read, or NULL */
         usec_t start_usec;              /* CLOCK_MONOTONIC of the start request */
+        struct Placement *placement;    /* devices, VRAM promised, split of the engine (src/placement.h) */
+        bool gpu_unhealthy;             /* a GPU of its mask went unhealthy: not ready, drained */
 
         /* Supervision */
         Supervisor supervisor;
