@@ -41,6 +41,12 @@ typedef struct GpuInventory GpuInventory;
  * on it are to be drained), else NULL. */
 typedef void (*GpuInventoryCallback)(GpuInventory *g, const GpuDevice *unhealthy, void *userdata);
 
+/* Called after every refresh that read the devices: per-process VRAM figures may have moved. */
+typedef void (*GpuInventoryUsageCallback)(GpuInventory *g, void *userdata);
+void gpu_inventory_set_usage_callback(GpuInventory *g, GpuInventoryUsageCallback callback);
+/* The VRAM NVML sees the processes of unit use, over every GPU and MIG device, in bytes. */
+uint64_t gpu_inventory_unit_usage(const GpuInventory *g, const char *unit);
+
 int gpu_inventory_new(GpuInventory **ret, sd_event *event, const char *library, usec_t interval,
                       GpuInventoryCallback callback, void *userdata);
 GpuInventory *gpu_inventory_free(GpuInventory *g);

@@ -1628,6 +1628,44 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
         return 0;
 }
 
+/* ---- GPU health ---- */
+
+static bool pool_uses_gpu(const Pool *p, const GpuDevice *d) {
+        const DeviceMask *mask = p->placement ? p->placement->mask : NULL;
+
+        if (!mask || !mask->enforced)
+                return false;
+        for (size_t i = 0; i < mask->n_entries; i++) {
+                if (streq_ptr(mask->entries[i].uuid, d->uuid))
+                        return true;
+                for (size_t j = 0; j < d->n_mig; j++)
+                        if (streq_ptr(mask->entries[i].uuid, d->mig[j].uuid))
+                                return true;
+        }
+        return false;
+}
+
+void pool_gpu_unhealthy(Pool *p, const GpuDevice *d) {
+        _cleanup_(pool_error_done) PoolError e = POOL_ERROR_NULL;
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        if (!pool_uses_gpu(p, d) || !(p->state == POOL_STARTING || p->state == POOL_PROBING || p->state == POOL_READY))
+                return;
+        if (asprintf(&msg, "GPU%u (%s) is %s (%s): the pool is not ready and is drained", d->index,
+                     strna(d->uuid), gpu_health_to_string(d->health), strna(d->health_reason)) < 0)
+                return (void) log_oom();
+        log_pool(LOG_ERR, p, "%s.", msg);
+        p->gpu_unhealthy = true;
+        (void) registry_set_last_error(p->manager->registry, p->id, msg);
+        pool_mirror(p);
+        if (pool_is_draining(p))
+                return;
+        r = pool_drain(p, p->manager->config->reload_drain_timeout / USEC_PER_MSEC, NULL, NULL, &e);
+        if (r < 0 && r != -ENOMEM)
+                log_pool(LOG_WARNING, p, "cannot drain: %s", pool_error_message(&e));
+}
+
 /* ---- Preload, adoption, reset ---- */
 
 /* The preload proper, once no unit of the pool's name is loaded. */

@@ -167,6 +167,9 @@ int pool_adopt_orphan(Pool *p, const char *why);
 int pool_resume(Pool *p, SavedPool *state);
 /* Manual circuit reset: closes it and, for a failed pool, restarts the engine now. */
 int pool_reset(Pool *p, PoolError *ret_error);
+/* A GPU went unhealthy or was lost: a running pool whose mask names it becomes unready and is
+ * drained (the deadline of a reload's drain); a cordoned GPU takes no new engines. */
+void pool_gpu_unhealthy(Pool *p, const struct GpuDevice *d);
 /* Leases changed: a draining pool may now stop. */
 void pool_leases_changed(Pool *p);
 

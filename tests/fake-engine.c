@@ -333,6 +333,8 @@ static void help(void) {
                "     --ready-log=PATH       Append \"<realtime us>\" at the moment /health turns 200\n"
                "     --slots=N              Number of slots reported (default 1)\n"
                "     --model=PATH           Model path reported by /props\n"
+               "     --tensor-split=A,B     Accepted and ignored, like --split-mode=M and\n"
+               "                            --tensor-parallel-size=N (pool-managerd's split flags)\n"
                "     --delay-bind=MS        Only listen MS ms after start\n\n"
                "Exit status: 0 on SIGINT, 0 or --sigterm-exit= on SIGTERM, N after --exit-after,\n"
                "1 if it cannot listen, "
@@ -364,6 +366,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SIGTERM_EXIT,
                 ARG_EXIT_MESSAGE,
                 ARG_REUSEPORT,
+                ARG_IGNORED,
         };
         static const struct option options[] = {
                 { "help",           no_argument,       NULL, 'h'                },
@@ -388,6 +391,10 @@ static int parse_argv(int argc, char *argv[]) {
                 { "sigterm-exit",   required_argument, NULL, ARG_SIGTERM_EXIT   },
                 { "exit-message",   required_argument, NULL, ARG_EXIT_MESSAGE   },
                 { "reuseport",      no_argument,       NULL, ARG_REUSEPORT      },
+                /* The split flags pool-managerd adds (issue 9), accepted like llama-server's. */
+                { "tensor-split",   required_argument, NULL, ARG_IGNORED        },
+                { "split-mode",     required_argument, NULL, ARG_IGNORED        },
+                { "tensor-parallel-size", required_argument, NULL, ARG_IGNORED  },
                 {}
         };
         bool exit_code_set = false, crash_signal_set = false;
@@ -498,6 +505,8 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_MODEL:
                         arg_model = optarg;
+                        break;
+                case ARG_IGNORED:
                         break;
                 case '?':
                         /* getopt_long() has already named the offending option. */
