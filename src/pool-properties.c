@@ -55,7 +55,7 @@ const PoolProperty pool_properties[] = {
         { "EngineVersion",     "engine_version",    "Engine",       POOL_PROPERTY_STRING, 0, get_engine_version },
         { "DeviceMask",        "device_mask",       "Device mask",  POOL_PROPERTY_STRING, 0, get_device_mask },
         { "Devices",           "devices",           "Devices",      POOL_PROPERTY_STRING, POOL_PROPERTY_IF_SET, get_devices },
-        { "VramRequiredBytes", "vram_required_bytes", "VRAM required", POOL_PROPERTY_UINT64, POOL_PROPERTY_IF_SET,
+        { "VramRequiredBytes", "vram_required_bytes", "VRAM needed",  POOL_PROPERTY_UINT64, POOL_PROPERTY_IF_SET,
           get_vram_required },
         { "VramUsedBytes",     "vram_used_bytes",   "VRAM used",    POOL_PROPERTY_UINT64, POOL_PROPERTY_IF_SET,
           get_vram_used },
