@@ -213,3 +213,18 @@ def step_missing_nodes(context, pool, i):
     for n in missing:
         assert n in s["placement_warning"], (n, s)
     assert "device nodes missing now" in context.h.daemon.log()
+
+
+@step('within {n:d} seconds the daemon\'s journal has a line containing "{text}"')
+def step_journal_contains(context, n, text):
+    d = context.h.daemon
+    assert harness.wait_for(lambda: text in d.log(), timeout=n), d.log()[-3000:]
+
+
+@step("the inventory was read through the fake NVML every {ms:d} ms")
+def step_inventory_fake(context, ms):
+    r = context.h.daemon.request("GET", "/devices")
+    assert r.status == 200, r
+    assert (r.json["state"], r.json["nvml_library"]) == ("ok", harness.FAKE_NVML), r.json
+    assert r.json["refresh_interval_usec"] == ms * 1000, r.json
+    assert [g["uuid"] for g in r.json["devices"]] == [g["uuid"] for g in context.s.gpus["devices"]], r.json
