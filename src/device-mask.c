@@ -83,6 +83,11 @@ int device_mask_find_element(const char *element, const GpuDevice *devices, size
         if (!quoted)
                 return -ENOMEM;
 
+        if ((strncasecmp(element, "GPU-", 4) == 0 || strncasecmp(element, "MIG-", 4) == 0) &&
+            (element[4] == '\0' || strspn(element + 4, "0123456789abcdefABCDEF-") != strlen(element + 4)))
+                return mask_error(ret_error, -EINVAL,
+                                  "device \"%s\" is not understood: a UUID is GPU- or MIG- and hex digits and "
+                                  "dashes", quoted);
         if (parse_index(element, &index) >= 0 ||
             (strneq(element, "GPU", 3) && parse_index(element + 3, &index) >= 0)) {
                 for (size_t i = 0; i < n; i++)
@@ -114,7 +119,7 @@ int device_mask_find_element(const char *element, const GpuDevice *devices, size
         have = describe_devices(devices, n);
         if (!have)
                 return -ENOMEM;
-        return mask_error(ret_error, -EINVAL, "unknown device \"%s\": %s", quoted, have);
+        return mask_error(ret_error, -ENOENT, "unknown device \"%s\": %s", quoted, have);
 }
 
 static int entry_name(const GpuDevice *devices, const DeviceMaskEntry *e, char **ret) {

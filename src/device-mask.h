@@ -49,8 +49,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(DeviceMask *, device_mask_free);
  * Resolves spec against devices (n may be 0). inventory_error is NULL when the inventory is
  * usable, else why not ("no NVML: ..."): then a mask is refused with -ENODEV when gpu_only, and
  * passed on unenforced otherwise. Errors, with *ret_error naming the element:
- *   -EINVAL  empty element, unknown syntax, unknown device, duplicate or overlapping device,
- *            a whole GPU in MIG mode, too many elements
+ *   -EINVAL  empty element, unknown syntax, duplicate or overlapping device, a whole GPU in MIG
+ *            mode, too many elements
+ *   -ENOENT  an element names no device of the inventory
  *   -ENODEV  no inventory and gpu_only
  *   -EBUSY   a named GPU is cordoned (unhealthy or lost, until uncordoned)
  *   -ENXIO   a MIG device whose /dev/nvidia-caps nodes are unknown (cannot be enforced)
@@ -60,7 +61,7 @@ int device_mask_resolve(const char *spec, const GpuDevice *devices, size_t n, co
 
 /*
  * Finds the device one element names ("1", "GPU1", "GPU-...", "MIG-..."): its GPU's position in
- * devices and the MIG position (-1 for a whole GPU). -EINVAL with *ret_error otherwise.
+ * devices and the MIG position (-1 for a whole GPU). -EINVAL (syntax) or -ENOENT (no such device) with *ret_error otherwise.
  */
 int device_mask_find_element(const char *element, const GpuDevice *devices, size_t n, size_t *ret_gpu,
                              int *ret_mig, char **ret_error);

@@ -91,6 +91,7 @@ int method_uncordon_device(sd_bus_message *message, void *userdata, sd_bus_error
         case -ENOMEM:
                 return r;
         case -EINVAL:
+        case -ENOENT:
                 return bus_error_set(error, POOL_ERROR_NO_SUCH_DEVICE, "%s", strna(msg));
         case -EBUSY:
                 return bus_error_set(error, POOL_ERROR_DEVICE_LOST, "%s", strna(msg));

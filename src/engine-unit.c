@@ -515,6 +515,25 @@ static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec, cons
                         return r;
         }
 
+        /* Device masks (issue 9): the device cgroup lets the engine open only the masked GPUs'
+         * nodes and the common ones, whatever CUDA_VISIBLE_DEVICES says. systemd resolves each
+         * path when the unit starts and drops a rule whose node is missing (placement warns). */
+        if (spec->device_allow) {
+                r = append_property_string(m, "DevicePolicy", "closed");
+                if (r >= 0)
+                        r = property_open(m, "DeviceAllow", "a(ss)");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'a', "(ss)");
+                for (char **d = spec->device_allow; r >= 0 && *d; d++)
+                        r = sd_bus_message_append(m, "(ss)", *d, "rw");
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = property_close(m);
+                if (r < 0)
+                        return r;
+        }
+
         r = property_open(m, "Environment", "as");
         if (r >= 0)
                 r = sd_bus_message_append_strv(m, spec->environment);

@@ -49,6 +49,8 @@ typedef struct EngineUnitSpec {
         const char *work_directory;     /* with sandbox: RuntimeDirectory= (0700, the engine's own) and
                                          * WorkingDirectory=, relative to the manager's runtime
                                          * directory (/run, $XDG_RUNTIME_DIR); NULL: neither */
+        char **device_allow;            /* DevicePolicy=closed and DeviceAllow=<node> rw for each; NULL:
+                                         * no device policy */
 } EngineUnitSpec;
 
 struct EngineUnit {

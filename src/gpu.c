@@ -47,6 +47,7 @@ struct GpuInventory {
         VramLedger ledger;
 
         GpuInventoryCallback callback;
+        GpuInventoryUsageCallback usage_callback;
         void *userdata;
 };
 
@@ -368,7 +369,39 @@ finish:
         }
         if (changed && g->callback)
                 g->callback(g, NULL, g->userdata);
+        if (g->nvml && g->usage_callback)
+                g->usage_callback(g, g->userdata);
         return 0;
+}
+
+void gpu_inventory_set_usage_callback(GpuInventory *g, GpuInventoryUsageCallback callback) {
+        g->usage_callback = callback;
+}
+
+static uint64_t processes_usage(const GpuProcess *procs, size_t n, const char *unit) {
+        uint64_t sum = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (streq_ptr(procs[i].unit, unit) && procs[i].used_memory != GPU_MEMORY_UNKNOWN)
+                        sum += procs[i].used_memory;
+        return sum;
+}
+
+uint64_t gpu_inventory_unit_usage(const GpuInventory *g, const char *unit) {
+        uint64_t sum = 0;
+
+        if (!g || !unit)
+                return 0;
+        for (size_t i = 0; i < g->n_devices; i++) {
+                const GpuDevice *d = &g->devices[i];
+
+                /* A MIG-enabled GPU's own list already holds its MIG devices' processes. */
+                sum += processes_usage(d->processes, d->n_processes, unit);
+                if (!d->mig_enabled || d->n_processes == 0)
+                        for (size_t j = 0; j < d->n_mig; j++)
+                                sum += processes_usage(d->mig[j].processes, d->mig[j].n_processes, unit);
+        }
+        return sum;
 }
 
 static int arm_timer(GpuInventory *g, usec_t when) {
@@ -520,5 +553,6 @@ int gpu_inventory_admit(GpuInventory *g, const DeviceMask *mask, const uint64_t 
 }
 
 void gpu_inventory_release(GpuInventory *g, const char *pool_id) {
-        vram_ledger_release(&g->ledger, pool_id);
+        if (g)
+                vram_ledger_release(&g->ledger, pool_id);
 }

@@ -41,6 +41,12 @@ typedef struct GpuInventory GpuInventory;
  * on it are to be drained), else NULL. */
 typedef void (*GpuInventoryCallback)(GpuInventory *g, const GpuDevice *unhealthy, void *userdata);
 
+/* Called after every refresh that read the devices: per-process VRAM figures may have moved. */
+typedef void (*GpuInventoryUsageCallback)(GpuInventory *g, void *userdata);
+void gpu_inventory_set_usage_callback(GpuInventory *g, GpuInventoryUsageCallback callback);
+/* The VRAM NVML sees the processes of unit use, over every GPU and MIG device, in bytes. */
+uint64_t gpu_inventory_unit_usage(const GpuInventory *g, const char *unit);
+
 int gpu_inventory_new(GpuInventory **ret, sd_event *event, const char *library, usec_t interval,
                       GpuInventoryCallback callback, void *userdata);
 GpuInventory *gpu_inventory_free(GpuInventory *g);
@@ -63,7 +69,7 @@ const GpuDevice *gpu_inventory_devices(const GpuInventory *g, size_t *ret_n);
 
 /*
  * Returns the GPU that element names ("1", "GPU1", "GPU-<uuid>", or a MIG device's UUID: its GPU)
- * to service: healthy, not cordoned. -EINVAL unknown element, -EBUSY the GPU is still lost,
+ * to service: healthy, not cordoned. -EINVAL/-ENOENT bad or unknown element, -EBUSY the GPU is still lost,
  * -ENODEV no inventory; *ret_error says why. *ret_index: the GPU's index.
  */
 int gpu_inventory_uncordon(GpuInventory *g, const char *element, unsigned *ret_index, char **ret_error);

@@ -551,7 +551,7 @@ static int route_device_uncordon(HttpRequest *r, const char *id) {
         if (k == -ENOMEM)
                 return k;
         if (k < 0)
-                return http_request_reply_error(r, k == -EINVAL ? POOL_ERROR_NO_SUCH_DEVICE :
+                return http_request_reply_error(r, k == -EINVAL || k == -ENOENT ? POOL_ERROR_NO_SUCH_DEVICE :
                                                 k == -EBUSY ? POOL_ERROR_DEVICE_LOST : POOL_ERROR_GPU_REQUIRED,
                                                 "%s", error ?: strerror(-k));
         o = json_object_new_object();

@@ -471,11 +471,33 @@ static int on_startup_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 }
 
 /* The GPU inventory changed beyond memory figures. A GPU that became unhealthy takes no new engines
- * (the mask resolver refuses it); draining the pools on it belongs to the pool start integration. */
+ * (the mask resolver refuses it) and the pools on it are drained. */
 static void on_gpus_changed(GpuInventory *g, const GpuDevice *unhealthy, void *userdata) {
         Manager *m = userdata;
 
         devices_bus_emit_changed(m);
+        if (unhealthy)
+                for (size_t i = 0; i < m->n_pools; i++)
+                        pool_gpu_unhealthy(m->pools[i], unhealthy);
+}
+
+/* Per-process VRAM may have moved: each placed pool's engine usage, for its status. */
+static void on_gpu_usage(GpuInventory *g, void *userdata) {
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < m->n_pools; i++) {
+                Pool *p = m->pools[i];
+                PoolEntry *e = registry_get(m->registry, p->id);
+                uint64_t used;
+
+                if (!e || !e->devices || !p->unit)
+                        continue;
+                used = gpu_inventory_unit_usage(g, p->unit->name);
+                if (used == e->vram_used)
+                        continue;
+                e->vram_used = used;
+                manager_pool_changed(m, p->id);
+        }
 }
 
 int manager_startup(Manager *m) {
@@ -560,6 +582,7 @@ int manager_startup(Manager *m) {
                               on_gpus_changed, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the GPU inventory: %m");
+        gpu_inventory_set_usage_callback(m->gpus, on_gpu_usage);
         r = gpu_inventory_start(m->gpus);
         if (r < 0)
                 return r;

@@ -35,6 +35,11 @@ static void get_next_restart(const PoolEntry *e, PoolPropertyValue *ret) {
         VALUE_I(e->next_restart_usec, e->next_restart_usec > 0);
 }
 static void get_circuit(const PoolEntry *e, PoolPropertyValue *ret) { VALUE_S(e->circuit ?: "closed"); }
+static void get_devices(const PoolEntry *e, PoolPropertyValue *ret) { VALUE_S(e->devices); }
+static void get_vram_required(const PoolEntry *e, PoolPropertyValue *ret) { VALUE_I(e->vram_required, e->vram_required > 0); }
+static void get_vram_used(const PoolEntry *e, PoolPropertyValue *ret) { VALUE_I(e->vram_used, e->devices != NULL); }
+static void get_tensor_split(const PoolEntry *e, PoolPropertyValue *ret) { VALUE_S(e->tensor_split); }
+static void get_placement_warning(const PoolEntry *e, PoolPropertyValue *ret) { VALUE_S(e->placement_warning); }
 static void get_last_error(const PoolEntry *e, PoolPropertyValue *ret) { VALUE_S(e->last_error); }
 
 /* The order is poolctl status's. */
@@ -49,6 +54,15 @@ const PoolProperty pool_properties[] = {
         { "Url",               "url",               "URL",          POOL_PROPERTY_STRING, 0, get_url },
         { "EngineVersion",     "engine_version",    "Engine",       POOL_PROPERTY_STRING, 0, get_engine_version },
         { "DeviceMask",        "device_mask",       "Device mask",  POOL_PROPERTY_STRING, 0, get_device_mask },
+        { "Devices",           "devices",           "Devices",      POOL_PROPERTY_STRING, POOL_PROPERTY_IF_SET, get_devices },
+        { "VramRequiredBytes", "vram_required_bytes", "VRAM needed",  POOL_PROPERTY_UINT64, POOL_PROPERTY_IF_SET,
+          get_vram_required },
+        { "VramUsedBytes",     "vram_used_bytes",   "VRAM used",    POOL_PROPERTY_UINT64, POOL_PROPERTY_IF_SET,
+          get_vram_used },
+        { "TensorSplit",       "tensor_split",      "Tensor split", POOL_PROPERTY_STRING, POOL_PROPERTY_IF_SET,
+          get_tensor_split },
+        { "PlacementWarning",  "placement_warning", "Placement",    POOL_PROPERTY_STRING, POOL_PROPERTY_IF_SET,
+          get_placement_warning },
         { "SlotsTotal",        "slots_total",       "Slots",        POOL_PROPERTY_INT32,  0, get_slots_total },
         { "SlotsFree",         "slots_free",        "Slots free",   POOL_PROPERTY_INT32,  0, get_slots_free },
         { "ActiveLeases",      "active_leases",     "Leases",       POOL_PROPERTY_UINT32, 0, get_active_leases },

@@ -13,6 +13,7 @@
 #include "journal-tail.h"
 #include "log.h"
 #include "manager.h"
+#include "placement.h"
 #include "pool.h"
 #include "probe-trigger.h"
 #include "shared/cgroup-util.h"
@@ -106,7 +107,7 @@ static void pool_mirror(Pool *p) {
         /* live: the engine process runs and is ours to serve; ready: it answered its health check. */
         e->health.live = p->state == POOL_PROBING || p->state == POOL_READY;
         /* Ready only while every listener on the engine's port is the engine's own. */
-        e->health.ready = p->state == POOL_READY && !p->foreign_listener;
+        e->health.ready = p->state == POOL_READY && !p->foreign_listener && !p->gpu_unhealthy;
         /* MainPID is the engine's current pid: none once the unit is gone. */
         if (p->state == POOL_STOPPED || p->state == POOL_FAILED || p->state == POOL_BACKOFF)
                 e->main_pid = 0;
@@ -148,6 +149,9 @@ static void pool_set_state(Pool *p, PoolState s) {
                 p->adoption_pending = false;
                 p->log_watch = journal_watch_slot_free(p->log_watch);
         }
+        /* VRAM is promised from placement until the engine is gone. */
+        if (s == POOL_STOPPED || s == POOL_FAILED || s == POOL_BACKOFF || s == POOL_ORPHAN)
+                gpu_inventory_release(p->manager->gpus, p->id);
 
         p->state = s;
         if (old != s)
@@ -1095,6 +1099,8 @@ static void on_unit_event(EngineUnit *u, EngineUnitEvent event, const char *erro
 
 static int build_spec_and_start(Pool *p) {
         const PreparedEngine *pe = p->prepared;
+        const Placement *pl = p->placement;
+        const DeviceMask *mask = pl ? pl->mask : NULL;
         const Config *c = p->manager->config;
         _cleanup_strv_free_ char **argv = NULL, **env = NULL;
         _cleanup_free_ char *description = NULL, *ident = NULL, *log_file = NULL, *cvd = NULL, *pool_env = NULL,
@@ -1111,22 +1117,28 @@ static int build_spec_and_start(Pool *p) {
                 if (r < 0)
                         return r;
         }
+        /* The split plan's flags (--tensor-split ...), after the engine's own. */
+        STRV_FOREACH(f, pl ? pl->engine_flags : NULL) {
+                r = strv_extend(&argv, *f);
+                if (r < 0)
+                        return r;
+        }
 
         env = strv_copy(pe->env);
         if (!env)
                 return -ENOMEM;
-        r = device_mask_to_cuda_visible_devices(pe->device_mask, &cvd);
-        if (r < 0)
-                return r;
-        if (cvd) {
-                _cleanup_free_ char *a = NULL;
-
-                if (asprintf(&a, "CUDA_VISIBLE_DEVICES=%s", cvd) < 0)
+        if (mask) {
+                /* UUIDs (or the mask as given when it cannot be checked), in the PCI bus order
+                 * NVML and nvidia-smi number GPUs in, not CUDA's fastest-first. */
+                if (asprintf(&cvd, "CUDA_VISIBLE_DEVICES=%s", strempty(mask->cuda_visible_devices)) < 0)
                         return -ENOMEM;
-                r = strv_push(&env, a);
+                r = strv_push(&env, cvd);
                 if (r < 0)
                         return r;
-                TAKE_PTR(a);
+                TAKE_PTR(cvd);
+                r = strv_extend(&env, "CUDA_DEVICE_ORDER=PCI_BUS_ID");
+                if (r < 0)
+                        return r;
         }
         /* Let engines and their tools know which pool they serve. */
         if (asprintf(&pool_env, "POOL_ID=%s", pe->pool_id) < 0)
@@ -1166,6 +1178,8 @@ static int build_spec_and_start(Pool *p) {
                 .sandbox = c->engine_sandbox != ENGINE_SANDBOX_OFF,
                 .protect_kernel = c->engine_sandbox == ENGINE_SANDBOX_FULL,
                 .work_directory = work_directory,
+                /* The device cgroup: only the masked GPUs' nodes (never char-nvidia). */
+                .device_allow = mask && mask->enforced ? mask->device_allow : NULL,
         };
         return engine_unit_start(p->unit, &spec);
 }
@@ -1191,6 +1205,44 @@ static int pool_registry_starting(Pool *p) {
         e->main_pid = 0;
         e->started_at_usec = now(CLOCK_REALTIME);
         e->ready_at_usec = 0;
+        return 0;
+}
+
+/* Registry facts of the engine's placement: devices, VRAM promised, split, warning. */
+static int pool_registry_placement(Pool *p) {
+        const Placement *pl = p->placement;
+        PoolEntry *e;
+        int r;
+
+        r = registry_ensure(p->manager->registry, p->id, &e);
+        if (r < 0)
+                return r;
+        if (free_and_strdup(&e->devices, pl && pl->mask ? pl->mask->cuda_visible_devices : NULL) < 0 ||
+            free_and_strdup(&e->tensor_split, pl ? pl->tensor_split : NULL) < 0 ||
+            free_and_strdup(&e->placement_warning, pl ? pl->warning : NULL) < 0)
+                return -ENOMEM;
+        e->vram_required = pl && pl->mask && pl->mask->enforced ? pl->vram_required : 0;
+        e->vram_used = 0;
+        manager_pool_changed(p->manager, p->id);
+        return 0;
+}
+
+/* Places pe (src/placement.h): on success p->placement is the new placement and, with admit,
+ * its VRAM promised to the pool; on failure nothing changed. A warning is logged once here. */
+static int pool_place(Pool *p, const PreparedEngine *pe, bool admit, PoolError *ret_error) {
+        _cleanup_(placement_freep) Placement *pl = NULL;
+        int r;
+
+        r = placement_compute(p->manager->gpus, pe, p->manager->config->gpu_only, p->unit->name, admit, &pl,
+                              ret_error);
+        if (r < 0)
+                return r;
+        if (pl->warning)
+                log_pool(LOG_WARNING, p, "%s", pl->warning);
+        if (admit) {
+                placement_free(p->placement);
+                p->placement = TAKE_PTR(pl);
+        }
         return 0;
 }
 
@@ -1235,6 +1287,24 @@ static int pool_start_engine(Pool *p, PoolOperation op) {
                         return 0;
                 }
         }
+
+        /* A preload placed its engine before anything changed; every other start (restart,
+         * reload, rollback, resume) places it again, against the GPUs as they are now. */
+        p->gpu_unhealthy = false;
+        if (op != POOL_OP_PRELOAD || !p->placement) {
+                _cleanup_(pool_error_done) PoolError e = POOL_ERROR_NULL;
+
+                r = pool_place(p, p->prepared, true, &e);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        pool_fail(p, e.code, pool_error_message(&e));
+                        return 0;
+                }
+        }
+        r = pool_registry_placement(p);
+        if (r < 0)
+                return r;
 
         r = build_spec_and_start(p);
         if (r < 0) {
@@ -1604,6 +1674,12 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
                 if (!(*prepared)->device_mask)
                         return -ENOMEM;
         }
+        /* Its mask and split are checked now; its VRAM once the old engine has freed its own. */
+        r = pool_place(p, *prepared, false, ret_error);
+        if (r < 0) {
+                p->rollback = prepared_engine_free(p->rollback);
+                return r;
+        }
         r = waiter_add(&p->reload_waiters, cb, userdata);
         if (r < 0)
                 return r;
@@ -1623,6 +1699,44 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
                 return r;
         }
         return 0;
+}
+
+/* ---- GPU health ---- */
+
+static bool pool_uses_gpu(const Pool *p, const GpuDevice *d) {
+        const DeviceMask *mask = p->placement ? p->placement->mask : NULL;
+
+        if (!mask || !mask->enforced)
+                return false;
+        for (size_t i = 0; i < mask->n_entries; i++) {
+                if (streq_ptr(mask->entries[i].uuid, d->uuid))
+                        return true;
+                for (size_t j = 0; j < d->n_mig; j++)
+                        if (streq_ptr(mask->entries[i].uuid, d->mig[j].uuid))
+                                return true;
+        }
+        return false;
+}
+
+void pool_gpu_unhealthy(Pool *p, const GpuDevice *d) {
+        _cleanup_(pool_error_done) PoolError e = POOL_ERROR_NULL;
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        if (!pool_uses_gpu(p, d) || !(p->state == POOL_STARTING || p->state == POOL_PROBING || p->state == POOL_READY))
+                return;
+        if (asprintf(&msg, "GPU%u (%s) is %s (%s): the pool is not ready and is drained", d->index,
+                     strna(d->uuid), gpu_health_to_string(d->health), strna(d->health_reason)) < 0)
+                return (void) log_oom();
+        log_pool(LOG_ERR, p, "%s.", msg);
+        p->gpu_unhealthy = true;
+        (void) registry_set_last_error(p->manager->registry, p->id, msg);
+        pool_mirror(p);
+        if (pool_is_draining(p))
+                return;
+        r = pool_drain(p, p->manager->config->reload_drain_timeout / USEC_PER_MSEC, NULL, NULL, &e);
+        if (r < 0 && r != -ENOMEM)
+                log_pool(LOG_WARNING, p, "cannot drain: %s", pool_error_message(&e));
 }
 
 /* ---- Preload, adoption, reset ---- */
@@ -1683,8 +1797,20 @@ int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *
                 return pool_error_set(ret_error, POOL_ERROR_PORT_IN_USE, "%s", strna(busy));
         }
 
+        /* Placement: the device mask against the GPUs, the VRAM they have free. Refused with
+         * nothing changed; on success the VRAM is promised to the pool. */
+        r = pool_place(p, *prepared, true, ret_error);
+        if (r < 0) {
+                if (r != -ENOMEM)
+                        log_pool(LOG_WARNING, p, "preload refused: %s", pool_error_message(ret_error));
+                pool_preload_ended(p, r == -ENOMEM ? POOL_ERROR_INTERNAL :
+                                      ret_error ? ret_error->code : POOL_ERROR_INVALID_PREPARED_ENGINE);
+                return r;
+        }
+
         r = waiter_add(&p->preload_waiters, cb, userdata);
         if (r < 0) {
+                gpu_inventory_release(p->manager->gpus, p->id);
                 p->metrics.preload_open = false;
                 return r;
         }
@@ -1954,6 +2080,7 @@ Pool *pool_free(Pool *p) {
         prepared_engine_free(p->preload_pending);
         prepared_engine_free(p->reload_new);
         prepared_engine_free(p->rollback);
+        placement_free(p->placement);
         free(p->reload_outcome.engine_version);
         free(p->reload_outcome.error);
         free(p->correlation_id);

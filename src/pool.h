@@ -150,6 +150,8 @@ struct Pool {
         pid_t main_pid_seen;            /* the engine's MainPID this run, kept after it exits */
         char *log_read_error;           /* why the engine's last lines could not be read, or NULL */
         usec_t start_usec;              /* CLOCK_MONOTONIC of the start request */
+        struct Placement *placement;    /* devices, VRAM promised, split of the engine (src/placement.h) */
+        bool gpu_unhealthy;             /* a GPU of its mask went unhealthy: not ready, drained */
 
         /* Supervision */
         Supervisor supervisor;
@@ -206,6 +208,9 @@ int pool_adopt_orphan(Pool *p, const char *why);
 int pool_resume(Pool *p, SavedPool *state);
 /* Manual circuit reset: closes it and, for a failed pool, restarts the engine now. */
 int pool_reset(Pool *p, PoolError *ret_error);
+/* A GPU went unhealthy or was lost: a running pool whose mask names it becomes unready and is
+ * drained (the deadline of a reload's drain); a cordoned GPU takes no new engines. */
+void pool_gpu_unhealthy(Pool *p, const struct GpuDevice *d);
 /* Leases changed: a draining pool may now stop. */
 void pool_leases_changed(Pool *p);
 

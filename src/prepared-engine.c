@@ -68,50 +68,68 @@ static int prepared_engine_new_default(PreparedEngine **ret) {
 
 /* Device masks */
 
+/* "GPU-<uuid>" or "MIG-<uuid>": the prefix, then hex digits and dashes. */
+static bool device_uuid_is_valid(const char *e, size_t n) {
+        if (n < 5 || !(strneq(e, "GPU-", 4) || strneq(e, "MIG-", 4)))
+                return false;
+        for (size_t i = 4; i < n; i++)
+                if (!strchr("0123456789abcdefABCDEF-", e[i]))
+                        return false;
+        return true;
+}
+
 /*
- * Parses "0,1" or "GPU0,GPU1" (mixing allowed) into the canonical "0,1". Indices are decimal
- * without leading zeros, so that each index has exactly one spelling and duplicates are
- * recognised.
+ * Parses "0,1", "GPU0,GPU1", "GPU-<uuid>" and "MIG-<uuid>" elements (mixing allowed) into the
+ * canonical form: indices as "0,1", UUIDs as given. Indices are decimal without leading zeros,
+ * so that each index has exactly one spelling and duplicates are recognised; UUIDs are checked
+ * against the inventory at preload (src/device-mask.c). Errors name the element.
  */
-static int device_mask_parse(const char *mask, char **ret) {
+static int device_mask_parse(const char *mask, char **ret, char **ret_error) {
         _cleanup_free_ char *canonical = NULL;
         bool seen[DEVICE_INDEX_MAX + 1] = {};
         const char *p = mask;
-        char *t;
+        size_t position = 0;
 
         if (isempty(mask))
-                return -EINVAL;
-
-        /* Never longer than the input. */
-        canonical = malloc(strlen(mask) + 1);
-        if (!canonical)
-                return -ENOMEM;
-        t = canonical;
+                return json_error(ret_error, "device_mask: must name at least one device");
 
         for (;;) {
+                size_t n = strcspn(p, ","), digits;
+                const char *d = p;
                 unsigned v = 0;
-                size_t n = 0;
 
-                if (strneq(p, "GPU", 3))
-                        p += 3;
-
-                for (; *p >= '0' && *p <= '9'; p++, n++) {
-                        if (n > 0 && v == 0)
-                                return -EINVAL; /* leading zero */
-                        v = v * 10 + (unsigned) (*p - '0');
-                        if (v > DEVICE_INDEX_MAX)
-                                return -EINVAL;
+                position++;
+                if (n == 0)
+                        return json_error(ret_error, "device_mask: element %zu is empty", position);
+                if (device_uuid_is_valid(p, n)) {
+                        if (strextendf(&canonical, "%s%.*s", canonical ? "," : "", (int) n, p) < 0)
+                                return -ENOMEM;
+                        goto next;
                 }
-                if (n == 0 || seen[v])
-                        return -EINVAL;
+                if (n > 3 && strneq(d, "GPU", 3))
+                        d += 3;
+                digits = (size_t) (p + n - d);
+                if (strspn(d, "0123456789") < digits || digits > 4 || (digits > 1 && d[0] == '0'))
+                        return json_error(ret_error,
+                                          "device_mask: element %zu (\"%.*s\") is not understood: expected an "
+                                          "index in 0..%u (0), GPU<index> (GPU0), GPU-<uuid> or MIG-<uuid>, "
+                                          "without spaces", position, (int) MIN(n, (size_t) 64), p,
+                                          DEVICE_INDEX_MAX);
+                for (size_t i = 0; i < digits; i++)
+                        v = v * 10 + (unsigned) (d[i] - '0');
+                if (v > DEVICE_INDEX_MAX)
+                        return json_error(ret_error, "device_mask: element %zu (\"%.*s\"): index %u is not in "
+                                          "0..%u", position, (int) n, p, v, DEVICE_INDEX_MAX);
+                if (seen[v])
+                        return json_error(ret_error, "device_mask: element %zu (\"%.*s\") names GPU%u again",
+                                          position, (int) n, p, v);
                 seen[v] = true;
-
-                t += sprintf(t, "%s%u", t == canonical ? "" : ",", v);
-
+                if (strextendf(&canonical, "%s%u", canonical ? "," : "", v) < 0)
+                        return -ENOMEM;
+        next:
+                p += n;
                 if (*p == '\0')
                         break;
-                if (*p != ',')
-                        return -EINVAL;
                 p++;
         }
 
@@ -121,7 +139,7 @@ static int device_mask_parse(const char *mask, char **ret) {
 }
 
 bool device_mask_is_valid(const char *mask) {
-        return device_mask_parse(mask, NULL) >= 0;
+        return device_mask_parse(mask, NULL, NULL) >= 0;
 }
 
 int device_mask_to_cuda_visible_devices(const char *mask, char **ret) {
@@ -129,7 +147,7 @@ int device_mask_to_cuda_visible_devices(const char *mask, char **ret) {
                 *ret = NULL;
                 return 0;
         }
-        return device_mask_parse(mask, ret);
+        return device_mask_parse(mask, ret, NULL);
 }
 
 /* Field parsers. Each gets the full field name for messages and a pointer to its field. */
@@ -216,18 +234,30 @@ static int dispatch_host(const JsonDispatch *d, const char *name, json_object *v
 static int dispatch_device_mask(const JsonDispatch *d, const char *name, json_object *v,
                                 void *field, char **ret_error) {
         const char *s;
+        int r;
 
         if (!v)
                 return free_and_strdup(field, NULL);
 
         s = json_object_get_string(v);
-        if (json_string_has_nul(v) || !device_mask_is_valid(s))
-                return json_error(ret_error,
-                                  "%s: must be a comma separated list of distinct GPU indices in 0..%u "
-                                  "without spaces (\"0,1\" or \"GPU0,GPU1\")",
-                                  name, DEVICE_INDEX_MAX);
+        if (json_string_has_nul(v))
+                return json_error(ret_error, "%s: must not contain NUL characters", name);
+        r = device_mask_parse(s, NULL, ret_error);
+        if (r < 0)
+                return r;
 
         return free_and_strdup(field, s);
+}
+
+static int dispatch_split(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                          char **ret_error) {
+        const char *s = json_object_get_string(v);
+
+        if (json_string_has_nul(v) || !(streq(s, "auto") || streq(s, "none")))
+                return json_error(ret_error, "%s: must be \"auto\" (spread the model over the masked GPUs by "
+                                  "their free VRAM) or \"none\"", name);
+        *(bool *) field = streq(s, "auto");
+        return 0;
 }
 
 static int dispatch_engine(const JsonDispatch *d, const char *name, json_object *v, void *field,
@@ -348,6 +378,8 @@ static const JsonDispatch prepared_engine_table[] = {
         { "health",         json_type_object, dispatch_health,      0                                 },
         { "env",            json_type_object, dispatch_env,         F(env)                            },
         { "slots_total",    json_type_int,    json_dispatch_int32,  F(slots_total),    0, 0, SLOTS_MAX },
+        { "vram_required_bytes", json_type_int, json_dispatch_uint64, F(vram_required_bytes), 0, 1, INT64_MAX - 1 },
+        { "split",          json_type_string, dispatch_split,       F(split_auto)                     },
         {}
 };
 
@@ -373,6 +405,9 @@ int prepared_engine_from_object(json_object *o, PreparedEngine **ret, char **ret
         r = json_dispatch(o, NULL, prepared_engine_table, 0, p, ret_error);
         if (r < 0)
                 return r;
+
+        if (p->split_auto && !p->device_mask)
+                return json_error(ret_error, "split: \"auto\" needs a device_mask naming the GPUs to split over");
 
         /* The daemon derives CUDA_VISIBLE_DEVICES from the mask; two sources would disagree. */
         if (p->device_mask && env_has_name(p->env, "CUDA_VISIBLE_DEVICES"))
@@ -458,6 +493,10 @@ int prepared_engine_to_json(const PreparedEngine *p, json_object **ret) {
                 r = json_add_object(o, "env", &env);
         if (r >= 0 && p->slots_total >= 0)
                 r = json_add_int(o, "slots_total", p->slots_total);
+        if (r >= 0 && p->vram_required_bytes > 0)
+                r = json_add_uint64(o, "vram_required_bytes", p->vram_required_bytes);
+        if (r >= 0 && p->split_auto)
+                r = json_add_string(o, "split", "auto");
         if (r < 0)
                 return r;
 
@@ -482,6 +521,8 @@ int prepared_engine_copy(const PreparedEngine *p, PreparedEngine **ret) {
         c->health_interval_ms = p->health_interval_ms;
         c->health_timeout_ms = p->health_timeout_ms;
         c->slots_total = p->slots_total;
+        c->vram_required_bytes = p->vram_required_bytes;
+        c->split_auto = p->split_auto;
 
         if (strdup_ptr(p->binary_path, &c->binary_path) < 0 ||
             strdup_ptr(p->host, &c->host) < 0 ||

@@ -37,13 +37,15 @@ typedef struct PreparedEngine {
         char *engine_version;           /* may be NULL */
         char *pool_id;
         char *replica_id;               /* default "r0" */
-        char *device_mask;              /* NULL, "0,1" or "GPU0,GPU1" */
+        char *device_mask;              /* NULL, "0,1", "GPU0,GPU1", "GPU-<uuid>", "MIG-<uuid>" */
         EngineKind engine;              /* default ENGINE_LLAMACPP */
         char *health_path;              /* default "/health" */
         uint64_t health_interval_ms;    /* 0: daemon default (HealthInterval=) */
         uint64_t health_timeout_ms;     /* 0: daemon default (HealthTimeout=) */
         char **env;                     /* "NAME=value", never NULL */
         int32_t slots_total;            /* -1: unset */
+        uint64_t vram_required_bytes;   /* 0: unset (estimated from a GGUF model_path for llama.cpp) */
+        bool split_auto;                /* "split": "auto": a SplitPlan over the masked GPUs */
 } PreparedEngine;
 
 /*
@@ -58,7 +60,7 @@ PreparedEngine *prepared_engine_free(PreparedEngine *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(PreparedEngine *, prepared_engine_free);
 int prepared_engine_copy(const PreparedEngine *p, PreparedEngine **ret);
 
-/* Device mask "GPU0,GPU1" or "0,1" -> "0,1" (CUDA_VISIBLE_DEVICES). NULL mask -> NULL. */
+/* Device mask "GPU0,GPU1" or "0,1" -> "0,1" (CUDA_VISIBLE_DEVICES; UUID elements as given). NULL mask -> NULL. */
 int device_mask_to_cuda_visible_devices(const char *mask, char **ret);
 bool device_mask_is_valid(const char *mask);
 

@@ -504,6 +504,8 @@ static int pool_entry_copy(const PoolEntry *src, PoolEntry *dst) {
                 .last_drain_force_stopped = src->last_drain_force_stopped,
                 .last_drain_duration_ms = src->last_drain_duration_ms,
                 .last_drain_final_lease_count = src->last_drain_final_lease_count,
+                .vram_required = src->vram_required,
+                .vram_used = src->vram_used,
         };
 
         if (strdup_optional(src->pool_id, &c.pool_id) < 0 ||
@@ -517,7 +519,10 @@ static int pool_entry_copy(const PoolEntry *src, PoolEntry *dst) {
             strdup_optional(src->unit, &c.unit) < 0 ||
             strdup_optional(src->url, &c.url) < 0 ||
             strdup_optional(src->handoff_path, &c.handoff_path) < 0 ||
-            strdup_optional(src->state, &c.state) < 0)
+            strdup_optional(src->state, &c.state) < 0 ||
+            strdup_optional(src->devices, &c.devices) < 0 ||
+            strdup_optional(src->tensor_split, &c.tensor_split) < 0 ||
+            strdup_optional(src->placement_warning, &c.placement_warning) < 0)
                 return -ENOMEM;
 
         /* The hints are never modified in place, so sharing a reference is a faithful copy. */
@@ -574,6 +579,9 @@ void pool_entry_done(PoolEntry *e) {
         free(e->url);
         free(e->handoff_path);
         free(e->state);
+        free(e->devices);
+        free(e->tensor_split);
+        free(e->placement_warning);
 
         *e = (PoolEntry) {
                 .slots_total = SLOTS_UNSET,

@@ -51,6 +51,13 @@ typedef struct PoolEntry {
         uint64_t ready_at_usec;         /* CLOCK_REALTIME, 0: not ready */
         char *state;                    /* lifecycle/supervision state name, e.g. "starting" */
 
+        /* Placement (issue 9), set when the engine is placed. */
+        char *devices;                  /* CUDA_VISIBLE_DEVICES given: UUIDs; NULL: no mask */
+        uint64_t vram_required;         /* bytes promised to the engine; 0: unknown */
+        uint64_t vram_used;             /* bytes NVML sees the unit's processes use */
+        char *tensor_split;             /* "0.6000,0.4000"; NULL: no split */
+        char *placement_warning;        /* an unenforced mask, missing device nodes; NULL: none */
+
         /* Supervision, mirrored from the pool's Supervisor. */
         uint32_t crash_count;
         uint32_t restart_count;

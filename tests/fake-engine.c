@@ -337,6 +337,8 @@ static void help(void) {
                "                            model loaded, ready\"; llama-server: \"server is listening\")\n"
                "     --slots=N              Number of slots reported (default 1)\n"
                "     --model=PATH           Model path reported by /props\n"
+               "     --tensor-split=A,B     Accepted and ignored, like --split-mode=M and\n"
+               "                            --tensor-parallel-size=N (pool-managerd's split flags)\n"
                "     --delay-bind=MS        Only listen MS ms after start\n"
                "     --log-every=MS         Until ready, write a \"loading\" line to stdout every MS ms\n\n"
                "Exit status: 0 on SIGINT, 0 or --sigterm-exit= on SIGTERM, N after --exit-after,\n"
@@ -371,6 +373,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SIGTERM_EXIT,
                 ARG_EXIT_MESSAGE,
                 ARG_REUSEPORT,
+                ARG_IGNORED,
         };
         static const struct option options[] = {
                 { "help",           no_argument,       NULL, 'h'                },
@@ -397,6 +400,10 @@ static int parse_argv(int argc, char *argv[]) {
                 { "sigterm-exit",   required_argument, NULL, ARG_SIGTERM_EXIT   },
                 { "exit-message",   required_argument, NULL, ARG_EXIT_MESSAGE   },
                 { "reuseport",      no_argument,       NULL, ARG_REUSEPORT      },
+                /* The split flags pool-managerd adds (issue 9), accepted like llama-server's. */
+                { "tensor-split",   required_argument, NULL, ARG_IGNORED        },
+                { "split-mode",     required_argument, NULL, ARG_IGNORED        },
+                { "tensor-parallel-size", required_argument, NULL, ARG_IGNORED  },
                 {}
         };
         bool exit_code_set = false, crash_signal_set = false;
@@ -512,6 +519,8 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_MODEL:
                         arg_model = optarg;
+                        break;
+                case ARG_IGNORED:
                         break;
                 case '?':
                         /* getopt_long() has already named the offending option. */

@@ -152,14 +152,14 @@ TEST(empty_elements) {
 }
 
 TEST(unknown_devices) {
-        _cleanup_free_ char *a = resolve_error("0,7", EINVAL), *b = resolve_error("GPU3", EINVAL),
-                            *c = resolve_error("GPU-deadbeef", EINVAL), *d = resolve_error("MIG-nope", EINVAL),
+        _cleanup_free_ char *a = resolve_error("0,7", ENOENT), *b = resolve_error("GPU3", ENOENT),
+                            *c = resolve_error("GPU-deadbeef", ENOENT), *d = resolve_error("MIG-0ee0", ENOENT),
                             *e = resolve_error("99999", EINVAL);
 
         ASSERT_CONTAINS(a, "element 2: unknown device \"7\": this node has GPU0 (" UUID0 "), GPU1");
         ASSERT_CONTAINS(b, "unknown device \"GPU3\"");
         ASSERT_CONTAINS(c, "unknown device \"GPU-deadbeef\"");
-        ASSERT_CONTAINS(d, "unknown device \"MIG-nope\"");
+        ASSERT_CONTAINS(d, "unknown device \"MIG-0ee0\"");
         ASSERT_CONTAINS(e, "not understood");
 }
 
@@ -274,7 +274,7 @@ TEST(find_element) {
         ASSERT_OK(device_mask_find_element(MIG_A, d, n, &gpu, &mig, &error));
         ASSERT_EQ(gpu, 2U);
         ASSERT_EQ(mig, 0);
-        ASSERT_ERROR(device_mask_find_element("5", d, n, &gpu, &mig, &error), EINVAL);
+        ASSERT_ERROR(device_mask_find_element("5", d, n, &gpu, &mig, &error), ENOENT);
         ASSERT_CONTAINS(error, "unknown device \"5\"");
         gpu_device_array_free(d, n);
 }
@@ -283,7 +283,7 @@ TEST(no_gpus) {
         _cleanup_(device_mask_freep) DeviceMask *m = NULL;
         _cleanup_free_ char *error = NULL;
 
-        ASSERT_ERROR(device_mask_resolve("0", NULL, 0, NULL, true, &m, &error), EINVAL);
+        ASSERT_ERROR(device_mask_resolve("0", NULL, 0, NULL, true, &m, &error), ENOENT);
         ASSERT_CONTAINS(error, "unknown device \"0\": this node has no GPU");
 }
 

@@ -254,6 +254,136 @@ class DevicesTest(th.HttpTestCase):
         poolctl("device", "uncordon", "1")
 
 
+    # ---- Placement at preload (device masks, VRAM admission, split, health) ----
+
+    def status(self, pool):
+        r = self.daemon.get(f"/pools/{pool}/status")
+        self.assert_json_response(r, 200)
+        return r.json
+
+    def preload(self, pool, *flags, **extra):
+        return self.daemon.post(f"/pools/{pool}/preload",
+                                {"prepared": th.prepared(pool, th.free_port(), *flags, **extra)})
+
+    def assert_nothing_registered(self, pool):
+        self.assertEqual(self.daemon.get(f"/pools/{pool}/status").status, 404)
+        self.assertEqual(th.unit_property(f"pool-engine-{pool}.service", "LoadState"), "not-found")
+
+    def test_10_mask_on_the_unit(self):
+        r = self.preload("mask1", device_mask="GPU1")
+        self.assert_json_response(r, 200)
+        unit = "pool-engine-mask1.service"
+        env = th.unit_property(unit, "Environment").split()
+        self.assertIn(f"CUDA_VISIBLE_DEVICES={UUID[1]}", env)
+        self.assertIn("CUDA_DEVICE_ORDER=PCI_BUS_ID", env)
+        self.assertEqual(th.unit_property(unit, "DevicePolicy"), "closed")
+        allow = th.unit_property(unit, "DeviceAllow")
+        for node in ("/dev/nvidiactl rw", "/dev/nvidia-uvm rw", "/dev/nvidia-uvm-tools rw", "/dev/nvidia1 rw"):
+            self.assertIn(node, allow)
+        self.assertNotIn("/dev/nvidia0 ", allow + " ")
+        self.assertNotIn("char-nvidia", allow)
+        st = self.status("mask1")
+        self.assertEqual((st["device_mask"], st["devices"]), ("GPU1", UUID[1]))
+        missing = [n for n in ("/dev/nvidiactl", "/dev/nvidia1") if not os.path.exists(n)]
+        if missing:
+            # systemd drops the rule of a node that is missing: said in the status and the log.
+            self.assertIn("device nodes missing now: ", st["placement_warning"])
+            self.assertIn(missing[-1], st["placement_warning"])
+            self.assertIn("device nodes missing now", self.daemon.log())
+        self.assert_json_response(self.daemon.post("/pools/mask1/stop"), 200)
+
+    def test_11_bad_masks_refused(self):
+        cases = [("GPU7", 404, 'element 1: unknown device "GPU7": this node has GPU0', "NO_SUCH_DEVICE"),
+                 ("0,GPU-deadbeef", 404, 'element 2: unknown device "GPU-deadbeef"', "NO_SUCH_DEVICE"),
+                 ("0,0", 422, 'element 2 ("0") names GPU0 again', "INVALID_PREPARED_ENGINE"),
+                 ("0," + UUID[0], 422, f'element 2 ("{UUID[0]}") duplicates GPU0', "INVALID_PREPARED_ENGINE"),
+                 ("0,,1", 422, "element 2 is empty", "INVALID_PREPARED_ENGINE"),
+                 ("2", 422, "GPU2 is in MIG mode; name one of its MIG devices", "INVALID_PREPARED_ENGINE")]
+        for mask, status, message, code in cases:
+            with self.subTest(mask=mask):
+                self.assert_error(self.preload("badmask", device_mask=mask), status, message, code)
+                self.assert_nothing_registered("badmask")
+
+    def test_12_vram_admission(self):
+        # GPU1: 24 GiB, 10 GiB used by NVML (test_03): 14 GiB free.
+        r = self.preload("vram1", device_mask="1", vram_required_bytes=4 * GiB)
+        self.assert_json_response(r, 200)
+        st = self.status("vram1")
+        self.assertEqual(st["vram_required_bytes"], 4 * GiB)
+        # 4 GiB promised to vram1, whose engine NVML does not show yet: 10 GiB left.
+        r = self.preload("vram2", device_mask="1", vram_required_bytes=12 * GiB)
+        self.assert_error(r, 409, f"device {UUID[1]} (GPU1) has 10.0 GiB free", "INSUFFICIENT_VRAM")
+        self.assertIn("4.0 GiB promised to pools still starting), 12.0 GiB", r.json["error"])
+        self.assert_nothing_registered("vram2")
+        # NVML sees the engine use its 4 GiB: no longer promised on top of NVML's figure.
+        pid = self.status("vram1")["pid"]
+        self.gpus.config["devices"][1]["processes"] = [{"pid": pid, "used_memory": 4 * GiB}]
+        self.gpus.config["devices"][1]["memory_used"] = 14 * GiB
+        self.gpus.write()
+        self.assertTrue(th.wait_for(lambda: self.status("vram1")["vram_used_bytes"] == 4 * GiB, timeout=10),
+                        self.status("vram1"))
+        r = self.preload("vram2", device_mask="1", vram_required_bytes=12 * GiB)
+        self.assert_error(r, 409, "has 10.0 GiB free", "INSUFFICIENT_VRAM")
+        # Once vram1 stops its promise is gone.
+        self.assert_json_response(self.daemon.post("/pools/vram1/stop"), 200)
+        self.gpus.config["devices"][1]["processes"] = []
+        self.gpus.config["devices"][1]["memory_used"] = 10 * GiB
+        self.gpus.write()
+        self.wait_devices(lambda inv: inv["devices"][1]["memory_free_bytes"] == 14 * GiB)
+        r = self.preload("vram2", device_mask="1", vram_required_bytes=12 * GiB)
+        self.assert_json_response(r, 200)
+        self.assert_json_response(self.daemon.post("/pools/vram2/stop"), 200)
+
+    def test_13_split_auto(self):
+        r = self.preload("split1", device_mask="0,1", vram_required_bytes=20 * GiB, split="auto")
+        self.assert_json_response(r, 200)
+        st = self.status("split1")
+        ratios = [float(x) for x in st["tensor_split"].split(",")]
+        self.assertEqual(len(ratios), 2)
+        self.assertAlmostEqual(sum(ratios), 1.0, places=4)
+        self.assertGreater(ratios[0], ratios[1])        # 80 GiB against 24 GiB
+        argv = th.unit_property("pool-engine-split1.service", "ExecStart")
+        self.assertIn("--tensor-split " + st["tensor_split"] + " --split-mode layer", argv)
+        env = th.unit_property("pool-engine-split1.service", "Environment").split()
+        self.assertIn(f"CUDA_VISIBLE_DEVICES={UUID[0]},{UUID[1]}", env)
+        self.assert_json_response(self.daemon.post("/pools/split1/stop"), 200)
+        # Too big for both together; vLLM cannot split unevenly; a split needs the model's size.
+        r = self.preload("split2", device_mask="0,1", vram_required_bytes=200 * GiB, split="auto")
+        self.assert_error(r, 409, "split: ", "INSUFFICIENT_VRAM")
+        r = self.preload("split2", device_mask="0,1", vram_required_bytes=20 * GiB, split="auto", engine="vllm")
+        self.assert_error(r, 422, "split: ", "INVALID_PREPARED_ENGINE")
+        r = self.preload("split2", device_mask="0,1", split="auto", engine="vllm")
+        self.assert_error(r, 422, "needs the model's size", "INVALID_PREPARED_ENGINE")
+        self.assert_nothing_registered("split2")
+
+    def test_14_unhealthy_gpu_drains_its_pools(self):
+        self.assert_json_response(self.preload("sick", device_mask="1"), 200)
+        self.assert_json_response(self.preload("well", device_mask="0"), 200)
+        self.gpus.config["xid_events"].append({"device": 1, "xid": 79})
+        self.gpus.write()
+        self.assertTrue(th.wait_for(lambda: self.status("sick")["state"] == "stopped", timeout=15),
+                        self.status("sick"))
+        st = self.status("sick")
+        self.assertFalse(st["ready"])
+        self.assertIn("GPU1 (" + UUID[1] + ") is unhealthy (XID 79)", st["last_error"])
+        self.assertEqual(self.status("well")["state"], "ready")
+        # Cordoned: no new engine on it until uncordoned.
+        r = self.preload("sick", device_mask="1")
+        self.assert_error(r, 409, "is cordoned", "DEVICE_LOST")
+        self.assertEqual(poolctl("device", "uncordon", "1").returncode, 0)
+        self.assert_json_response(self.preload("sick", device_mask="1"), 200)
+        for pool in ("sick", "well"):
+            self.assert_json_response(self.daemon.post(f"/pools/{pool}/stop"), 200)
+
+    def test_15_reload_checks_the_new_mask(self):
+        self.assert_json_response(self.preload("rel", device_mask="0"), 200)
+        body = {"prepared": th.prepared("rel", th.free_port(), device_mask="GPU9")}
+        r = self.daemon.post("/pools/rel/reload", body)
+        self.assert_error(r, 404, 'unknown device "GPU9"', "NO_SUCH_DEVICE")
+        self.assertEqual(self.status("rel")["state"], "ready")
+        self.assert_json_response(self.daemon.post("/pools/rel/stop"), 200)
+
+
 class NoNvmlTest(th.HttpTestCase):
     """NVML that fails to initialise, then works; and a library that is not there."""
 

@@ -412,8 +412,12 @@ class ApiTest(HttpTestCase):
             "pool_id", "live", "ready", "active_leases", "engine_version", "last_error", "draining",
             "slots_total", "slots_free", "device_mask", "unit", "pid", "url", "state", "handoff_path",
             "last_heartbeat_ms", "crash_count", "restart_count", "backoff_ms", "next_restart_usec",
-            "circuit_state", "replica_id", "last_drain"]))
+            "circuit_state", "replica_id", "last_drain", "devices", "vram_required_bytes", "vram_used_bytes",
+            "tensor_split", "placement_warning"]))
         self.assertIsNone(s["last_drain"])
+        # No mask: no placement to show.
+        self.assertEqual([s[k] for k in ("devices", "vram_required_bytes", "vram_used_bytes", "tensor_split",
+                                         "placement_warning")], [None] * 5)
         self.assertEqual((s["pool_id"], s["live"], s["ready"], s["state"]), ("alpha", True, True, "ready"))
         self.assertEqual((s["engine_version"], s["slots_total"], s["slots_free"]), ("fake-1", 2, 2))
         self.assertEqual((s["pid"], s["unit"]), (main_pid, "pool-engine-alpha.service"))

@@ -405,38 +405,57 @@ TEST(error_replica_id_invalid) {
 /* device_mask */
 
 TEST(error_device_mask_syntax) {
-        const char *m = "device_mask: must be a comma separated list";
+        const char *m = "is not understood: expected an index in 0..1023 (0), GPU<index> (GPU0), GPU-<uuid> or "
+                        "MIG-<uuid>";
 
-        assert_field_invalid("device_mask", "\"\"", m);
-        assert_field_invalid("device_mask", "\"0,\"", m);
-        assert_field_invalid("device_mask", "\",0\"", m);
-        assert_field_invalid("device_mask", "\"0,,1\"", m);
-        assert_field_invalid("device_mask", "\"0, 1\"", m);
+        assert_field_invalid("device_mask", "\"\"", "device_mask: must name at least one device");
+        assert_field_invalid("device_mask", "\"0,\"", "device_mask: element 2 is empty");
+        assert_field_invalid("device_mask", "\",0\"", "device_mask: element 1 is empty");
+        assert_field_invalid("device_mask", "\"0,,1\"", "device_mask: element 2 is empty");
+        assert_field_invalid("device_mask", "\"0, 1\"", "device_mask: element 2 (\" 1\") is not understood");
         assert_field_invalid("device_mask", "\" 0\"", m);
-        assert_field_invalid("device_mask", "\"GPU\"", m);
+        assert_field_invalid("device_mask", "\"GPU\"", "device_mask: element 1 (\"GPU\") is not understood");
         assert_field_invalid("device_mask", "\"gpu0\"", m);
         assert_field_invalid("device_mask", "\"GPU 0\"", m);
         assert_field_invalid("device_mask", "\"01\"", m);
         assert_field_invalid("device_mask", "\"-1\"", m);
         assert_field_invalid("device_mask", "\"+1\"", m);
         assert_field_invalid("device_mask", "\"0;1\"", m);
-        assert_field_invalid("device_mask", "\"GPU-0\"", m);
+        assert_field_invalid("device_mask", "\"GPU-xyz\"", m);
+        assert_field_invalid("device_mask", "\"MIG-\"", m);
+}
+
+TEST(device_mask_uuids) {
+        assert_field_valid("device_mask", "\"GPU-6a1e3c1d-0000-4000-8000-000000000000\"");
+        assert_field_valid("device_mask", "\"MIG-a1b2c3d4-0000-4000-8000-000000000000,1\"");
 }
 
 TEST(error_device_mask_range) {
-        const char *m = "device_mask: must be a comma separated list";
-
-        assert_field_invalid("device_mask", "\"1024\"", m);
-        assert_field_invalid("device_mask", "\"GPU1024\"", m);
-        assert_field_invalid("device_mask", "\"99999999999999999999\"", m);
+        assert_field_invalid("device_mask", "\"1024\"", "device_mask: element 1 (\"1024\"): index 1024 is not in 0..1023");
+        assert_field_invalid("device_mask", "\"GPU1024\"", "index 1024 is not in 0..1023");
+        assert_field_invalid("device_mask", "\"99999999999999999999\"", "is not understood");
 }
 
 TEST(error_device_mask_duplicate) {
-        const char *m = "device_mask: must be a comma separated list of distinct";
+        assert_field_invalid("device_mask", "\"0,0\"", "device_mask: element 2 (\"0\") names GPU0 again");
+        assert_field_invalid("device_mask", "\"GPU1,1\"", "element 2 (\"1\") names GPU1 again");
+        assert_field_invalid("device_mask", "\"GPU2,GPU3,GPU2\"", "element 3 (\"GPU2\") names GPU2 again");
+}
 
-        assert_field_invalid("device_mask", "\"0,0\"", m);
-        assert_field_invalid("device_mask", "\"GPU1,1\"", m);
-        assert_field_invalid("device_mask", "\"GPU2,GPU3,GPU2\"", m);
+TEST(vram_and_split) {
+        _cleanup_(prepared_engine_freep) PreparedEngine *p = NULL;
+        static const char *doc =
+                "{\"binary_path\":\"/bin/true\",\"port\":8080,\"pool_id\":\"a\",\"device_mask\":\"0,1\","
+                "\"vram_required_bytes\":1073741824,\"split\":\"auto\"}";
+
+        p = parse_ok(doc);
+        ASSERT_EQ(p->vram_required_bytes, UINT64_C(1073741824));
+        ASSERT_TRUE(p->split_auto);
+        assert_field_invalid("vram_required_bytes", "0", "vram_required_bytes: must be an integer in 1..");
+        assert_field_invalid("vram_required_bytes", "-5", "vram_required_bytes: must be an integer");
+        assert_field_invalid("split", "\"even\"", "split: must be \"auto\"");
+        assert_invalid("{\"binary_path\":\"/bin/true\",\"port\":8080,\"pool_id\":\"a\",\"split\":\"auto\"}",
+                       "split: \"auto\" needs a device_mask");
 }
 
 TEST(error_device_mask_type) {

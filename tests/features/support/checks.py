@@ -34,7 +34,7 @@ def substitute(context, text):
 
 
 # PreparedEngine fields that are not strings: their table values are JSON.
-JSON_FIELDS = {"port", "flags", "env", "health", "slots_total"}
+JSON_FIELDS = {"port", "flags", "env", "health", "slots_total", "vram_required_bytes"}
 
 
 def prepared_value(context, field, text):

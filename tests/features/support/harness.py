@@ -30,6 +30,7 @@ def _binary(env, default):
 POOL_MANAGERD = _binary("POOL_MANAGERD", "build/src/pool-managerd")
 FAKE_ENGINE = _binary("FAKE_ENGINE", "build/tests/fake-engine")
 POOLCTL = _binary("POOLCTL", "build/src/poolctl")
+FAKE_NVML = _binary("FAKE_NVML", "build/tests/libfake-nvml.so")
 FREE_PORT = os.path.join(TOP, "tests", "free-port")
 
 BUS_NAME = "org.llorch.PoolManager1"
@@ -56,6 +57,9 @@ SUPERVISION_KEYS = {
     "BreakerThreshold", "BreakerTimeout", "BreakerCloseAfter", "StormWindow", "StormWarn", "StormLimit",
     "LivenessInterval", "LivenessFailures",
 }
+
+# The keys of the [GPU] section (the inventory).
+GPU_KEYS = {"RefreshInterval"}
 
 # The keys of the [Fleet] section (the node's pools in etcd).
 FLEET_KEYS = {
@@ -397,9 +401,9 @@ class Daemon:
         with open(self.config, "w") as f:
             f.write("[Manager]\n")
             for k, v in self.settings.items():
-                if k not in SUPERVISION_KEYS | FLEET_KEYS:
+                if k not in SUPERVISION_KEYS | FLEET_KEYS | GPU_KEYS:
                     f.write(f"{k}={v}\n")
-            for section, keys in (("Supervision", SUPERVISION_KEYS), ("Fleet", FLEET_KEYS)):
+            for section, keys in (("Supervision", SUPERVISION_KEYS), ("Fleet", FLEET_KEYS), ("GPU", GPU_KEYS)):
                 values = {k: v for k, v in self.settings.items() if k in keys}
                 if values:
                     f.write(f"\n[{section}]\n")
