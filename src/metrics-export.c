@@ -9,6 +9,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "registry.h"
+#include "shared/cgroup-util.h"
 
 #define P "pool_managerd_"
 
@@ -159,6 +160,10 @@ static void export_histogram(Export *x, const char *name, const char *help, size
                 const Histogram *h = (const Histogram *) ((const uint8_t *) &p->metrics + offset);
                 const char *labels[] = { "pool_id", p->id };
 
+                /* As a labelled histogram of the client libraries: there from its first
+                 * observation (16 lines a pool and histogram otherwise). */
+                if (h->count == 0)
+                        continue;
                 metrics_histogram(&x->w, name, h, &histogram_duration_bounds, labels, 1);
         }
 }
@@ -185,6 +190,54 @@ static const struct {
         { P "device_vram_free_bytes", METRIC_GAUGE, "A GPU's free memory, as NVML reported it at the last inventory refresh.", device_free },
         { P "driver_resets_total", METRIC_COUNTER, "XID events that made a GPU unhealthy, and GPUs lost, since the daemon started.", device_resets },
 };
+
+/* The engine's resources as its unit's cgroup counts them (the files systemd reads for
+ * MemoryCurrent=, CPUUsageNSec=, TasksCurrent=): read at the scrape, a few small reads per
+ * running engine. A value the kernel does not keep (controller off) is left out. */
+static const struct {
+        const char *name;
+        MetricType type;
+        const char *help;
+        const char *file, *key;
+        double scale;
+} engine_families[] = {
+        { P "engine_memory_bytes", METRIC_GAUGE, "Memory of the engine's unit (cgroup memory.current).",
+          "memory.current", NULL, 1 },
+        { P "engine_cpu_seconds_total", METRIC_COUNTER, "CPU time of the engine's unit (cgroup cpu.stat usage_usec).",
+          "cpu.stat", "usage_usec", 1e-6 },
+        { P "engine_tasks", METRIC_GAUGE, "Tasks (threads) in the engine's unit (cgroup pids.current).",
+          "pids.current", NULL, 1 },
+};
+
+/* The engine's cgroup, looked up once per main process (/proc/PID/cgroup), NULL without one. */
+static const char *pool_engine_cgroup(Pool *p) {
+        PoolMetrics *m = &p->metrics;
+
+        if (!p->unit || p->unit->main_pid <= 0)
+                return NULL;
+        if (m->cgroup_pid != p->unit->main_pid) {
+                m->cgroup = mfree(m->cgroup);
+                m->cgroup_pid = p->unit->main_pid;
+                if (cg_pid_get_path(p->unit->main_pid, &m->cgroup) <= 0)
+                        m->cgroup = NULL;
+        }
+        return m->cgroup;
+}
+
+static void export_engine_resources(Export *x) {
+        for (size_t f = 0; f < ELEMENTSOF(engine_families); f++) {
+                metrics_family(&x->w, engine_families[f].name, engine_families[f].type, engine_families[f].help);
+                for (size_t i = 0; i < x->manager->n_pools; i++) {
+                        Pool *p = x->manager->pools[i];
+                        const char *cg = pool_engine_cgroup(p);
+                        uint64_t v;
+
+                        if (cg && cg_path_get_attribute_u64(cg, engine_families[f].file, engine_families[f].key, &v) >= 0)
+                                metrics_sample(&x->w, engine_families[f].name, (double) v * engine_families[f].scale,
+                                               "pool_id", p->id, NULL);
+                }
+        }
+}
 
 /* Label device: the NVML index; uuid: the GPU's UUID. None without an inventory. */
 static void export_devices(Export *x) {
@@ -234,6 +287,7 @@ int metrics_export(Manager *m, char **ret, size_t *ret_size) {
                          offsetof(PoolMetrics, reload_duration));
         export_histogram(&x, P "backoff_delay_seconds", "The delays supervision decided before restarts.",
                          offsetof(PoolMetrics, backoff_delay));
+        export_engine_resources(&x);
         export_devices(&x);
 
         return metrics_writer_finish(&x.w, ret, ret_size);

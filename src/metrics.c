@@ -81,22 +81,20 @@ static void writer_puts(MetricsWriter *w, const char *s) {
         writer_put(w, s, strlen(s));
 }
 
-/* s with \\, \n and (in label values) \" escaped. */
+/* s with \\, \n and (in label values) \" escaped; runs without any are copied whole. */
 static void writer_put_escaped(MetricsWriter *w, const char *s, bool quote) {
-        for (const char *p = s; *p; p++)
-                switch (*p) {
-                case '\\':
-                        writer_puts(w, "\\\\");
+        const char *special = quote ? "\\\n\"" : "\\\n";
+
+        for (const char *p = s; *p; ) {
+                size_t n = strcspn(p, special);
+
+                writer_put(w, p, n);
+                p += n;
+                if (!*p)
                         break;
-                case '\n':
-                        writer_puts(w, "\\n");
-                        break;
-                case '"':
-                        writer_puts(w, quote ? "\\\"" : "\"");
-                        break;
-                default:
-                        writer_put(w, p, 1);
-                }
+                writer_puts(w, *p == '\\' ? "\\\\" : *p == '\n' ? "\\n" : "\\\"");
+                p++;
+        }
 }
 
 static void writer_put_value(MetricsWriter *w, double v) {
@@ -107,8 +105,17 @@ static void writer_put_value(MetricsWriter *w, double v) {
         else if (isinf(v))
                 writer_puts(w, v > 0 ? "+Inf" : "-Inf");
         else if (v == floor(v) && fabs(v) < 9007199254740992.0) {
-                snprintf(b, sizeof(b), "%.0f", v);
-                writer_puts(w, b);
+                /* Whole numbers, most samples: digits without printf. */
+                uint64_t u = (uint64_t) fabs(v);
+                size_t i = sizeof(b);
+
+                b[--i] = '\0';
+                do
+                        b[--i] = (char) ('0' + u % 10);
+                while ((u /= 10) > 0);
+                if (v < 0)
+                        b[--i] = '-';
+                writer_puts(w, b + i);
         } else {
                 snprintf(b, sizeof(b), "%.15g", v);
                 writer_puts(w, b);
@@ -196,18 +203,18 @@ void metrics_histogram(MetricsWriter *w, const char *name, const Histogram *h, c
                        const char *const *labels, size_t n_labels) {
         const char *l[(LABELS_MAX + 1) * 2];
         uint64_t cumulative = 0;
-        char le[32];
+        char le[HISTOGRAM_BOUNDS_MAX][32];
 
         n_labels = MIN(n_labels, (size_t) LABELS_MAX);
         memcpy(l, labels, n_labels * 2 * sizeof(char *));
         l[n_labels * 2] = "le";
-        l[n_labels * 2 + 1] = le;
         for (size_t i = 0; i < b->n; i++) {
                 cumulative += h->bucket[i];
-                snprintf(le, sizeof(le), "%g", b->bound[i]);
+                snprintf(le[i], sizeof(le[i]), "%g", b->bound[i]);
+                l[n_labels * 2 + 1] = le[i];
                 metrics_samplev(w, name, "_bucket", (double) cumulative, l, n_labels + 1);
         }
-        snprintf(le, sizeof(le), "+Inf");
+        l[n_labels * 2 + 1] = "+Inf";
         metrics_samplev(w, name, "_bucket", (double) h->count, l, n_labels + 1);
         metrics_samplev(w, name, "_sum", h->sum, labels, n_labels);
         metrics_samplev(w, name, "_count", (double) h->count, labels, n_labels);

@@ -2084,6 +2084,7 @@ Pool *pool_free(Pool *p) {
         free(p->reload_outcome.engine_version);
         free(p->reload_outcome.error);
         free(p->correlation_id);
+        free(p->metrics.cgroup);
         free(p->id);
         free(p->pid_path);
         free(p->handoff_path);

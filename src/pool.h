@@ -116,6 +116,8 @@ typedef struct PoolMetrics {
         Histogram drain_duration;
         Histogram reload_duration;
         Histogram backoff_delay;
+        char *cgroup;                   /* the engine's cgroup2 path, for cgroup_pid */
+        pid_t cgroup_pid;
 } PoolMetrics;
 
 typedef struct DrainOutcome {

@@ -112,6 +112,8 @@ class MetricsTest(th.HttpTestCase):
                            ("preload_duration_seconds", "histogram"), ("drain_duration_seconds", "histogram"),
                            ("reload_duration_seconds", "histogram"), ("backoff_delay_seconds", "histogram"),
                            ("device_vram_total_bytes", "gauge"), ("device_vram_free_bytes", "gauge"),
+                           ("engine_memory_bytes", "gauge"), ("engine_cpu_seconds_total", "counter"),
+                           ("engine_tasks", "gauge"),
                            ("build_info", "gauge")]:
             self.assertEqual(types.get("pool_managerd_" + name), kind, name)
 
@@ -130,6 +132,23 @@ class MetricsTest(th.HttpTestCase):
         self.assertEqual(value(samples, "pool_managerd_active_leases", pool_id="ma"), 0)
         for reason in ("exit_code", "signal", "out_of_memory", "cuda_error", "health_failure", "clean_exit"):
             self.assertEqual(value(samples, "pool_managerd_engine_crashes_total", pool_id="ma", reason=reason), 0)
+        # The engine's unit as its cgroup counts it; a file the kernel does not keep there (the
+        # controller is off in the sandbox's slice) leaves the sample out, never a 0.
+        cg = open(f"/proc/{self.daemon.get('/pools/ma/status', token=TOKEN).json['pid']}/cgroup").read()
+        self.assertIn("pool-engine-ma.service", cg)
+        v2 = [line[3:] for line in cg.splitlines() if line.startswith("0::")][0]
+        base = next(m + v2 for m in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified")
+                    if os.path.exists(m + v2 + "/cgroup.procs"))
+        for family, file, check in (("engine_tasks", "pids.current", lambda v: v == 1),
+                                    ("engine_memory_bytes", "memory.current", lambda v: v > 100 * 1024),
+                                    ("engine_cpu_seconds_total", "cpu.stat", lambda v: 0 <= v < 60)):
+            v = value(samples, "pool_managerd_" + family, pool_id="ma")
+            if os.path.exists(os.path.join(base, file)):
+                self.assertTrue(v is not None and check(v), f"{family} {v}")
+            else:
+                self.assertIsNone(v, family)
+        self.assertTrue(os.path.exists(os.path.join(base, "cpu.stat")))     # always there on cgroup2
+        self.assertIsNone(value(samples, "pool_managerd_engine_tasks", pool_id="mb"))
 
     def test_11_leases(self):
         r = self.daemon.post("/pools/ma/leases", token=TOKEN)

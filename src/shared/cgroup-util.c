@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -136,6 +137,18 @@ const char *cg_unified_mount(void) {
         if (is_cgroup2("/sys/fs/cgroup/unified"))
                 return "/sys/fs/cgroup/unified";
         return NULL;
+}
+
+/* The same, looked up once: where cgroup2 is mounted does not change under a running daemon. */
+static const char *cg_unified_mount_cached(void) {
+        static const char *mount;
+        static bool known;
+
+        if (!known) {
+                mount = cg_unified_mount();
+                known = true;
+        }
+        return mount;
 }
 
 static const char *cg_systemd_mount(void) {
@@ -280,4 +293,58 @@ int cg_path_get_pids(const char *path, pid_t **ret, size_t *ret_n) {
         if (v1)
                 r = get_pids_in(v1, path, ret, ret_n);
         return r;
+}
+
+static int parse_u64_strict(const char *s, size_t n, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (n == 0 || n > 20)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return -EINVAL;
+                if (v > (UINT64_MAX - (uint64_t) (s[i] - '0')) / 10)
+                        return -ERANGE;
+                v = v * 10 + (uint64_t) (s[i] - '0');
+        }
+        *ret = v;
+        return 0;
+}
+
+int cg_path_get_attribute_u64(const char *path, const char *file, const char *key, uint64_t *ret) {
+        const char *unified = cg_unified_mount_cached();
+        char full[PATH_MAX], content[4096];
+        ssize_t size;
+        int fd;
+
+        if (!unified)
+                return -ENOMEDIUM;
+        if ((size_t) snprintf(full, sizeof(full), "%s%s/%s", unified, path, file) >= sizeof(full))
+                return -ENAMETOOLONG;
+        /* One read of a small kernel file (these are a few hundred bytes): no allocation, as
+         * /metrics reads three per engine at each scrape. */
+        fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        size = read(fd, content, sizeof(content) - 1);
+        if (size < 0)
+                size = -errno;
+        (void) close(fd);
+        if (size < 0)
+                return (int) size;
+        content[size] = '\0';
+
+        for (char *line = content, *next; line && *line; line = next) {
+                size_t n;
+
+                next = strchr(line, '\n');
+                n = next ? (size_t) (next - line) : strlen(line);
+                if (next)
+                        next++;
+                if (!key)
+                        return parse_u64_strict(line, n, ret);
+                if (n > strlen(key) + 1 && strneq(line, key, strlen(key)) && line[strlen(key)] == ' ')
+                        return parse_u64_strict(line + strlen(key) + 1, n - strlen(key) - 1, ret);
+        }
+        return key ? -ENODATA : -EINVAL;
 }

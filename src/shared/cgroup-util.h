@@ -42,3 +42,11 @@ int cg_path_get_id(const char *path, uint64_t *ret);
  * has no processes), sorted. At most 65536 PIDs and 64 levels; -E2BIG beyond.
  */
 int cg_path_get_pids(const char *path, pid_t **ret, size_t *ret_n);
+
+/*
+ * A number from a cgroup2 attribute file of path (as cg_pid_get_path() gives it): the whole
+ * file ("memory.current", "pids.current") when key is NULL, else the value of the line
+ * "<key> <value>" ("cpu.stat", "usage_usec"). -ENOENT when the controller is not enabled
+ * there, -EINVAL for content that is not a number, -ENOMEDIUM without cgroup2.
+ */
+int cg_path_get_attribute_u64(const char *path, const char *file, const char *key, uint64_t *ret);
