@@ -151,8 +151,15 @@ def step_probe_interval(context, pool, ms):
     triggered by the engine's journal lines come on top of it, between the slots."""
     probes = context.s.run_of(pool).probes()
     assert len(probes) >= 3, probes
-    t0, tolerance = probes[0][1], max(ms * 0.3, 15)
-    grid = [p for p in probes if abs((p[1] - t0) - round((p[1] - t0) / ms) * ms) <= tolerance]
+    tolerance = max(ms * 0.3, 15)
+
+    def on_grid(t0):
+        return [p for p in probes if p[1] >= t0 and abs((p[1] - t0) - round((p[1] - t0) / ms) * ms) <= tolerance]
+    # The grid's origin is the daemon's first attempt, which the engine may not have seen (it
+    # was not listening yet), and its first logged probe may be a triggered one: the origin is
+    # the probe that puts the most probes on a grid from it.
+    t0 = max((p[1] for p in probes[:3]), key=lambda t: (len(on_grid(t)), -t))
+    grid = on_grid(t0)
     slots = sorted({round((p[1] - t0) / ms) for p in grid})
     # Every slot before the last probe had its probe (the 200 may come between two slots).
     last = round((probes[-1][1] - t0) / ms)
