@@ -552,6 +552,11 @@ int gpu_inventory_admit(GpuInventory *g, const DeviceMask *mask, const uint64_t 
         return vram_admit(&g->ledger, g->devices, g->n_devices, mask, required, pool_id, unit, ret_error);
 }
 
+int gpu_inventory_record(GpuInventory *g, const DeviceMask *mask, const uint64_t *required, const char *pool_id,
+                         const char *unit) {
+        return vram_record(&g->ledger, mask, required, pool_id, unit);
+}
+
 void gpu_inventory_release(GpuInventory *g, const char *pool_id) {
         if (g)
                 vram_ledger_release(&g->ledger, pool_id);

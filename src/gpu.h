@@ -95,4 +95,7 @@ int gpu_inventory_plan_split(GpuInventory *g, const DeviceMask *mask, uint64_t m
                              SplitPlan **ret, char **ret_error);
 int gpu_inventory_admit(GpuInventory *g, const DeviceMask *mask, const uint64_t *required, const char *pool_id,
                         const char *unit, char **ret_error);
+/* Records the reservation without admission (a re-adopted engine's: src/vram.h). */
+int gpu_inventory_record(GpuInventory *g, const DeviceMask *mask, const uint64_t *required, const char *pool_id,
+                         const char *unit);
 void gpu_inventory_release(GpuInventory *g, const char *pool_id);

@@ -125,8 +125,8 @@ static PoolErrorCode mask_error_code(int r) {
         }
 }
 
-int placement_compute(GpuInventory *g, const PreparedEngine *pe, bool gpu_only, const char *unit, bool admit,
-                      Placement **ret, PoolError *ret_error) {
+int placement_compute(GpuInventory *g, const PreparedEngine *pe, bool gpu_only, const char *unit,
+                      PlacementMode mode, Placement **ret, PoolError *ret_error) {
         _cleanup_(placement_freep) Placement *p = NULL;
         _cleanup_free_ uint64_t *required = NULL;
         _cleanup_free_ char *error = NULL;
@@ -180,7 +180,7 @@ int placement_compute(GpuInventory *g, const PreparedEngine *pe, bool gpu_only, 
         if (r < 0)
                 return r;
 
-        if (pe->split_auto) {
+        if (pe->split_auto && mode != PLACEMENT_ADOPT) {
                 _cleanup_strv_free_ char **flags = NULL;
 
                 if (!p->mask || !p->mask->enforced)
@@ -224,13 +224,17 @@ int placement_compute(GpuInventory *g, const PreparedEngine *pe, bool gpu_only, 
                  * even spread, so each device must hold its n-th (one device: all of it). */
                 for (size_t i = 0; i < n; i++)
                         required[i] = p->plan ? p->plan->bytes[i] : (p->vram_required + n - 1) / n;
-                if (admit) {
+                if (mode == PLACEMENT_ADMIT) {
                         r = gpu_inventory_admit(g, p->mask, required, pe->pool_id, unit, &error);
                         if (r == -ENOMEM)
                                 return r;
                         if (r < 0)
                                 return pool_error_set(ret_error, POOL_ERROR_INSUFFICIENT_VRAM, "%s",
                                                       error ?: strerror(-r));
+                } else if (mode == PLACEMENT_ADOPT) {
+                        r = gpu_inventory_record(g, p->mask, required, pe->pool_id, unit);
+                        if (r < 0)
+                                return r;
                 }
         }
 

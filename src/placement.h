@@ -48,10 +48,17 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Placement *, placement_free);
  * *ret_error set and nothing promised: INVALID_PREPARED_ENGINE (a bad mask element, a split
  * that cannot be made for this engine), NO_SUCH_DEVICE, GPU_REQUIRED (GpuOnly=yes without an
  * inventory, a MIG device that cannot be enforced), DEVICE_LOST (a cordoned or lost GPU),
- * INSUFFICIENT_VRAM. admit false: check only (a reload whose old engine still holds the VRAM).
+ * INSUFFICIENT_VRAM. mode: what is done with the VRAM (PlacementMode).
  */
-int placement_compute(GpuInventory *g, const PreparedEngine *pe, bool gpu_only, const char *unit, bool admit,
-                      Placement **ret, PoolError *ret_error);
+typedef enum PlacementMode {
+        PLACEMENT_CHECK,        /* check only (a reload whose old engine still holds the VRAM) */
+        PLACEMENT_ADMIT,        /* admission: refused unless free, then promised */
+        PLACEMENT_ADOPT,        /* a re-adopted engine: recorded, never refused, no new split plan
+                                 * (the engine runs with the flags it was started with) */
+} PlacementMode;
+
+int placement_compute(GpuInventory *g, const PreparedEngine *pe, bool gpu_only, const char *unit,
+                      PlacementMode mode, Placement **ret, PoolError *ret_error);
 
 /* The context size and KV cache type llama.cpp's flags ask for: -c/--ctx-size N,
  * -ctk/--cache-type-k T. 0 and GGML_TYPE_F16 when absent; -EINVAL for a bad value. */

@@ -1227,19 +1227,20 @@ static int pool_registry_placement(Pool *p) {
         return 0;
 }
 
-/* Places pe (src/placement.h): on success p->placement is the new placement and, with admit,
- * its VRAM promised to the pool; on failure nothing changed. A warning is logged once here. */
-static int pool_place(Pool *p, const PreparedEngine *pe, bool admit, PoolError *ret_error) {
+/* Places pe (src/placement.h): on success p->placement is the new placement and, unless only
+ * checked, its VRAM promised to the pool; on failure nothing changed. A warning is logged once
+ * here. */
+static int pool_place(Pool *p, const PreparedEngine *pe, PlacementMode mode, PoolError *ret_error) {
         _cleanup_(placement_freep) Placement *pl = NULL;
         int r;
 
-        r = placement_compute(p->manager->gpus, pe, p->manager->config->gpu_only, p->unit->name, admit, &pl,
+        r = placement_compute(p->manager->gpus, pe, p->manager->config->gpu_only, p->unit->name, mode, &pl,
                               ret_error);
         if (r < 0)
                 return r;
         if (pl->warning)
                 log_pool(LOG_WARNING, p, "%s", pl->warning);
-        if (admit) {
+        if (mode != PLACEMENT_CHECK) {
                 placement_free(p->placement);
                 p->placement = TAKE_PTR(pl);
         }
@@ -1294,7 +1295,7 @@ static int pool_start_engine(Pool *p, PoolOperation op) {
         if (op != POOL_OP_PRELOAD || !p->placement) {
                 _cleanup_(pool_error_done) PoolError e = POOL_ERROR_NULL;
 
-                r = pool_place(p, p->prepared, true, &e);
+                r = pool_place(p, p->prepared, PLACEMENT_ADMIT, &e);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0) {
@@ -1675,7 +1676,7 @@ int pool_reload(Pool *p, PreparedEngine **prepared, uint64_t drain_deadline_ms, 
                         return -ENOMEM;
         }
         /* Its mask and split are checked now; its VRAM once the old engine has freed its own. */
-        r = pool_place(p, *prepared, false, ret_error);
+        r = pool_place(p, *prepared, PLACEMENT_CHECK, ret_error);
         if (r < 0) {
                 p->rollback = prepared_engine_free(p->rollback);
                 return r;
@@ -1799,7 +1800,7 @@ int pool_preload(Pool *p, PreparedEngine **prepared, PoolDoneCallback cb, void *
 
         /* Placement: the device mask against the GPUs, the VRAM they have free. Refused with
          * nothing changed; on success the VRAM is promised to the pool. */
-        r = pool_place(p, *prepared, true, ret_error);
+        r = pool_place(p, *prepared, PLACEMENT_ADMIT, ret_error);
         if (r < 0) {
                 if (r != -ENOMEM)
                         log_pool(LOG_WARNING, p, "preload refused: %s", pool_error_message(ret_error));
@@ -1842,6 +1843,23 @@ static int pool_take_state(Pool *p, SavedPool *state) {
         return prepared_engine_base_url(p->prepared, &p->url);
 }
 
+/* A re-adopted engine's placement, on the GPUs as they are now: its devices in the status, its
+ * VRAM on the ledger, its GPUs' health watched (drained when one fails). A mask that does not
+ * resolve any more (a GPU gone, cordoned) is said, never a reason to drop a running engine. */
+static int pool_adopt_placement(Pool *p) {
+        _cleanup_(pool_error_done) PoolError e = POOL_ERROR_NULL;
+        int r;
+
+        r = pool_place(p, p->prepared, PLACEMENT_ADOPT, &e);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                log_pool(LOG_WARNING, p, "re-adopted engine's device_mask \"%s\" no longer matches the GPUs: %s; "
+                         "its GPUs are not watched until it is started again.", strna(p->prepared->device_mask),
+                         pool_error_message(&e));
+        return pool_registry_placement(p);
+}
+
 int pool_adopt(Pool *p, SavedPool *state) {
         int r;
 
@@ -1852,6 +1870,9 @@ int pool_adopt(Pool *p, SavedPool *state) {
         p->readopted = true;
         p->start_usec = now(CLOCK_MONOTONIC);
         r = pool_registry_starting(p);
+        if (r < 0)
+                return r;
+        r = pool_adopt_placement(p);
         if (r < 0)
                 return r;
 

@@ -98,9 +98,6 @@ int vram_effective_free(const VramLedger *l, const GpuDevice *devices, size_t n,
 
 int vram_admit(VramLedger *l, const GpuDevice *devices, size_t n, const DeviceMask *mask, const uint64_t *required,
                const char *pool_id, const char *unit, char **ret_error) {
-        VramReservation *a;
-        size_t added = 0;
-
         /* Everything is checked before anything changes. */
         for (size_t i = 0; i < mask->n_entries; i++) {
                 const DeviceMaskEntry *e = &mask->entries[i];
@@ -132,6 +129,14 @@ int vram_admit(VramLedger *l, const GpuDevice *devices, size_t n, const DeviceMa
                         *ret_error = NULL;
                 return -ENOSPC;
         }
+
+        return vram_record(l, mask, required, pool_id, unit);
+}
+
+int vram_record(VramLedger *l, const DeviceMask *mask, const uint64_t *required, const char *pool_id,
+                const char *unit) {
+        VramReservation *a;
+        size_t added = 0;
 
         a = reallocarray(l->reservations, l->n + mask->n_entries, sizeof(VramReservation));
         if (!a)

@@ -49,3 +49,7 @@ int vram_effective_free(const VramLedger *l, const GpuDevice *devices, size_t n,
  */
 int vram_admit(VramLedger *l, const GpuDevice *devices, size_t n, const DeviceMask *mask, const uint64_t *required,
                const char *pool_id, const char *unit, char **ret_error);
+/* The recording half of vram_admit(), without its check: a re-adopted engine already holds its
+ * VRAM (NVML counts it used), so its reservation is recorded, never refused. */
+int vram_record(VramLedger *l, const DeviceMask *mask, const uint64_t *required, const char *pool_id,
+                const char *unit);

@@ -42,7 +42,7 @@ TEST(no_mask) {
         _cleanup_(placement_freep) Placement *p = NULL;
         PoolError e = POOL_ERROR_NULL;
 
-        ASSERT_OK(placement_compute(NULL, pe, true, "u.service", true, &p, &e));
+        ASSERT_OK(placement_compute(NULL, pe, true, "u.service", PLACEMENT_ADMIT, &p, &e));
         ASSERT_NULL(p->mask);
         ASSERT_NULL(p->plan);
         ASSERT_EQ(p->vram_required, UINT64_C(1024));
@@ -56,14 +56,14 @@ TEST(no_inventory) {
         PoolError e = POOL_ERROR_NULL;
 
         /* GpuOnly=yes: refused, nothing placed. */
-        ASSERT_ERROR(placement_compute(NULL, pe, true, "u.service", true, &p, &e), ENODEV);
+        ASSERT_ERROR(placement_compute(NULL, pe, true, "u.service", PLACEMENT_ADMIT, &p, &e), ENODEV);
         ASSERT_EQ(e.code, POOL_ERROR_GPU_REQUIRED);
         ASSERT_CONTAINS(e.message, "cannot be checked");
         ASSERT_NULL(p);
         pool_error_done(&e);
 
         /* GpuOnly=no: passed on as indices, unenforced, said so. */
-        ASSERT_OK(placement_compute(NULL, pe, false, "u.service", true, &p, &e));
+        ASSERT_OK(placement_compute(NULL, pe, false, "u.service", PLACEMENT_ADMIT, &p, &e));
         ASSERT_FALSE(p->mask->enforced);
         ASSERT_STREQ(p->mask->cuda_visible_devices, "0,1");
         ASSERT_NULL(p->mask->device_allow);
@@ -77,7 +77,7 @@ TEST(split_needs_inventory_and_size) {
         _cleanup_(placement_freep) Placement *p = NULL;
         PoolError e = POOL_ERROR_NULL;
 
-        ASSERT_ERROR(placement_compute(NULL, pe, false, "u.service", true, &p, &e), ENODEV);
+        ASSERT_ERROR(placement_compute(NULL, pe, false, "u.service", PLACEMENT_ADMIT, &p, &e), ENODEV);
         ASSERT_EQ(e.code, POOL_ERROR_GPU_REQUIRED);
         ASSERT_CONTAINS(e.message, "split: \"auto\" needs the masked GPUs' free VRAM");
         pool_error_done(&e);
@@ -89,7 +89,7 @@ TEST(gguf_missing_is_not_an_error) {
         _cleanup_(placement_freep) Placement *p = NULL;
         PoolError e = POOL_ERROR_NULL;
 
-        ASSERT_OK(placement_compute(NULL, pe, false, "u.service", true, &p, &e));
+        ASSERT_OK(placement_compute(NULL, pe, false, "u.service", PLACEMENT_ADMIT, &p, &e));
         ASSERT_EQ(p->vram_required, UINT64_C(0));
         ASSERT_CONTAINS(p->vram_source, "unknown: no GGUF estimate for /nonexistent/model.gguf");
 }

@@ -178,3 +178,23 @@ Feature: Device masks the kernel enforces, and VRAM admission
       | field       | value |
       | device_mask | 1     |
     Then the response status is 200
+
+  @B-DEVICE-013
+  Scenario: A re-adopted engine keeps its placement: its devices, and a failing GPU still drains it
+    Given pool "dm-kept" is preloaded over HTTP with:
+      | field       | value |
+      | device_mask | 1     |
+    And the engine of pool "dm-kept" runs as the main process of its unit, noted
+    When the daemon is stopped
+    Then the engine of pool "dm-kept" survived the daemon
+    When the daemon is started again with the same configuration
+    Then within 5 seconds the status of pool "dm-kept" shows:
+      | field | value |
+      | state | ready |
+    And the daemon's journal says pool "dm-kept" is ready again, its engine re-adopted with the same pid
+    And the devices of pool "dm-kept" are "GPU1"
+    When GPU 1 reports XID 79
+    Then within 10 seconds the status of pool "dm-kept" shows:
+      | field | value   |
+      | state | stopped |
+      | ready | false   |
