@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -32,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -83,6 +85,7 @@ static int arg_crash_signal = SIGSEGV;
 static bool arg_ignore_sigterm = false;
 static int arg_sigterm_exit = 0;
 static bool arg_reuseport = false;
+static const char *arg_open_devices = NULL;
 static char **arg_exit_messages = NULL;
 static size_t arg_n_exit_messages = 0;
 static char **arg_stderr_lines = NULL;
@@ -326,6 +329,9 @@ static void help(void) {
                "     --exit-message=TEXT    Write TEXT to stderr right before exiting, whatever the\n"
                "                            cause: --exit-after, --crash-after, a signal, a failed\n"
                "                            bind (repeatable; written verbatim, bytes as given)\n"
+               "     --open-devices=DIR     At start, open each NVIDIA node in DIR (nvidiactl,\n"
+               "                            nvidia0, ...) read-write, as CUDA does, and print\n"
+               "                            \"fake-engine: open DIR/NAME: opened\" or the error\n"
                "     --reuseport            Listen with SO_REUSEPORT, like llama-server: a second\n"
                "                            process can then listen on the same address and port\n"
                "     --stderr-line=TEXT     Write TEXT to stderr at start (repeatable)\n"
@@ -345,6 +351,37 @@ static void help(void) {
                "1 if it cannot listen, "
 "2 on usage errors.\n",
                program_invocation_short_name);
+}
+
+/* --open-devices: what an engine's device cgroup lets it open. A node allowed with no driver
+ * behind it gives ENXIO, a node the cgroup denies EPERM (tests/boot/package-checks.sh). */
+static int name_is_nvidia_node(const struct dirent *d) {
+        return strncmp(d->d_name, "nvidia", 6) == 0;
+}
+
+static void open_devices(const char *dir) {
+        struct dirent **names = NULL;
+        int n;
+
+        n = scandir(dir, &names, name_is_nvidia_node, alphasort);
+        if (n < 0) {
+                printf("fake-engine: open %s: %s\n", dir, strerror(errno));
+                return;
+        }
+        for (int i = 0; i < n; i++) {
+                char path[PATH_MAX];
+                int fd;
+
+                snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+                fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+                if (fd >= 0) {
+                        printf("fake-engine: open %s: opened\n", path);
+                        close(fd);
+                } else
+                        printf("fake-engine: open %s: %s\n", path, strerror(errno));
+                free(names[i]);
+        }
+        free(names);
 }
 
 /* Returns 1 to run, 0 to exit successfully (--help), negative errno on a usage error. */
@@ -373,6 +410,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SIGTERM_EXIT,
                 ARG_EXIT_MESSAGE,
                 ARG_REUSEPORT,
+                ARG_OPEN_DEVICES,
                 ARG_IGNORED,
         };
         static const struct option options[] = {
@@ -400,6 +438,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "sigterm-exit",   required_argument, NULL, ARG_SIGTERM_EXIT   },
                 { "exit-message",   required_argument, NULL, ARG_EXIT_MESSAGE   },
                 { "reuseport",      no_argument,       NULL, ARG_REUSEPORT      },
+                { "open-devices",   required_argument, NULL, ARG_OPEN_DEVICES   },
                 /* The split flags pool-managerd adds (issue 9), accepted like llama-server's. */
                 { "tensor-split",   required_argument, NULL, ARG_IGNORED        },
                 { "split-mode",     required_argument, NULL, ARG_IGNORED        },
@@ -483,6 +522,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_REUSEPORT:
                         arg_reuseport = true;
+                        break;
+                case ARG_OPEN_DEVICES:
+                        arg_open_devices = optarg;
                         break;
                 case ARG_STDERR_LINE:
                 case ARG_STDOUT_LINE:
@@ -1334,6 +1376,9 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+
+        if (arg_open_devices)
+                open_devices(arg_open_devices);
 
         r = setup_signals(&s);
         if (r < 0) {

@@ -12,7 +12,9 @@
 #             systemctl and journalctl show it, as EngineUser=pool-engine, in the default
 #             EngineSandbox=full, each sandbox setting on the running unit and in /proc;
 #             restart re-adopts, stop leaves engines running; ROUNDS times socket activation
-#             with a running pool (issue 18); a pool put in /etc/pool-managerd/pools.d.
+#             with a running pool (issue 18); device masks enforced by the kernel (issue 9:
+#             systemd's device cgroup, then a pool with mask "1,GPU3" on four mknod-made nodes and
+#             the fake NVML); a pool put in /etc/pool-managerd/pools.d.
 #   reboot    after a reboot: the socket listens, the daemon does not run; the first request
 #             starts it, and it brings back the pool that ran and preloads pools.d; then
 #             `systemctl enable pool-managerd.service`.
@@ -62,6 +64,95 @@ complete_line() {
 }
 both_pools_ready() { pool_ready "$POOL" && pool_ready "$DIR_POOL"; }
 both_engines_active() { systemctl is-active -q "$UNIT" && systemctl is-active -q "$DIR_UNIT"; }
+
+# ---- device masks, enforced by the kernel (issue 9) ----
+#
+# No GPU here: NVIDIA's nodes are made with mknod (major 195, minors 0..3, nvidiactl 255) and
+# the fake NVML describes four GPUs with those minors. An allowed node opens up to the missing
+# driver (ENXIO); a node the engine's device cgroup denies gives EPERM. The daemon is the
+# packaged one, under its own unit's device policy, which must let NVML open /dev/nvidiactl
+# read-write (the fake does so in nvmlInit_v2(), as libnvidia-ml does).
+readonly GPU_POOL=gpupool GPU_PORT=8083 GPU_UNIT=pool-engine-gpupool.service
+readonly FAKE_NVML=/usr/local/lib/pool-managerd-test/libfake-nvml.so
+readonly GPUS_JSON=/run/pool-managerd-test/gpus.json
+
+gpu_uuid() { printf 'GPU-b007e57a-0000-4000-8000-00000000000%d' "$1"; }
+# engine_open NODE: what the GPU pool's engine got opening /dev/NODE (its journal).
+engine_open() { journalctl -q -o cat -u "$GPU_UNIT" | sed -n "s|^fake-engine: open /dev/$1: ||p" | tail -n 1; }
+# prepared_gpu MASK: the preload body of the GPU pool, its engine reporting what it can open.
+prepared_gpu() {
+        printf '{"prepared": {"pool_id": "%s", "binary_path": "%s", "flags": ["--port", "%s", "--open-devices", "/dev"], "host": "127.0.0.1", "port": %s, "engine": "custom", "engine_version": "boot-test", "device_mask": "%s"}}' \
+                "$GPU_POOL" "$ENGINE" "$GPU_PORT" "$GPU_PORT" "$1"
+}
+
+device_checks() {
+        local out rc i made=() allowed denied
+
+        # systemd itself first: a transient unit with DevicePolicy=closed + DeviceAllow=.
+        rc=0
+        out=$("$HERE/device-cgroup-check" --system 2>&1) || rc=$?
+        sed 's/^/#   /' <<<"$out"
+        check "device-cgroup-check --system: DeviceAllow=/dev/nvidia0 gives ENXIO on nvidia0, EPERM on nvidia1..3" \
+                test "$rc" = 0
+
+        for i in 0 1 2 3 ctl; do
+                if [ "$i" = ctl ]; then mknod -m 0666 /dev/nvidiactl c 195 255; else mknod -m 0666 "/dev/nvidia$i" c 195 "$i"; fi
+                made+=("/dev/nvidia$i")
+        done
+        mkdir -p "$(dirname "$GPUS_JSON")"
+        {
+                printf '{"control_node": "/dev/nvidiactl", "devices": ['
+                for i in 0 1 2 3; do
+                        [ "$i" = 0 ] || printf ','
+                        printf '{"uuid": "%s", "name": "Boot Test GPU", "minor": %d, "memory_total": 25769803776}' "$(gpu_uuid "$i")" "$i"
+                done
+                printf ']}\n'
+        } >"$GPUS_JSON"
+        cp "$CONF" "$tmp/conf.orig"
+        sed -i "/^\[Manager\]/a NvmlLibrary=$FAKE_NVML" "$CONF"
+        mkdir -p /run/systemd/system/pool-managerd.service.d
+        printf '[Service]\nEnvironment=FAKE_NVML_CONFIG=%s\n' "$GPUS_JSON" \
+                >/run/systemd/system/pool-managerd.service.d/fake-nvml.conf
+        systemctl daemon-reload
+        run_check "systemctl restart pool-managerd, NvmlLibrary=the fake NVML (4 GPUs, /dev/nvidia0..3)" \
+                systemctl restart pool-managerd.service
+        check "the packaged unit's device policy lets NVML open /dev/nvidiactl read-write: GET /devices lists 4 GPUs" \
+                bash -c '[ "$(curl_code GET /devices)" = 200 ] && [ "$(grep -o "\"uuid\"" "$tmp/body" | wc -l)" = 4 ]'
+        grep -q '"uuid"' "$tmp/body" 2>/dev/null || echo "# GET /devices: $(body)"
+
+        code=$(curl_code POST "/pools/$GPU_POOL/preload" "$(prepared_gpu 1,GPU3)")
+        check "preload with device_mask \"1,GPU3\": $code" test "$code" = 200
+        check "... the pool is ready" wait_for 30 pool_ready "$GPU_POOL"
+        check "... its unit: DevicePolicy=closed, DeviceAllow= /dev/nvidia1 and /dev/nvidia3 only, of the GPUs" \
+                bash -c 'a=$(unit_prop "$1" DeviceAllow); echo "# DeviceAllow=$a"
+                       [ "$(unit_prop "$1" DevicePolicy)" = closed ] &&
+                       [[ " $a " == *"/dev/nvidia1 rw"* && " $a " == *"/dev/nvidia3 rw"* ]] &&
+                       [[ " $a " != *"/dev/nvidia0 "* && " $a " != *"/dev/nvidia2 "* && " $a " != *char-nvidia* ]]' sh "$GPU_UNIT"
+        check "... CUDA_VISIBLE_DEVICES names the two GPUs by UUID, CUDA_DEVICE_ORDER=PCI_BUS_ID" \
+                bash -c 'e=$(unit_prop "$1" Environment); echo "# Environment=$e"
+                       [[ " $e " == *" CUDA_VISIBLE_DEVICES=$2,$3 "* && " $e " == *" CUDA_DEVICE_ORDER=PCI_BUS_ID "* ]]' \
+                sh "$GPU_UNIT" "$(gpu_uuid 1)" "$(gpu_uuid 3)"
+        wait_for 5 bash -c '[ -n "$(engine_open nvidia3)" ]' || true
+        for i in 0 1 2 3 ctl; do echo "# engine: open /dev/nvidia$i: $(engine_open "nvidia$i")"; done
+        allowed="No such device or address" denied="Operation not permitted"
+        check "the engine opens its GPUs' nodes, nvidia1 and nvidia3, up to the missing driver (ENXIO)" \
+                bash -c '[ "$(engine_open nvidia1)" = "$1" ] && [ "$(engine_open nvidia3)" = "$1" ]' sh "$allowed"
+        check "the kernel refuses it the other GPUs, nvidia0 and nvidia2: EPERM from the device cgroup" \
+                bash -c '[ "$(engine_open nvidia0)" = "$1" ] && [ "$(engine_open nvidia2)" = "$1" ]' sh "$denied"
+        check "... and lets it open /dev/nvidiactl (ENXIO), which CUDA needs" \
+                bash -c '[ "$(engine_open nvidiactl)" = "$1" ]' sh "$allowed"
+        code=$(curl_code POST "/pools/$GPU_POOL/stop")
+        check "stop the GPU pool: $code, its unit gone" \
+                bash -c '[ "$1" = 200 ] && wait_for 30 bash -c "! systemctl is-active -q $2"' sh "$code" "$GPU_UNIT"
+
+        # Back to the package's configuration, without a GPU.
+        cp "$tmp/conf.orig" "$CONF"
+        rm -rf /run/systemd/system/pool-managerd.service.d "$(dirname "$GPUS_JSON")"
+        systemctl daemon-reload
+        rm -f "${made[@]}"
+        run_check "systemctl restart pool-managerd, the configuration as packaged" systemctl restart pool-managerd.service
+        check "... $POOL still ready" wait_for 30 pool_ready "$POOL"
+}
 
 phase_install() {
         local deb answer pid t0
@@ -230,6 +321,8 @@ phase_install() {
                 fi
         done
 
+        device_checks
+
         # For the next boot: a pool described in pools.d, preloaded when the daemon starts.
         prepared_engine "$DIR_POOL" "$DIR_PORT" >"/etc/pool-managerd/pools.d/$DIR_POOL.json"
 }
@@ -279,9 +372,9 @@ phase_enabled() {
 }
 
 # Functions the checks run in a child shell (sh -c cannot see them otherwise).
-export -f unit_prop proc_status mount_opts read_only words runs_as service_inactive socket_holds_port \
+export -f engine_open wait_for unit_prop proc_status mount_opts read_only words runs_as service_inactive socket_holds_port \
         complete_line pool_ready curl_code json_field
-export tmp API
+export tmp API GPU_UNIT
 
 case $PHASE in
 install) phase_install ;;

@@ -13,6 +13,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,7 @@ typedef struct FakeState {
         off_t size;
         ino_t ino;
         nvmlReturn_t init_error;
+        char control_node[256];         /* opened read-write by nvmlInit_v2(), as the real one does */
         char driver_version[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
         FakeGpu gpus[FAKE_MAX_GPUS];
         unsigned n_gpus;
@@ -231,6 +233,7 @@ static void fake_reload(void) {
         };
         state.init_error = (nvmlReturn_t) get_u64(root, "init_error", NVML_SUCCESS);
         copy_string(state.driver_version, sizeof(state.driver_version), root, "driver_version", "550.54.15");
+        copy_string(state.control_node, sizeof(state.control_node), root, "control_node", "");
         if (json_object_object_get_ex(root, "devices", &v) && json_object_is_type(v, json_type_array))
                 for (size_t i = 0; i < json_object_array_length(v) && state.n_gpus < FAKE_MAX_GPUS; i++) {
                         parse_gpu(json_object_array_get_idx(v, i), state.n_gpus, &state.gpus[state.n_gpus]);
@@ -335,6 +338,18 @@ nvmlReturn_t nvmlInit_v2(void) {
                 return NVML_ERROR_DRIVER_NOT_LOADED;
         if (state.init_error != NVML_SUCCESS)
                 return state.init_error;
+        if (state.control_node[0] != '\0') {
+                /* libnvidia-ml opens /dev/nvidiactl O_RDWR first: a device cgroup that denies it
+                 * (EPERM) makes the real one fail with Insufficient Permissions. ENXIO is an
+                 * allowed node without a driver behind it, as in a test's mknod'ed /dev. */
+                int fd = open(state.control_node, O_RDWR | O_CLOEXEC | O_NOCTTY);
+                if (fd >= 0)
+                        close(fd);
+                else if (errno == EPERM || errno == EACCES)
+                        return NVML_ERROR_NO_PERMISSION;
+                else if (errno != ENXIO)
+                        return NVML_ERROR_DRIVER_NOT_LOADED;
+        }
         r = injected(__func__);
         if (r != NVML_SUCCESS)
                 return r;
