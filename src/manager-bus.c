@@ -138,6 +138,18 @@ static int method_preload(sd_bus_message *message, void *userdata, sd_bus_error 
         return bus_method_preload(userdata, message, json, error);
 }
 
+/* The pool ID argument of a Manager method, copied (the DEFINE_BUS_POOL_METHOD() convention). */
+static int read_pool_id(sd_bus_message *message, char **ret, sd_bus_error *error) {
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &id);
+        if (r < 0)
+                return r;
+        *ret = strdup(id);
+        return *ret ? 0 : -ENOMEM;
+}
+
 static int method_list_pools(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
@@ -206,15 +218,7 @@ int bus_method_stop(Manager *m, sd_bus_message *message, const char *id, sd_bus_
         return bus_reply_started(message, r, &perr, &req);
 }
 
-static int method_stop(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        const char *id;
-        int r;
-
-        r = sd_bus_message_read(message, "s", &id);
-        if (r < 0)
-                return r;
-        return bus_method_stop(userdata, message, id, error);
-}
+DEFINE_BUS_POOL_METHOD(method_stop, read_pool_id, bus_method_stop)
 
 static void on_drain_done(Pool *p, const PoolError *error, void *userdata) {
         _cleanup_(bus_request_freep) BusRequest *req = userdata;
@@ -345,35 +349,11 @@ static int method_reload_configuration(sd_bus_message *message, void *userdata, 
         return sd_bus_reply_method_return(message, NULL);
 }
 
-static int method_reset_pool(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        const char *id;
-        int r;
+DEFINE_BUS_POOL_METHOD(method_reset_pool, read_pool_id, bus_method_reset)
 
-        r = sd_bus_message_read(message, "s", &id);
-        if (r < 0)
-                return r;
-        return bus_method_reset(userdata, message, id, error);
-}
+DEFINE_BUS_POOL_METHOD(method_allocate_lease, read_pool_id, bus_method_lease, true)
 
-static int method_allocate_lease(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        const char *id;
-        int r;
-
-        r = sd_bus_message_read(message, "s", &id);
-        if (r < 0)
-                return r;
-        return bus_method_lease(userdata, message, id, true, error);
-}
-
-static int method_release_lease(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        const char *id;
-        int r;
-
-        r = sd_bus_message_read(message, "s", &id);
-        if (r < 0)
-                return r;
-        return bus_method_lease(userdata, message, id, false, error);
-}
+DEFINE_BUS_POOL_METHOD(method_release_lease, read_pool_id, bus_method_lease, false)
 
 static int property_get_gpu_only(sd_bus *bus, const char *path, const char *interface, const char *property,
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {

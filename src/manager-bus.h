@@ -22,5 +22,21 @@ int bus_method_reload(Manager *m, sd_bus_message *message, const char *id, const
 int bus_method_lease(Manager *m, sd_bus_message *message, const char *id, bool allocate, sd_bus_error *error);
 int bus_method_reset(Manager *m, sd_bus_message *message, const char *id, sd_bus_error *error);
 
+/*
+ * The sd-bus handler name() of a method whose pool ID comes from get_id(message, &id, error)
+ * (the "s" argument of a Manager method, or a pool object's path) and whose body is
+ * call(manager, message, id, extra arguments..., error).
+ */
+#define DEFINE_BUS_POOL_METHOD(name, get_id, call, ...)                                          \
+        static int name(sd_bus_message *message, void *userdata, sd_bus_error *error) {           \
+                _cleanup_free_ char *id = NULL;                                                   \
+                int r;                                                                            \
+                                                                                                  \
+                r = get_id(message, &id, error);                                                  \
+                if (r < 0)                                                                        \
+                        return r;                                                                 \
+                return call(userdata, message, id, ##__VA_ARGS__, error);                          \
+        }
+
 /* Registers the manager object, the pool objects and the object manager. */
 int manager_bus_register(Manager *m);

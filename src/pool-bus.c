@@ -103,7 +103,8 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         }
 }
 
-static int pool_method_with_id(sd_bus_message *message, void *userdata, sd_bus_error *error, char **ret_id) {
+/* The pool ID of a pool object's method: its path's (the DEFINE_BUS_POOL_METHOD() convention). */
+static int pool_method_id(sd_bus_message *message, char **ret_id, sd_bus_error *error) {
         int r;
 
         r = pool_id_from_path(sd_bus_message_get_path(message), ret_id);
@@ -112,15 +113,7 @@ static int pool_method_with_id(sd_bus_message *message, void *userdata, sd_bus_e
         return r;
 }
 
-static int method_stop(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        _cleanup_free_ char *id = NULL;
-        int r;
-
-        r = pool_method_with_id(message, userdata, error, &id);
-        if (r < 0)
-                return r;
-        return bus_method_stop(userdata, message, id, error);
-}
+DEFINE_BUS_POOL_METHOD(method_stop, pool_method_id, bus_method_stop)
 
 static int method_drain(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_free_ char *id = NULL;
@@ -130,7 +123,7 @@ static int method_drain(sd_bus_message *message, void *userdata, sd_bus_error *e
         r = sd_bus_message_read(message, "t", &deadline);
         if (r < 0)
                 return r;
-        r = pool_method_with_id(message, userdata, error, &id);
+        r = pool_method_id(message, &id, error);
         if (r < 0)
                 return r;
         return bus_method_drain(userdata, message, id, deadline, error);
@@ -144,39 +137,16 @@ static int method_reload(sd_bus_message *message, void *userdata, sd_bus_error *
         r = sd_bus_message_read(message, "s", &json);
         if (r < 0)
                 return r;
-        r = pool_method_with_id(message, userdata, error, &id);
+        r = pool_method_id(message, &id, error);
         if (r < 0)
                 return r;
         return bus_method_reload(userdata, message, id, json, error);
 }
 
-static int method_lease(sd_bus_message *message, void *userdata, sd_bus_error *error, bool allocate) {
-        _cleanup_free_ char *id = NULL;
-        int r;
+DEFINE_BUS_POOL_METHOD(method_allocate_lease, pool_method_id, bus_method_lease, true)
+DEFINE_BUS_POOL_METHOD(method_release_lease, pool_method_id, bus_method_lease, false)
 
-        r = pool_method_with_id(message, userdata, error, &id);
-        if (r < 0)
-                return r;
-        return bus_method_lease(userdata, message, id, allocate, error);
-}
-
-static int method_allocate_lease(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return method_lease(message, userdata, error, true);
-}
-
-static int method_reset(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        _cleanup_free_ char *id = NULL;
-        int r;
-
-        r = pool_method_with_id(message, userdata, error, &id);
-        if (r < 0)
-                return r;
-        return bus_method_reset(userdata, message, id, error);
-}
-
-static int method_release_lease(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return method_lease(message, userdata, error, false);
-}
+DEFINE_BUS_POOL_METHOD(method_reset, pool_method_id, bus_method_reset)
 
 /* The vtable: one property per line of the table, then the methods. Built once. */
 const sd_bus_vtable *pool_bus_vtable(void) {
