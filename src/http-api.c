@@ -19,6 +19,7 @@
 #include "build-config.h"
 #include "fleet.h"
 #include "http-api.h"
+#include "http-events.h"
 #include "http-route.h"
 #include "pool-properties.h"
 #include "log.h"
@@ -28,6 +29,7 @@
 #include "shared/json-util.h"
 #include "shared/string-util.h"
 #include "shared/strv.h"
+#include "status-page.h"
 
 typedef enum RouteFlags {
         ROUTE_PUBLIC = 1 << 0,          /* no token needed */
@@ -45,6 +47,28 @@ typedef struct Route {
 } Route;
 
 
+
+int pools_to_json(const Registry *reg, json_object **ret) {
+        _cleanup_json_ json_object *a = NULL;
+        int k;
+
+        a = json_object_new_array();
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < registry_size(reg); i++) {
+                json_object *o;
+
+                k = pool_entry_to_json(registry_nth(reg, i), &o);
+                if (k < 0)
+                        return k;
+                if (json_object_array_add(a, o) < 0) {
+                        json_object_put(o);
+                        return -ENOMEM;
+                }
+        }
+        *ret = TAKE_PTR(a);
+        return 0;
+}
 
 int pool_entry_to_json(const PoolEntry *e, json_object **ret) {
         _cleanup_json_ json_object *o = NULL;
@@ -346,24 +370,32 @@ static int route_fleet_pools(HttpRequest *r, const char *id) {
 
 static int route_pools(HttpRequest *r, const char *id) {
         _cleanup_json_ json_object *a = NULL;
-        Registry *reg = r->manager->registry;
         int k;
 
-        a = json_object_new_array();
-        if (!a)
-                return -ENOMEM;
-        for (size_t i = 0; i < registry_size(reg); i++) {
-                json_object *o;
-
-                k = pool_entry_to_json(registry_nth(reg, i), &o);
-                if (k < 0)
-                        return k;
-                if (json_object_array_add(a, o) < 0) {
-                        json_object_put(o);
-                        return -ENOMEM;
-                }
-        }
+        k = pools_to_json(r->manager->registry, &a);
+        if (k < 0)
+                return k;
         return http_request_reply(r, MHD_HTTP_OK, a);
+}
+
+/* The server-sent events (http-events.c): a snapshot, then every change. */
+static int route_events(HttpRequest *r, const char *id) {
+        return http_events_subscribe(r->manager->events, r);
+}
+
+/* The status page: public (it holds no data; what it shows comes from /events and /devices, with
+ * the token the page is given in its URL fragment). Only its own inline code may run. */
+static int route_page(HttpRequest *r, const char *id) {
+        static const char *const headers[] = {
+                "Content-Security-Policy", status_page_csp,
+                "X-Content-Type-Options", "nosniff",
+                "X-Frame-Options", "DENY",
+                "Referrer-Policy", "no-referrer",
+                NULL
+        };
+
+        return http_request_reply_static(r, MHD_HTTP_OK, "text/html; charset=utf-8", status_page_html,
+                                         status_page_html_size, headers);
 }
 
 static int route_status(HttpRequest *r, const char *id) {
@@ -561,7 +593,9 @@ static int route_device_uncordon(HttpRequest *r, const char *id) {
 }
 
 static const Route routes[] = {
+        { "GET",    "/",                  route_page,           ROUTE_PUBLIC },
         { "GET",    "/health",            route_health,         ROUTE_PUBLIC },
+        { "GET",    "/events",            route_events                       },
         { "GET",    "/pools",             route_pools                        },
         { "GET",    "/pools/{id}/status", route_status                       },
         { "POST",   "/pools/{id}/status", route_status                       },

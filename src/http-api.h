@@ -22,3 +22,5 @@ void http_api_handle(HttpRequest *r);
  * last_heartbeat_ms, each JSON null when unset.
  */
 int pool_entry_to_json(const PoolEntry *e, json_object **ret);
+/* Every pool's status, as GET /pools answers: an array in the registry's order. */
+int pools_to_json(const Registry *reg, json_object **ret);

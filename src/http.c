@@ -360,6 +360,8 @@ static void request_free(HttpRequest *r) {
         free(r->reply_header_value);
         free(r->correlation_id);
         free(r->pool_id);
+        free(r->stream);
+        sd_event_source_disable_unref(r->stream_hangup_source);
         free(r);
 }
 
@@ -442,14 +444,53 @@ static bool request_refuse_body_early(HttpRequest *r) {
         return n > HTTP_BODY_DRAIN_MAX || (expect && strcasecmp(expect, "100-continue") == 0);
 }
 
+/* MHD asks for more of a streamed answer: what is queued, or nothing for now (the connection is
+ * suspended until the next write resumes it), or the end. */
+static ssize_t on_stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        HttpRequest *r = cls;
+        size_t n;
+
+        if (r->stream_failed)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        n = MIN(max, r->stream_size - r->stream_sent);
+        if (n > 0) {
+                memcpy(buf, r->stream + r->stream_sent, n);
+                r->stream_sent += n;
+                if (r->stream_sent == r->stream_size)
+                        r->stream_sent = r->stream_size = 0;
+                return (ssize_t) n;
+        }
+        if (r->stream_ended)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+
+        /* MHD allows suspending from a content reader; returning 0 then leaves the connection
+         * waiting for data, out of MHD's epoll set and timeout list until resumed. */
+        r->suspended = true;
+        MHD_suspend_connection(r->connection);
+        return 0;
+}
+
 static enum MHD_Result request_queue_reply(HttpRequest *r) {
         struct MHD_Response *response;
         enum MHD_Result ret;
         const char *body = r->reply ?: "";
 
-        response = MHD_create_response_from_buffer(strlen(body), (void *) body, MHD_RESPMEM_MUST_COPY);
+        if (r->streaming)
+                /* 4 KiB blocks at most: MHD's write buffer lives in the connection's memory pool. */
+                response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, on_stream_read, r, NULL);
+        else if (r->reply_static)
+                response = MHD_create_response_from_buffer(r->reply_static_size, (void *) r->reply_static,
+                                                           MHD_RESPMEM_PERSISTENT);
+        else
+                response = MHD_create_response_from_buffer(strlen(body), (void *) body, MHD_RESPMEM_MUST_COPY);
         if (!response)
                 return MHD_NO;
+
+        for (const char *const *h = r->reply_static_headers; h && h[0]; h += 2)
+                if (MHD_add_response_header(response, h[0], h[1]) != MHD_YES) {
+                        MHD_destroy_response(response);
+                        return MHD_NO;
+                }
 
         if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
                                     r->reply_content_type ?: "application/json") != MHD_YES ||
@@ -533,6 +574,99 @@ int http_request_reply_text(HttpRequest *r, unsigned status, const char *content
         r->reply = text;
         request_resume(r);
         return 0;
+}
+
+int http_request_reply_static(HttpRequest *r, unsigned status, const char *content_type, const char *body,
+                              size_t size, const char *const *headers) {
+        if (r->replied)
+                return 0;
+        r->reply_content_type = content_type;
+        r->reply_static = body;
+        r->reply_static_size = size;
+        r->reply_static_headers = headers;
+        r->replied = true;
+        r->status = status;
+        request_resume(r);
+        return 0;
+}
+
+/* The client closed its end of a stream. A suspended connection is out of MHD's epoll set, so
+ * MHD would notice only at the next write; the stream ends now instead, and its place (streams are
+ * capped) is free at once. */
+static int on_stream_hangup(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        HttpRequest *r = userdata;
+
+        (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
+        r->stream_failed = true;
+        request_resume(r);
+        return 0;
+}
+
+int http_request_reply_stream(HttpRequest *r, const char *content_type, HttpStreamCloseCallback on_close,
+                              void *userdata) {
+        const union MHD_ConnectionInfo *info;
+        int k;
+
+        if (r->replied)
+                return -EALREADY;
+        info = MHD_get_connection_info(r->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (info && info->connect_fd >= 0) {
+                /* EPOLLRDHUP alone: the client's requests (it sends none) do not wake us. */
+                k = sd_event_add_io(r->manager->event, &r->stream_hangup_source, info->connect_fd, EPOLLRDHUP,
+                                    on_stream_hangup, r);
+                if (k < 0)
+                        return k;
+                (void) sd_event_source_set_description(r->stream_hangup_source, "http-stream-hangup");
+        }
+        r->reply_content_type = content_type;
+        r->streaming = true;
+        r->stream_close = on_close;
+        r->stream_userdata = userdata;
+        r->replied = true;
+        r->status = MHD_HTTP_OK;
+        request_resume(r);
+        return 0;
+}
+
+int http_request_stream_write(HttpRequest *r, const char *data, size_t size) {
+        char *n;
+
+        if (!r->streaming || r->stream_ended || r->stream_failed)
+                return -EPIPE;
+
+        /* What was sent goes; the rest moves to the front. */
+        if (r->stream_sent > 0) {
+                memmove(r->stream, r->stream + r->stream_sent, r->stream_size - r->stream_sent);
+                r->stream_size -= r->stream_sent;
+                r->stream_sent = 0;
+        }
+        if (size > HTTP_STREAM_BUFFER_MAX - r->stream_size) {
+                /* The client reads slower than we write: drop it rather than buffer without end. */
+                r->stream_failed = true;
+                r->stream = mfree(r->stream);
+                r->stream_size = 0;
+                request_resume(r);
+                return -ENOBUFS;
+        }
+        n = realloc(r->stream, r->stream_size + size);
+        if (!n)
+                return -ENOMEM;
+        memcpy(n + r->stream_size, data, size);
+        r->stream = n;
+        r->stream_size += size;
+        request_resume(r);
+        return 0;
+}
+
+void http_request_stream_end(HttpRequest *r) {
+        if (!r->streaming || r->stream_ended)
+                return;
+        r->stream_ended = true;
+        request_resume(r);
+}
+
+unsigned http_server_connection_limit(const HttpServer *s) {
+        return s->connection_limit;
 }
 
 int http_request_reply_error(HttpRequest *r, PoolErrorCode code, const char *format, ...) {
@@ -676,6 +810,8 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
         /* Whoever would answer later must forget this request before it is freed. */
         if (r->deferred && !r->replied && r->abandon)
                 r->abandon(r);
+        if (r->streaming && r->stream_close)
+                TAKE_PTR(r->stream_close)(r, r->stream_userdata);
 
         conn_answered(r->server, connection);
         request_free(r);

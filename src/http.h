@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include <json-c/json.h>
+#include <systemd/sd-event.h>
 
 #include "shared/macro.h"
 #include "shared/pool-error.h"
@@ -33,6 +34,13 @@ typedef struct HttpRequest HttpRequest;
 /* A deferred request whose client went away before the answer: the handler's chance to
  * unregister whatever would call http_request_reply() later. */
 typedef void (*HttpRequestAbandonCallback)(HttpRequest *r);
+/* A streamed answer ended (client gone, stream ended or dropped, server stopped): the request is
+ * freed right after the call. */
+typedef void (*HttpStreamCloseCallback)(HttpRequest *r, void *userdata);
+
+/* A streamed answer whose client does not read keeps at most this much queued; past it the
+ * stream is dropped (http_request_stream_write() returns -ENOBUFS). */
+#define HTTP_STREAM_BUFFER_MAX ((size_t) 1024U * 1024U)
 
 struct HttpRequest {
         HttpServer *server;
@@ -55,6 +63,19 @@ struct HttpRequest {
         const char *reply_content_type; /* static; NULL: application/json */
         char *correlation_id;           /* X-Correlation-Id: the client's, or generated; echoed */
         bool replied;
+
+                /* A streamed answer (http_request_reply_stream()): what is queued and not yet handed to
+         * MHD is stream[stream_sent..stream_size). */
+        bool streaming, stream_ended, stream_failed;
+        char *stream;
+        size_t stream_size, stream_sent;
+        HttpStreamCloseCallback stream_close;
+        void *stream_userdata;
+        sd_event_source *stream_hangup_source;  /* the client closing its end, seen while suspended */
+        /* Extra headers of a static answer: name, value, ..., NULL (static storage). */
+        const char *const *reply_static_headers;
+        const char *reply_static;       /* a static body (http_request_reply_static()) */
+        size_t reply_static_size;
 
         /* Deferred: the connection is (or is about to be) suspended until replied. */
         bool deferred, suspended;
@@ -112,6 +133,31 @@ int http_request_reply_pool_error_full(HttpRequest *r, const PoolError *e, const
 static inline int http_request_reply_pool_error(HttpRequest *r, const PoolError *e) {
         return http_request_reply_pool_error_full(r, e, NULL, NULL);
 }
+
+/* A static body (not copied, must outlive the request) with static extra headers (name, value,
+ * ..., NULL; may be NULL). */
+int http_request_reply_static(HttpRequest *r, unsigned status, const char *content_type, const char *body,
+                              size_t size, const char *const *headers);
+
+/*
+ * A long-lived answer of unknown length (server-sent events): status 200 with the given static
+ * Content-Type, sent chunked; its body is what http_request_stream_write() queues, until
+ * http_request_stream_end(). While nothing is queued the connection is suspended (no polling, no
+ * idle timeout: MHD takes it out of its epoll set), so a client that went away is noticed at the
+ * next write only; writers send something periodically. on_close runs once when the stream ends
+ * for any reason. The connection stays "being handled": RequestTimeoutSec= never evicts it, and
+ * it counts against MaxConnections= (callers cap their streams).
+ */
+int http_request_reply_stream(HttpRequest *r, const char *content_type, HttpStreamCloseCallback on_close,
+                              void *userdata);
+/* Queues data; -ENOBUFS when the client is too slow (more than HTTP_STREAM_BUFFER_MAX queued): the
+ * stream is then dropped, the connection closed. -EPIPE when the stream has ended already. */
+int http_request_stream_write(HttpRequest *r, const char *data, size_t size);
+/* Ends the stream once what is queued is sent. */
+void http_request_stream_end(HttpRequest *r);
+
+/* MaxConnections=, as fitted to RLIMIT_NOFILE: what callers size their stream caps by. */
+unsigned http_server_connection_limit(const HttpServer *s);
 
 /* From a handler: answer later. abandon (optional) runs if the request ends unanswered. */
 void http_request_defer(HttpRequest *r, HttpRequestAbandonCallback abandon);

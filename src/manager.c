@@ -13,6 +13,7 @@
 #include "devices-bus.h"
 #include "handoff.h"
 #include "http.h"
+#include "http-events.h"
 #include "log.h"
 #include "manager-bus.h"
 #include "manager.h"
@@ -116,7 +117,9 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->sighup_source);
         sd_event_source_disable_unref(m->status_source);
         sd_event_source_disable_unref(m->startup_timer);
+        /* The server first: stopping it closes the event streams, which leave m->events. */
         http_server_free(m->http);
+        http_events_free(m->events);
         curl_glue_free(m->curl);
         sd_bus_flush_close_unref(m->bus);
         registry_free(m->registry);
@@ -179,6 +182,8 @@ static int on_status_update(sd_event_source *s, void *userdata) {
 
         (void) sd_notifyf(false, "STATUS=%zu pool%s, %zu ready", n, n == 1 ? "" : "s", ready);
         pool_bus_publish_changes(m);
+        /* Removals, and whatever changed without manager_pool_changed(). */
+        http_events_sync(m->events);
         return 0;
 }
 
@@ -231,6 +236,8 @@ void manager_pool_changed(Manager *m, const char *id) {
         if (!m->started)
                 manager_check_startup(m);
         fleet_pool_changed(m->fleet, id);
+        /* At once, not coalesced: event stream clients see each transition of a crash. */
+        http_events_pool_changed(m->events, id);
 
         /* Coalesce: many pools changing in one loop iteration give one STATUS= update. */
         if (!m->status_source) {

@@ -23,6 +23,7 @@
 #include "registry.h"
 
 typedef struct HttpServer HttpServer;
+typedef struct HttpEvents HttpEvents;
 typedef struct Fleet Fleet;
 
 struct Manager {
@@ -37,6 +38,7 @@ struct Manager {
         Registry *registry;
         CurlGlue *curl;
         HttpServer *http;
+        HttpEvents *events;             /* GET /events: the streams and what they were last sent */
         Fleet *fleet;                   /* the node's pools in etcd ([Fleet]); never NULL once started */
         CudaInfo cuda;
         GpuInventory *gpus;             /* NVML: devices, health, VRAM promised (issue 9) */

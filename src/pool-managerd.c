@@ -10,6 +10,7 @@
 #include "build-config.h"
 #include "config.h"
 #include "http.h"
+#include "http-events.h"
 #include "log.h"
 #include "manager.h"
 
@@ -132,6 +133,9 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
 
+        r = http_events_new(&m->events, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the HTTP event streams: %m");
         r = http_server_new(&m->http, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate HTTP server: %m");

@@ -10,7 +10,7 @@ PACKAGES=(
         libsystemd-dev libjson-c-dev libcurl4-openssl-dev libmicrohttpd-dev libinih-dev
         libdbus-1-dev scdoc bash-completion
         systemd dbus dbus-user-session util-linux
-        curl python3 python3-dbus python3-behave
+        curl python3 python3-dbus python3-behave chromium
         etcd-server etcd-client openssl prometheus
 )
 
