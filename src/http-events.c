@@ -4,7 +4,7 @@
  * The server-sent events of GET /events (see http-events.h). What each pool last looked like to
  * the clients is kept (its status JSON less the heartbeat, as text), so an event goes out exactly
  * when that changes, wherever the change came from: the pool's one state setter, a lease, a probe
- * that saw other slots, a removal. The setter reports through manager_pool_changed() at once, so a
+ * that saw other slots (each reported through manager_pool_changed()), a removal. The setter reports through manager_pool_changed() at once, so a
  * crash shows as its own transitions (ready -> backoff -> starting -> ...) and not only as their
  * sum at the end of the loop iteration. Nothing is kept while nobody listens.
  */
@@ -175,6 +175,8 @@ void http_events_pool_changed(HttpEvents *e, const char *id) {
                 log_oom();
 }
 
+/* Changes come through http_events_pool_changed() (every write to the registry is followed by
+ * manager_pool_changed()); only removals are looked for here, which is cheap with many pools. */
 void http_events_sync(HttpEvents *e) {
         _cleanup_strv_free_ char **gone = NULL;
         Registry *reg;
@@ -190,9 +192,6 @@ void http_events_sync(HttpEvents *e) {
         }
         STRV_FOREACH(g, gone)
                 http_events_pool_changed(e, *g);
-        /* Emitting never changes the registry, so indices stay valid. */
-        for (size_t i = 0; e->sent && i < registry_size(reg); i++)
-                http_events_pool_changed(e, registry_nth(reg, i)->pool_id);
 }
 
 /* {"pools": [... as GET /pools ...], "devices": {... as GET /devices ...}} and the clients' view

@@ -36,7 +36,7 @@ int http_events_subscribe(HttpEvents *e, HttpRequest *r);
 /* A pool's entry in the registry may have changed: a "pool" event, or "removed" when it is gone,
  * if it differs from what the clients last got. Cheap without clients. */
 void http_events_pool_changed(HttpEvents *e, const char *id);
-/* The same for every pool the clients know or the registry has (removals included). */
+/* "removed" for every pool the clients know that the registry no longer has. */
 void http_events_sync(HttpEvents *e);
 
 unsigned http_events_n_clients(const HttpEvents *e);

@@ -182,7 +182,7 @@ static int on_status_update(sd_event_source *s, void *userdata) {
 
         (void) sd_notifyf(false, "STATUS=%zu pool%s, %zu ready", n, n == 1 ? "" : "s", ready);
         pool_bus_publish_changes(m);
-        /* Removals, and whatever changed without manager_pool_changed(). */
+        /* Pools gone from the registry. */
         http_events_sync(m->events);
         return 0;
 }

@@ -320,13 +320,15 @@ class EventsTest(th.HttpTestCase):
         for s in reopened:
             s.close()
 
-    def test_40_stream_outlives_the_request_timeout(self):
-        # RequestTimeoutSec= (10 s) bounds requests being received, not answers being streamed.
+    def test_40_stream_outlives_the_timeouts_with_keepalives(self):
+        # RequestTimeoutSec= (10 s) bounds requests being received, not answers being streamed;
+        # a comment comes every 15 s.
         s = EventStream(self.daemon.port, token=TOKEN)
         s.next()
-        time.sleep(11)
+        time.sleep(16)
         self.assertEqual(self.daemon.post("/pools/ea/leases", token=TOKEN).status, 200)
         self.assertEqual(s.next()["data"]["active_leases"], 1)
+        self.assertEqual(s.comments, [": keepalive"])
         s.close()
 
 
