@@ -10,6 +10,7 @@
 # $TEST_ARTEFACTS/status-page.png. Prints TAP lines like test-http.py.
 
 import base64
+import http.client
 import importlib.util
 import json
 import os
@@ -19,6 +20,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -29,6 +31,8 @@ th = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(th)
 
 TOKEN = th.TOKEN
+FAKE_NVML = os.environ.get("FAKE_NVML")
+GiB = 1 << 30
 ARTEFACTS = os.environ.get("TEST_ARTEFACTS") or os.path.join(os.getcwd(), "test-artefacts")
 
 
@@ -197,11 +201,25 @@ class DevTools:
         self.sock.close()
 
 
-def preload_two(daemon, ids):
-    for pool_id in ids:
-        r = daemon.post(f"/pools/{pool_id}/preload", {"prepared": th.prepared(pool_id, th.free_port(), "--slots", "4", slots_total=4)},
-                        token=TOKEN)
-        assert r.status == 200, r
+def preload(daemon, pool_id, **extra):
+    prepared = th.prepared(pool_id, th.free_port(), "--slots", "4", slots_total=4, **extra)
+    r = daemon.post(f"/pools/{pool_id}/preload", {"prepared": prepared}, token=TOKEN)
+    assert r.status == 200, r
+
+
+def fake_gpus():
+    """Two GPUs of the fake NVML (tests/fake-nvml), for the page's VRAM bars."""
+    d = tempfile.mkdtemp(prefix="fake-nvml.", dir=th.RUNTIME)
+    path = os.path.join(d, "gpus.json")
+    with open(path, "w") as f:
+        json.dump({"driver_version": "550.54.15", "xid_events": [], "devices": [
+            {"uuid": "GPU-6a1e3c1d-0000-4000-8000-000000000000", "name": "NVIDIA A100-SXM4-80GB",
+             "pci_bus_id": "00000000:3B:00.0", "minor": 0, "compute_capability": "8.0",
+             "memory_total": 80 * GiB, "memory_used": 30 * GiB},
+            {"uuid": "GPU-6a1e3c1d-0000-4000-8000-000000000001", "name": "NVIDIA L4",
+             "pci_bus_id": "00000000:5E:00.0", "minor": 1, "compute_capability": "8.9",
+             "memory_total": 24 * GiB, "memory_used": 6 * GiB}]}, f)
+    return path
 
 
 class EventsTest(th.HttpTestCase):
@@ -245,7 +263,7 @@ class EventsTest(th.HttpTestCase):
         self.assertIn("devices", first["data"])
         last = int(first["id"])
 
-        preload_two(self.daemon, ["ea"])
+        preload(self.daemon, "ea")
         seen = s.until(lambda e: e["event"] == "pool" and e["data"]["state"] == "ready")
         ids = [int(e["id"]) for e in seen]
         self.assertEqual(ids, sorted(set(ids)), "ids increase")
@@ -320,16 +338,79 @@ class EventsTest(th.HttpTestCase):
         for s in reopened:
             s.close()
 
+    def open(self):
+        """A stream, once the places of the ones just closed are free (at once, but asynchronously)."""
+        streams = []
+
+        def opened():
+            s = EventStream(self.daemon.port, token=TOKEN)
+            if s.status == 200:
+                streams.append(s)
+                return True
+            s.close()
+            return False
+        self.assertTrue(th.wait_for(opened, timeout=2))
+        return streams[0]
+
     def test_40_stream_outlives_the_timeouts_with_keepalives(self):
         # RequestTimeoutSec= (10 s) bounds requests being received, not answers being streamed;
         # a comment comes every 15 s.
-        s = EventStream(self.daemon.port, token=TOKEN)
+        s = self.open()
         s.next()
         time.sleep(16)
         self.assertEqual(self.daemon.post("/pools/ea/leases", token=TOKEN).status, 200)
         self.assertEqual(s.next()["data"]["active_leases"], 1)
         self.assertEqual(s.comments, [": keepalive"])
         s.close()
+
+    def test_50_slow_client_is_dropped(self):
+        # A client that does not read (a small receive buffer, nothing read) while events come is
+        # dropped once 1 MiB waits for it; a client that reads (in a thread here) goes on.
+        slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", self.daemon.port))
+        slow.sendall(f"GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
+        good = self.open()
+        good.next()
+        events = []
+
+        def read_good():
+            try:
+                while True:
+                    events.append(good.next(timeout=60))
+            except (EOFError, OSError):
+                pass
+        reader = threading.Thread(target=read_good, daemon=True)
+        reader.start()
+
+        def dropped():
+            return "reads slower than events come" in self.daemon.log()
+        conn = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=10)
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        n = 0
+        for n in range(1, 20001):
+            conn.request("POST" if n % 2 else "DELETE", "/pools/ea/leases", headers=auth)
+            r = conn.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+            if n % 500 == 0 and dropped():
+                break
+        conn.close()
+        self.assertTrue(th.wait_for(dropped, timeout=5), f"not dropped after {n} events")
+        print(f"# the slow client was dropped after {n} events", flush=True)
+        # Its connection is closed: what was in the buffers, then the end.
+        slow.settimeout(10)
+        try:
+            while slow.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+        slow.close()
+        # The reading client got every event, and gets the next one.
+        leases = self.daemon.post("/pools/ea/leases", token=TOKEN).json["active_leases"]
+        self.assertTrue(th.wait_for(lambda: events and events[-1]["data"]["active_leases"] == leases, timeout=10))
+        self.assertGreaterEqual(len(events), n)
+        good.close()
 
 
 class PageTest(th.HttpTestCase):
@@ -339,11 +420,18 @@ class PageTest(th.HttpTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.daemon = th.Daemon("pool-managerd-page-test", env={"LLORCH_API_TOKEN": TOKEN},
-                               extra_config="[Supervision]\nBackoffInitial=3s\nBackoffJitter=0\n")
+        env, nvml = {"LLORCH_API_TOKEN": TOKEN}, ""
+        if FAKE_NVML:
+            env["FAKE_NVML_CONFIG"] = fake_gpus()
+            nvml = f"NvmlLibrary={FAKE_NVML}\n"
+        cls.daemon = th.Daemon("pool-managerd-page-test", env=env,
+                               extra_config=nvml + "[Supervision]\nBackoffInitial=3s\nBackoffJitter=0\n")
         if cls.daemon.start() != 0:
             raise RuntimeError("daemon did not start:\n" + cls.daemon.log())
-        preload_two(cls.daemon, ["alpha", "beta"])
+        gpu = {"alpha": {"device_mask": "GPU0", "vram_required_bytes": 8 * GiB},
+               "beta": {"device_mask": "GPU1", "vram_required_bytes": 4 * GiB}} if FAKE_NVML else {}
+        for pool_id in ("alpha", "beta"):
+            preload(cls.daemon, pool_id, **gpu.get(pool_id, {}))
         cls.chromium = None
 
     @classmethod
@@ -415,6 +503,11 @@ class PageTest(th.HttpTestCase):
                          " return r && r.dataset.state === 'ready' && r.dataset.ready === 'true'; })")
         self.assertEqual(dt.evaluate("document.querySelector('#pool-alpha .leases').textContent"),
                          "0 leases, slots 4/4 free")
+        if FAKE_NVML:
+            # The GPUs with their VRAM bars (30 of 80 GiB used), the pools' masks and VRAM.
+            self.wait_js(dt, "document.getElementById('devices').textContent.includes('NVIDIA A100-SXM4-80GB')")
+            self.assertEqual(dt.evaluate("document.querySelector('#devices .bar span').style.width"), "38%")
+            self.assertIn("8.0 GiB", dt.evaluate("document.querySelector('#pool-alpha .devices').textContent"))
         events_before = int(dt.evaluate("document.body.dataset.events"))
         dt.evaluate("window.notReloaded = true")
 
