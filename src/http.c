@@ -563,14 +563,21 @@ int http_request_reply_full(HttpRequest *r, unsigned status, json_object *body,
         return ret;
 }
 
+/* Takes the answer's status and Content-Type; false when the request was answered already. */
+static bool request_answer(HttpRequest *r, unsigned status, const char *content_type) {
+        if (r->replied)
+                return false;
+        r->replied = true;
+        r->status = status;
+        r->reply_content_type = content_type;
+        return true;
+}
+
 int http_request_reply_text(HttpRequest *r, unsigned status, const char *content_type, char *text) {
-        if (r->replied) {
+        if (!request_answer(r, status, content_type)) {
                 free(text);
                 return 0;
         }
-        r->reply_content_type = content_type;
-        r->replied = true;
-        r->status = status;
         r->reply = text;
         request_resume(r);
         return 0;
@@ -578,14 +585,11 @@ int http_request_reply_text(HttpRequest *r, unsigned status, const char *content
 
 int http_request_reply_static(HttpRequest *r, unsigned status, const char *content_type, const char *body,
                               size_t size, const char *const *headers) {
-        if (r->replied)
+        if (!request_answer(r, status, content_type))
                 return 0;
-        r->reply_content_type = content_type;
         r->reply_static = body;
         r->reply_static_size = size;
         r->reply_static_headers = headers;
-        r->replied = true;
-        r->status = status;
         request_resume(r);
         return 0;
 }
@@ -618,12 +622,10 @@ int http_request_reply_stream(HttpRequest *r, const char *content_type, HttpStre
                         return k;
                 (void) sd_event_source_set_description(r->stream_hangup_source, "http-stream-hangup");
         }
-        r->reply_content_type = content_type;
+        (void) request_answer(r, MHD_HTTP_OK, content_type);
         r->streaming = true;
         r->stream_close = on_close;
         r->stream_userdata = userdata;
-        r->replied = true;
-        r->status = MHD_HTTP_OK;
         request_resume(r);
         return 0;
 }

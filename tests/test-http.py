@@ -179,6 +179,20 @@ class Daemon:
         return request(self.port, "POST", path, body=body, **kw)
 
 
+def start_daemon(unit, **kw):
+    """A started Daemon (arguments as Daemon's); RuntimeError with its log when it did not start."""
+    d = Daemon(unit, **kw)
+    if d.start() != 0:
+        raise RuntimeError("daemon did not start:\n" + d.log())
+    return d
+
+
+def stop_daemon(d):
+    """Stops the daemon, then the engines it left running (they belong to systemd)."""
+    d.stop()
+    stop_all_engines()
+
+
 def sanitizer_env():
     """ASAN_OPTIONS/UBSAN_OPTIONS reach a daemon under systemd only when passed on."""
     return {k: v for k, v in os.environ.items() if k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")}

@@ -225,20 +225,16 @@ def fake_gpus():
 class EventsTest(th.HttpTestCase):
     """The stream with a plain client; tests run in name order and build on each other."""
 
-    daemon = None
-
     @classmethod
     def setUpClass(cls):
-        cls.daemon = th.Daemon("pool-managerd-events-test", env={"LLORCH_API_TOKEN": TOKEN},
-                               extra_config="[Supervision]\nBackoffInitial=2s\nBackoffJitter=0\n"
-                                            "[HTTP]\nMaxConnections=8\n")
-        if cls.daemon.start() != 0:
-            raise RuntimeError("daemon did not start:\n" + cls.daemon.log())
+        # MaxConnections=8: at most 4 streams.
+        cls.daemon = th.start_daemon("pool-managerd-events-test", env={"LLORCH_API_TOKEN": TOKEN},
+                                     extra_config="[Supervision]\nBackoffInitial=2s\nBackoffJitter=0\n"
+                                                  "[HTTP]\nMaxConnections=8\n")
 
     @classmethod
     def tearDownClass(cls):
-        cls.daemon.stop()
-        th.stop_all_engines()
+        th.stop_daemon(cls.daemon)
 
     def test_00_token_required(self):
         s = EventStream(self.daemon.port)
@@ -304,7 +300,7 @@ class EventsTest(th.HttpTestCase):
         s.close()
 
     def test_30_streams_are_capped(self):
-        # MaxConnections=8: at most 4 streams, and requests still get through.
+        # At most 4 streams, and requests still get through.
         streams = [EventStream(self.daemon.port, token=TOKEN) for _ in range(4)]
         for s in streams:
             self.assertEqual(s.status, 200)
@@ -416,31 +412,26 @@ class EventsTest(th.HttpTestCase):
 class PageTest(th.HttpTestCase):
     """GET / itself, and the page in a real headless Chromium."""
 
-    daemon = None
-
     @classmethod
     def setUpClass(cls):
         env, nvml = {"LLORCH_API_TOKEN": TOKEN}, ""
         if FAKE_NVML:
             env["FAKE_NVML_CONFIG"] = fake_gpus()
             nvml = f"NvmlLibrary={FAKE_NVML}\n"
-        cls.daemon = th.Daemon("pool-managerd-page-test", env=env,
-                               extra_config=nvml + "[Supervision]\nBackoffInitial=3s\nBackoffJitter=0\n")
-        if cls.daemon.start() != 0:
-            raise RuntimeError("daemon did not start:\n" + cls.daemon.log())
+        cls.chromium = None
+        cls.daemon = th.start_daemon("pool-managerd-page-test", env=env,
+                                     extra_config=nvml + "[Supervision]\nBackoffInitial=3s\nBackoffJitter=0\n")
         gpu = {"alpha": {"device_mask": "GPU0", "vram_required_bytes": 8 * GiB},
                "beta": {"device_mask": "GPU1", "vram_required_bytes": 4 * GiB}} if FAKE_NVML else {}
         for pool_id in ("alpha", "beta"):
             preload(cls.daemon, pool_id, **gpu.get(pool_id, {}))
-        cls.chromium = None
 
     @classmethod
     def tearDownClass(cls):
         if cls.chromium:
             cls.chromium.kill()
             cls.chromium.wait()
-        cls.daemon.stop()
-        th.stop_all_engines()
+        th.stop_daemon(cls.daemon)
 
     def test_00_page_is_public_self_contained_html(self):
         r = self.daemon.get("/")
