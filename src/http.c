@@ -27,6 +27,13 @@
  * calls the access handler again, which queues the stored answer. Resuming writes to the ITC,
  * which wakes the io source, and a defer source runs MHD as well, so the answer leaves in the
  * same loop iteration.
+ *
+ * Streamed answers (GET /events) are chunked answers from a content reader that hands MHD what
+ * is queued and, when nothing is, suspends the connection from inside the reader (which MHD
+ * allows) and returns 0; the next write resumes it. A suspended connection is polled by nobody,
+ * so its socket is watched for EPOLLRDHUP by a source of our own: a client that hangs up is
+ * noticed at once, not at the next write. Such a connection is "routed" for its whole life:
+ * the request deadline and the eviction below never touch it.
  */
 
 #include <arpa/inet.h>
