@@ -192,6 +192,16 @@ static int config_parse_duration(const char *value, uint64_t ltype, void *data) 
         return 0;
 }
 
+/* A duration of at least ltype, or 0: off. */
+static int config_parse_duration_or_off(const char *value, uint64_t ltype, void *data) {
+        usec_t *u = data, t;
+
+        if (parse_duration(value, &t) < 0 || t == USEC_INFINITY || (t != 0 && t < ltype))
+                return -EINVAL;
+        *u = t;
+        return 0;
+}
+
 /* A user name as systemd accepts it for User= (or a numeric uid); empty unsets. */
 static int config_parse_user(const char *value, uint64_t ltype, void *data) {
         char **p = data;
@@ -365,6 +375,10 @@ static const ConfigTableItem config_table[] = {
           offsetof(Config, engine_user) },
         { "Manager", "ReloadDrainTimeout", config_parse_duration,  0,
           offsetof(Config, reload_drain_timeout) },
+        { "Manager", "EngineMetricsInterval", config_parse_duration_or_off, 100 * USEC_PER_MSEC,
+          offsetof(Config, engine_metrics_interval) },
+        { "Manager", "EngineMetricsTimeout", config_parse_duration, 10 * USEC_PER_MSEC,
+          offsetof(Config, engine_metrics_timeout) },
         { "Manager", "NvmlLibrary",      config_parse_library,     0,
           offsetof(Config, nvml_library) },
 
@@ -521,6 +535,8 @@ int config_new(Config **ret, bool user) {
                 .engine_logs = ENGINE_LOGS_JOURNAL,
                 .engine_sandbox = ENGINE_SANDBOX_FULL,
                 .reload_drain_timeout = 30 * USEC_PER_SEC,
+                .engine_metrics_interval = 5 * USEC_PER_SEC,
+                .engine_metrics_timeout = 2 * USEC_PER_SEC,
         };
         supervision_policy_init(&c->supervision);
 

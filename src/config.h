@@ -53,6 +53,8 @@ typedef struct Config {
         EngineLogs engine_logs;         /* journal */
         EngineSandbox engine_sandbox;   /* full */
         usec_t reload_drain_timeout;    /* 30s: how long a reload waits for leases to finish */
+        usec_t engine_metrics_interval; /* 5s: how often an engine's /metrics is read; 0: never */
+        usec_t engine_metrics_timeout;  /* 2s: of each of those reads */
         char *engine_user;              /* User= of engine units (system instance); NULL: unset */
         char *nvml_library;             /* libnvidia-ml.so.1: dlopen()ed for the GPU inventory */
         usec_t gpu_refresh_interval;    /* [GPU] RefreshInterval=, 2s */

@@ -239,6 +239,43 @@ static void export_engine_resources(Export *x) {
         }
 }
 
+/* The engine's own load, from its /metrics (pool.c scrapes it): absent for a pool whose engine
+ * reports none, whose values are stale, or that is not serving. */
+static const struct {
+        const char *name;
+        EngineLoadField field;
+        const char *help;
+} engine_load_families[] = {
+        { P "engine_requests_running", ENGINE_LOAD_REQUESTS_RUNNING,
+          "Requests the engine is processing, as its own /metrics says (llamacpp:requests_processing, "
+          "vllm:num_requests_running)." },
+        { P "engine_requests_waiting", ENGINE_LOAD_REQUESTS_WAITING,
+          "Requests waiting in the engine's queue, as its own /metrics says (llamacpp:requests_deferred, "
+          "vllm:num_requests_waiting)." },
+        { P "engine_kv_cache_usage_ratio", ENGINE_LOAD_KV_CACHE_USAGE_RATIO,
+          "The engine's KV-cache usage, 0 to 1, as its own /metrics says (llamacpp:kv_cache_usage_ratio, "
+          "vllm:gpu_cache_usage_perc)." },
+};
+
+static void export_engine_load(Export *x) {
+        usec_t t = now(CLOCK_MONOTONIC);
+
+        for (size_t f = 0; f < ELEMENTSOF(engine_load_families); f++) {
+                metrics_family(&x->w, engine_load_families[f].name, METRIC_GAUGE, engine_load_families[f].help);
+                for (size_t i = 0; i < x->manager->n_pools; i++) {
+                        const Pool *p = x->manager->pools[i];
+                        EngineLoad load;
+                        double v;
+
+                        if (!pool_engine_load(p, t, &load))
+                                continue;
+                        v = load.value[engine_load_families[f].field];
+                        if (!isnan(v))
+                                metrics_sample(&x->w, engine_load_families[f].name, v, "pool_id", p->id, NULL);
+                }
+        }
+}
+
 /* Label device: the NVML index; uuid: the GPU's UUID. None without an inventory. */
 static void export_devices(Export *x) {
         const GpuDevice *d;
@@ -288,6 +325,7 @@ int metrics_export(Manager *m, char **ret, size_t *ret_size) {
         export_histogram(&x, P "backoff_delay_seconds", "The delays supervision decided before restarts.",
                          offsetof(PoolMetrics, backoff_delay));
         export_engine_resources(&x);
+        export_engine_load(&x);
         export_devices(&x);
 
         return metrics_writer_finish(&x.w, ret, ret_size);

@@ -98,8 +98,91 @@ static const SupervisionPolicy *policy(Pool *p) {
         return &p->manager->config->supervision;
 }
 
+/* ---- The engine's own load (its /metrics) ---- */
+
+static void on_engine_scraped(EngineScraper *s, int r, const EngineLoad *load, const char *error,
+                              void *userdata) {
+        Pool *p = userdata;
+        PoolMetrics *m = &p->metrics;
+        _cleanup_free_ char *why = NULL;
+
+        if (r > 0) {
+                m->engine_load = *load;
+                (void) sd_event_now(p->manager->event, CLOCK_MONOTONIC, &m->engine_load_usec);
+        } else {
+                if (r == 0)
+                        why = strdup("no load metrics known for llama.cpp or vLLM");
+                else
+                        why = strdup(strna(error));
+                /* An answer without them (a 404, a body without the names): none. A transfer that
+                 * failed or timed out keeps the last values until they are stale. */
+                if (r == 0 || r == -ENOENT || r == -EFBIG) {
+                        engine_load_init(&m->engine_load);
+                        m->engine_load_usec = 0;
+                }
+        }
+
+        /* Debug only, once per change: an engine without metrics is no error for the pool. */
+        if (!streq_ptr(why, m->engine_load_error)) {
+                if (why)
+                        log_debug("Pool \"%s\": no engine load from %s/metrics: %s.", p->id, p->url, why);
+                else
+                        log_debug("Pool \"%s\": engine load read from %s/metrics.", p->id, p->url);
+                free(m->engine_load_error);
+                m->engine_load_error = TAKE_PTR(why);
+        }
+}
+
+static void pool_engine_metrics_stop(Pool *p) {
+        p->engine_scraper = engine_scraper_free(p->engine_scraper);
+        engine_load_init(&p->metrics.engine_load);
+        p->metrics.engine_load_usec = 0;
+        p->metrics.engine_load_error = mfree(p->metrics.engine_load_error);
+}
+
+/* Scrapes while the engine serves: ready and not draining, with a base URL. */
+static void pool_engine_metrics_update(Pool *p) {
+        const Config *c = p->manager->config;
+        _cleanup_free_ char *url = NULL;
+        int r;
+
+        if (p->state != POOL_READY || pool_is_draining(p) || !p->url || c->engine_metrics_interval == 0) {
+                if (p->engine_scraper)
+                        pool_engine_metrics_stop(p);
+                return;
+        }
+        if (p->engine_scraper)
+                return;
+
+        if (asprintf(&url, "%s/metrics", p->url) < 0)
+                return (void) log_oom();
+        r = engine_scraper_new(&p->engine_scraper, p->manager->event, p->manager->curl, url,
+                               c->engine_metrics_interval, c->engine_metrics_timeout, on_engine_scraped, p);
+        if (r >= 0)
+                r = engine_scraper_start(p->engine_scraper);
+        if (r < 0) {
+                p->engine_scraper = engine_scraper_free(p->engine_scraper);
+                log_warning_errno(r, "Pool \"%s\": failed to start reading the engine's metrics: %m", p->id);
+        }
+}
+
+bool pool_engine_load(const Pool *p, usec_t now_usec, EngineLoad *ret) {
+        const PoolMetrics *m = &p->metrics;
+        usec_t interval = p->manager->config->engine_metrics_interval;
+
+        if (!p->engine_scraper || m->engine_load_usec == 0 || !engine_load_is_set(&m->engine_load))
+                return false;
+        if (interval == 0 || now_usec > m->engine_load_usec + 3 * interval)
+                return false;
+        *ret = m->engine_load;
+        return true;
+}
+
 static void pool_mirror(Pool *p) {
         PoolEntry *e;
+
+        /* Follows the state and the drain, as the registry does. */
+        pool_engine_metrics_update(p);
 
         if (registry_ensure(p->manager->registry, p->id, &e) < 0)
                 return (void) log_oom();
@@ -2061,6 +2144,7 @@ int pool_new(Pool **ret, Manager *m, const char *id) {
         p->manager = m;
         p->state = POOL_STOPPED;
         p->failure = POOL_ERROR_NULL;
+        engine_load_init(&p->metrics.engine_load);
         supervisor_init(&p->supervisor, &m->config->supervision);
         p->id = strdup(id);
         if (!p->id)
@@ -2095,6 +2179,8 @@ Pool *pool_free(Pool *p) {
         sd_event_source_disable_unref(p->liveness_timer);
         sd_event_source_disable_unref(p->drain_timer);
         probe_free(p->probe);
+        engine_scraper_free(p->engine_scraper);
+        free(p->metrics.engine_load_error);
         journal_watch_slot_free(p->log_watch);
         engine_unit_free(p->unit);
         prepared_engine_free(p->prepared);

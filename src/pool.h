@@ -21,6 +21,8 @@
 
 #include <stdbool.h>
 
+#include "engine-load.h"
+#include "engine-metrics.h"
 #include "engine-unit.h"
 #include "journal-watch.h"
 #include "metrics.h"
@@ -118,6 +120,12 @@ typedef struct PoolMetrics {
         Histogram backoff_delay;
         char *cgroup;                   /* the engine's cgroup2 path, for cgroup_pid */
         pid_t cgroup_pid;
+        /* The engine's own load, from its /metrics while the pool is ready (and not draining):
+         * what the last scrape that was answered said, NaN where it said nothing. Cleared when
+         * scraping stops, so a restarted engine starts without values. */
+        EngineLoad engine_load;
+        usec_t engine_load_usec;        /* CLOCK_MONOTONIC of that scrape; 0: none */
+        char *engine_load_error;        /* why the last scrape read nothing, NULL: it did */
 } PoolMetrics;
 
 typedef struct DrainOutcome {
@@ -143,6 +151,7 @@ struct Pool {
         EngineUnit *unit;
         Probe *probe;                   /* readiness, or one liveness check */
         JournalWatchSlot *log_watch;    /* probing: the engine's journal lines trigger probes */
+        EngineScraper *engine_scraper;  /* ready, not draining: reads the engine's /metrics */
 
         char *pid_path;
         char *handoff_path;             /* set once written */
@@ -213,6 +222,9 @@ int pool_reset(Pool *p, PoolError *ret_error);
 /* A GPU went unhealthy or was lost: a running pool whose mask names it becomes unready and is
  * drained (the deadline of a reload's drain); a cordoned GPU takes no new engines. */
 void pool_gpu_unhealthy(Pool *p, const struct GpuDevice *d);
+/* The engine's load as /metrics exports it: the last values, unless older than three
+ * EngineMetricsInterval= (then, and without values, false). */
+bool pool_engine_load(const Pool *p, usec_t now_usec, EngineLoad *ret);
 /* Leases changed: a draining pool may now stop. */
 void pool_leases_changed(Pool *p);
 

@@ -74,6 +74,8 @@ static void assert_config_equal(const Config *a, const Config *b) {
         ASSERT_EQ(a->health_interval, b->health_interval);
         ASSERT_EQ(a->health_timeout, b->health_timeout);
         ASSERT_EQ(a->stop_timeout, b->stop_timeout);
+        ASSERT_EQ(a->engine_metrics_interval, b->engine_metrics_interval);
+        ASSERT_EQ(a->engine_metrics_timeout, b->engine_metrics_timeout);
         ASSERT_EQ(a->engine_logs, b->engine_logs);
         ASSERT_EQ(a->engine_sandbox, b->engine_sandbox);
 }
@@ -87,6 +89,8 @@ static void assert_system_defaults(const Config *c) {
         ASSERT_EQ(c->http_max_connections, 1024U);
         ASSERT_EQ(c->http_max_per_address, 256U);
         ASSERT_EQ(c->http_request_timeout, 10 * USEC_PER_SEC);
+        ASSERT_EQ(c->engine_metrics_interval, 5 * USEC_PER_SEC);
+        ASSERT_EQ(c->engine_metrics_timeout, 2 * USEC_PER_SEC);
         ASSERT_TRUE(c->gpu_only);
         ASSERT_EQ(c->health_interval, 500 * USEC_PER_MSEC);
         ASSERT_EQ(c->health_timeout, 120 * USEC_PER_SEC);
@@ -367,6 +371,18 @@ TEST(set_every_key) {
         ASSERT_OK(config_set(c, "Manager", "HealthInterval", "1min 30s"));
         ASSERT_EQ(c->health_interval, 90 * USEC_PER_SEC);
 
+        /* 0 turns the engines' metrics off; otherwise at least 100ms. */
+        ASSERT_OK(config_set(c, "Manager", "EngineMetricsInterval", "0"));
+        ASSERT_EQ(c->engine_metrics_interval, 0);
+        ASSERT_OK(config_set(c, "Manager", "EngineMetricsInterval", "100ms"));
+        ASSERT_EQ(c->engine_metrics_interval, 100 * USEC_PER_MSEC);
+        ASSERT_OK(config_set(c, "Manager", "EngineMetricsInterval", "1min"));
+        ASSERT_EQ(c->engine_metrics_interval, USEC_PER_MINUTE);
+        ASSERT_OK(config_set(c, "Manager", "EngineMetricsTimeout", "10ms"));
+        ASSERT_EQ(c->engine_metrics_timeout, 10 * USEC_PER_MSEC);
+        ASSERT_OK(config_set(c, "Manager", "EngineMetricsTimeout", "30s"));
+        ASSERT_EQ(c->engine_metrics_timeout, 30 * USEC_PER_SEC);
+
         ASSERT_OK(config_set(c, "Manager", "HealthTimeout", "100ms"));
         ASSERT_EQ(c->health_timeout, 100 * USEC_PER_MSEC);
         ASSERT_OK(config_set(c, "Manager", "HealthTimeout", "10min"));
@@ -452,6 +468,16 @@ static const struct {
         { "HealthTimeout", "99999us" },
         { "HealthTimeout", "infinity" },
         { "HealthTimeout", "99999999999999999999s" },
+        { "EngineMetricsInterval", "" },
+        { "EngineMetricsInterval", "99ms" },
+        { "EngineMetricsInterval", "1us" },
+        { "EngineMetricsInterval", "infinity" },
+        { "EngineMetricsInterval", "-5s" },
+        { "EngineMetricsInterval", "off" },
+        { "EngineMetricsTimeout", "" },
+        { "EngineMetricsTimeout", "0" },
+        { "EngineMetricsTimeout", "9ms" },
+        { "EngineMetricsTimeout", "infinity" },
         { "StopTimeout", "" },
         { "StopTimeout", "infinity" },
         { "StopTimeout", "5x" },

@@ -11,6 +11,7 @@
  * exists only in a state that owns it, so no transition leaves one armed.
  */
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -176,6 +177,54 @@ static void probe_finishes(Pool *p, int r) {
         probe->callback(probe, r, probe->userdata);
 }
 
+/* ---- the double of engine-metrics.c ---- */
+
+struct EngineScraper {
+        EngineScraperCallback callback;
+        void *userdata;
+        char *url;
+        usec_t interval, timeout;
+        bool started;
+};
+
+static unsigned n_scrapers;
+
+int engine_scraper_new(EngineScraper **ret, sd_event *event, CurlGlue *glue, const char *url, usec_t interval,
+                       usec_t timeout, EngineScraperCallback cb, void *userdata) {
+        EngineScraper *s = calloc(1, sizeof(EngineScraper));
+
+        if (!s)
+                return -ENOMEM;
+        *s = (EngineScraper) { .callback = cb, .userdata = userdata, .interval = interval, .timeout = timeout };
+        s->url = strdup(url);
+        *ret = s;
+        n_scrapers++;
+        return 0;
+}
+
+EngineScraper *engine_scraper_free(EngineScraper *s) {
+        if (!s)
+                return NULL;
+        free(s->url);
+        return mfree(s);
+}
+
+int engine_scraper_start(EngineScraper *s) {
+        s->started = true;
+        return 0;
+}
+
+/* The engine's /metrics answers (r >= 0, text parsed) or not (r < 0). */
+static void scrape_finishes(Pool *p, int r, const char *text) {
+        EngineLoad l;
+
+        ASSERT_NOT_NULL(p->engine_scraper);
+        if (r >= 0)
+                r = engine_load_parse(text, strlen(text), &l);
+        p->engine_scraper->callback(p->engine_scraper, r, r >= 0 ? &l : NULL, r >= 0 ? NULL : "HTTP 404",
+                                    p->engine_scraper->userdata);
+}
+
 /* ---- the double of manager.c's side ---- */
 
 static unsigned n_changes;
@@ -290,6 +339,11 @@ static void check_owned(Pool *p) {
         }
         if (p->adoption_pending)
                 ASSERT_EQ(p->state, POOL_PROBING);
+        /* The engine's /metrics is read while it serves; its values go when that stops. */
+        ASSERT_EQ(!!p->engine_scraper, p->state == POOL_READY && !pool_is_draining(p) &&
+                                       manager.config->engine_metrics_interval > 0);
+        if (!p->engine_scraper)
+                ASSERT_EQ(p->metrics.engine_load_usec, 0);
         if (e)
                 ASSERT_EQ(e->draining, pool_is_draining(p));
         /* Between operations nothing is on its way but what the state itself does. */
@@ -366,6 +420,60 @@ TEST(preload_ready_stop) {
         ASSERT_ERROR(pool_stop(p, NULL, NULL, &e), ESRCH);
         ASSERT_EQ(e.code, POOL_ERROR_NOT_RUNNING);
         pool_error_done(&e);
+        pool_free(p);
+}
+
+TEST(engine_load_while_ready) {
+        PoolError e = POOL_ERROR_NULL;
+        Done d = {}, dr = {};
+        EngineLoad l;
+        Pool *p;
+
+        setup();
+        p = new_pool("el");
+        preload_to_ready(p, &d);
+        ASSERT_NOT_NULL(p->engine_scraper);
+        ASSERT_TRUE(p->engine_scraper->started);
+        ASSERT_STREQ(p->engine_scraper->url, "http://127.0.0.1:1/metrics");
+        ASSERT_EQ(p->engine_scraper->interval, 5 * USEC_PER_SEC);
+        ASSERT_EQ(p->engine_scraper->timeout, 2 * USEC_PER_SEC);
+        ASSERT_FALSE(pool_engine_load(p, now(CLOCK_MONOTONIC), &l));
+
+        scrape_finishes(p, 0, "llamacpp:requests_processing 2\nllamacpp:requests_deferred 1\n");
+        ASSERT_TRUE(pool_engine_load(p, now(CLOCK_MONOTONIC), &l));
+        ASSERT_TRUE(l.value[ENGINE_LOAD_REQUESTS_RUNNING] == 2);
+        ASSERT_TRUE(l.value[ENGINE_LOAD_REQUESTS_WAITING] == 1);
+        ASSERT_TRUE(isnan(l.value[ENGINE_LOAD_KV_CACHE_USAGE_RATIO]));
+        /* Stale after three intervals without an answer; a timeout keeps the values until then. */
+        scrape_finishes(p, -ETIMEDOUT, NULL);
+        ASSERT_TRUE(pool_engine_load(p, now(CLOCK_MONOTONIC) + 14 * USEC_PER_SEC, &l));
+        ASSERT_FALSE(pool_engine_load(p, now(CLOCK_MONOTONIC) + 16 * USEC_PER_SEC, &l));
+        /* A 404, or a body without the names: none at once, and the pool stays ready. */
+        scrape_finishes(p, -ENOENT, NULL);
+        ASSERT_FALSE(pool_engine_load(p, now(CLOCK_MONOTONIC), &l));
+        scrape_finishes(p, 0, "vllm:num_requests_running 3\n");
+        ASSERT_TRUE(pool_engine_load(p, now(CLOCK_MONOTONIC), &l));
+        scrape_finishes(p, 0, "# nothing\n");
+        ASSERT_FALSE(pool_engine_load(p, now(CLOCK_MONOTONIC), &l));
+        ASSERT_EQ(p->state, POOL_READY);
+        check_owned(p);
+
+        /* A drain stops reading it (check_owned() checks the values went too). */
+        scrape_finishes(p, 0, "vllm:num_requests_running 3\n");
+        ASSERT_OK(pool_drain(p, 5000, on_done, &dr, &e));
+        ASSERT_NULL(p->engine_scraper);
+        ASSERT_FALSE(pool_engine_load(p, now(CLOCK_MONOTONIC), &l));
+        check_owned(p);
+        unit_stopped(p);
+        ASSERT_EQ(p->state, POOL_STOPPED);
+        check_owned(p);
+        pool_free(p);
+
+        /* EngineMetricsInterval=0: never read. */
+        manager.config->engine_metrics_interval = 0;
+        p = new_pool("em");
+        preload_to_ready(p, &d);
+        ASSERT_NULL(p->engine_scraper);
         pool_free(p);
 }
 
