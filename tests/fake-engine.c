@@ -6,7 +6,8 @@
  * It serves the HTTP surface pool-managerd relies on (GET /health, /slots, /props, /metrics)
  * and can be told to misbehave the ways real engines do: load slowly, never become ready,
  * exit or crash after a while, ignore SIGTERM, bind late, speak HTTP/1.0, share its port with
- * another process (SO_REUSEPORT, as llama-server does), say why it exits. Every /health
+ * another process (SO_REUSEPORT, as llama-server does), say why it exits. Its /metrics speaks
+ * llama-server's names or vLLM's, or is missing, with a load given on the command line. Every /health
  * request can be appended to a log file, so that tests can check when and how often the
  * daemon probed.
  *
@@ -100,6 +101,19 @@ static unsigned arg_slots = 1;
 static const char *arg_model = "";
 static usec_t arg_delay_bind = 0;
 static usec_t arg_log_every = 0;
+
+/* What GET /metrics serves: llama-server's names (the default), vLLM's, or none (501, as
+ * llama-server answers without --metrics). */
+typedef enum MetricsStyle {
+        METRICS_LLAMACPP,
+        METRICS_VLLM,
+        METRICS_NONE,
+} MetricsStyle;
+
+static MetricsStyle arg_metrics_style = METRICS_LLAMACPP;
+static unsigned arg_requests_running = 0;
+static unsigned arg_requests_waiting = 0;
+static const char *arg_kv_cache_usage = NULL;   /* a number as given, NULL: not reported */
 
 typedef struct Buffer {
         char *data;
@@ -346,7 +360,13 @@ static void help(void) {
                "     --tensor-split=A,B     Accepted and ignored, like --split-mode=M and\n"
                "                            --tensor-parallel-size=N (pool-managerd's split flags)\n"
                "     --delay-bind=MS        Only listen MS ms after start\n"
-               "     --log-every=MS         Until ready, write a \"loading\" line to stdout every MS ms\n\n"
+               "     --log-every=MS         Until ready, write a \"loading\" line to stdout every MS ms\n"
+               "     --metrics-style=STYLE  GET /metrics with llama-server's names (llamacpp, the\n"
+               "                            default), vLLM's (vllm), or answer 501 (none)\n"
+               "     --requests-running=N   Requests processing that /metrics reports (default 0)\n"
+               "     --requests-waiting=N   Requests deferred (waiting) that /metrics reports (default 0)\n"
+               "     --kv-cache-usage=R     KV-cache usage, 0 to 1, that /metrics reports (default: none\n"
+               "                            for llamacpp, 0 for vllm)\n\n"
                "Exit status: 0 on SIGINT, 0 or --sigterm-exit= on SIGTERM, N after --exit-after,\n"
                "1 if it cannot listen, "
 "2 on usage errors.\n",
@@ -411,6 +431,10 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_EXIT_MESSAGE,
                 ARG_REUSEPORT,
                 ARG_OPEN_DEVICES,
+                ARG_METRICS_STYLE,
+                ARG_REQUESTS_RUNNING,
+                ARG_REQUESTS_WAITING,
+                ARG_KV_CACHE_USAGE,
                 ARG_IGNORED,
         };
         static const struct option options[] = {
@@ -439,6 +463,10 @@ static int parse_argv(int argc, char *argv[]) {
                 { "exit-message",   required_argument, NULL, ARG_EXIT_MESSAGE   },
                 { "reuseport",      no_argument,       NULL, ARG_REUSEPORT      },
                 { "open-devices",   required_argument, NULL, ARG_OPEN_DEVICES   },
+                { "metrics-style",  required_argument, NULL, ARG_METRICS_STYLE  },
+                { "requests-running", required_argument, NULL, ARG_REQUESTS_RUNNING },
+                { "requests-waiting", required_argument, NULL, ARG_REQUESTS_WAITING },
+                { "kv-cache-usage", required_argument, NULL, ARG_KV_CACHE_USAGE },
                 /* The split flags pool-managerd adds (issue 9), accepted like llama-server's. */
                 { "tensor-split",   required_argument, NULL, ARG_IGNORED        },
                 { "split-mode",     required_argument, NULL, ARG_IGNORED        },
@@ -562,6 +590,42 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_MODEL:
                         arg_model = optarg;
                         break;
+                case ARG_METRICS_STYLE:
+                        if (streq(optarg, "llamacpp"))
+                                arg_metrics_style = METRICS_LLAMACPP;
+                        else if (streq(optarg, "vllm"))
+                                arg_metrics_style = METRICS_VLLM;
+                        else if (streq(optarg, "none"))
+                                arg_metrics_style = METRICS_NONE;
+                        else {
+                                fprintf(stderr, "fake-engine: invalid --metrics-style='%s' (llamacpp, vllm, none)\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case ARG_REQUESTS_RUNNING:
+                case ARG_REQUESTS_WAITING:
+                        r = parse_uint64(optarg, 1000000, &v);
+                        if (r < 0) {
+                                fprintf(stderr, "fake-engine: invalid --%s='%s' (0-1000000)\n",
+                                        argv[optind - 1] + 2, optarg);
+                                return r;
+                        }
+                        *(c == ARG_REQUESTS_RUNNING ? &arg_requests_running : &arg_requests_waiting) = (unsigned) v;
+                        break;
+                case ARG_KV_CACHE_USAGE: {
+                        char *e;
+                        double d;
+
+                        errno = 0;
+                        d = strtod(optarg, &e);
+                        if (errno != 0 || e == optarg || *e != '\0' || !(d >= 0 && d <= 1)) {
+                                fprintf(stderr, "fake-engine: invalid --kv-cache-usage='%s' (0 to 1)\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_kv_cache_usage = optarg;
+                        break;
+                }
                 case ARG_IGNORED:
                         break;
                 case '?':
@@ -721,27 +785,59 @@ static int build_body(const Request *req, Buffer *body, const char **ret_content
                 return r;
         }
 
-        if (path_is(req, "/metrics")) {
+        if (path_is(req, "/metrics") && arg_metrics_style == METRICS_LLAMACPP) {
                 *ret_content_type = "text/plain; version=0.0.4";
-                return buffer_appendf(body,
-                                      "# HELP llamacpp:prompt_tokens_total "
-                                      "Number of prompt tokens processed.\n"
-                                      "# TYPE llamacpp:prompt_tokens_total counter\n"
-                                      "llamacpp:prompt_tokens_total 0\n"
-                                      "# HELP llamacpp:tokens_predicted_total "
-                                      "Number of generation tokens processed.\n"
-                                      "# TYPE llamacpp:tokens_predicted_total counter\n"
-                                      "llamacpp:tokens_predicted_total 0\n"
-                                      "# HELP llamacpp:requests_processing Number of requests processing.\n"
-                                      "# TYPE llamacpp:requests_processing gauge\n"
-                                      "llamacpp:requests_processing 0\n"
-                                      "# HELP llamacpp:requests_deferred Number of requests deferred.\n"
-                                      "# TYPE llamacpp:requests_deferred gauge\n"
-                                      "llamacpp:requests_deferred 0\n"
-                                      "# HELP llamacpp:n_slots Number of slots.\n"
-                                      "# TYPE llamacpp:n_slots gauge\n"
-                                      "llamacpp:n_slots %u\n", arg_slots);
+                r = buffer_appendf(body,
+                                   "# HELP llamacpp:prompt_tokens_total "
+                                   "Number of prompt tokens processed.\n"
+                                   "# TYPE llamacpp:prompt_tokens_total counter\n"
+                                   "llamacpp:prompt_tokens_total 0\n"
+                                   "# HELP llamacpp:tokens_predicted_total "
+                                   "Number of generation tokens processed.\n"
+                                   "# TYPE llamacpp:tokens_predicted_total counter\n"
+                                   "llamacpp:tokens_predicted_total 0\n"
+                                   "# HELP llamacpp:requests_processing Number of requests processing.\n"
+                                   "# TYPE llamacpp:requests_processing gauge\n"
+                                   "llamacpp:requests_processing %u\n"
+                                   "# HELP llamacpp:requests_deferred Number of requests deferred.\n"
+                                   "# TYPE llamacpp:requests_deferred gauge\n"
+                                   "llamacpp:requests_deferred %u\n"
+                                   "# HELP llamacpp:n_slots Number of slots.\n"
+                                   "# TYPE llamacpp:n_slots gauge\n"
+                                   "llamacpp:n_slots %u\n", arg_requests_running, arg_requests_waiting, arg_slots);
+                if (r >= 0 && arg_kv_cache_usage)
+                        r = buffer_appendf(body,
+                                           "# HELP llamacpp:kv_cache_usage_ratio KV-cache usage. 1 = 100 percent usage.\n"
+                                           "# TYPE llamacpp:kv_cache_usage_ratio gauge\n"
+                                           "llamacpp:kv_cache_usage_ratio %s\n", arg_kv_cache_usage);
+                return r;
         }
+
+        if (path_is(req, "/metrics") && arg_metrics_style == METRICS_VLLM) {
+                /* As vLLM labels them: by model_name (here with a quote to escape), and a
+                 * second series of running requests that adds nothing. */
+                *ret_content_type = "text/plain; version=0.0.4; charset=utf-8";
+                return buffer_appendf(body,
+                                      "# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+                                      "# TYPE vllm:num_requests_running gauge\n"
+                                      "vllm:num_requests_running{engine=\"0\",model_name=\"fake \\\"model\\\"\"} %u.0\n"
+                                      "vllm:num_requests_running{engine=\"1\",model_name=\"fake \\\"model\\\"\"} 0.0\n"
+                                      "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n"
+                                      "# TYPE vllm:num_requests_waiting gauge\n"
+                                      "vllm:num_requests_waiting{engine=\"0\",model_name=\"fake \\\"model\\\"\"} %u.0\n"
+                                      "# HELP vllm:gpu_cache_usage_perc GPU KV-cache usage. 1 means 100 percent usage.\n"
+                                      "# TYPE vllm:gpu_cache_usage_perc gauge\n"
+                                      "vllm:gpu_cache_usage_perc{engine=\"0\",model_name=\"fake \\\"model\\\"\"} %s\n"
+                                      "# HELP vllm:time_to_first_token_seconds Histogram of time to first token in seconds.\n"
+                                      "# TYPE vllm:time_to_first_token_seconds histogram\n"
+                                      "vllm:time_to_first_token_seconds_bucket{engine=\"0\",le=\"+Inf\",model_name=\"fake \\\"model\\\"\"} 0.0\n"
+                                      "vllm:time_to_first_token_seconds_count{engine=\"0\",model_name=\"fake \\\"model\\\"\"} 0.0\n"
+                                      "vllm:time_to_first_token_seconds_sum{engine=\"0\",model_name=\"fake \\\"model\\\"\"} 0.0\n",
+                                      arg_requests_running, arg_requests_waiting, arg_kv_cache_usage ?: "0.0");
+        }
+
+        if (path_is(req, "/metrics") && arg_metrics_style == METRICS_NONE)
+                return -EOPNOTSUPP;
 
         return -ENOENT;
 }
@@ -770,6 +866,11 @@ static int server_handle_request(Server *s, Conn *c, const Request *req) {
                 if (r == -ENOENT) {
                         status = 404;
                         r = conn_queue_error(c, status, "File Not Found", close_after);
+                } else if (r == -EOPNOTSUPP) {
+                        /* llama-server's answer to GET /metrics without --metrics */
+                        status = 501;
+                        r = conn_queue_error(c, status, "This server does not support metrics endpoint.",
+                                             close_after);
                 } else if (r >= 0) {
                         status = 200;
                         r = conn_queue_response(c, status, content_type, &body, close_after);
