@@ -113,7 +113,8 @@ class MetricsTest(th.HttpTestCase):
                            ("reload_duration_seconds", "histogram"), ("backoff_delay_seconds", "histogram"),
                            ("device_vram_total_bytes", "gauge"), ("device_vram_free_bytes", "gauge"),
                            ("engine_memory_bytes", "gauge"), ("engine_cpu_seconds_total", "counter"),
-                           ("engine_tasks", "gauge"),
+                           ("engine_tasks", "gauge"), ("engine_requests_running", "gauge"),
+                           ("engine_requests_waiting", "gauge"), ("engine_kv_cache_usage_ratio", "gauge"),
                            ("build_info", "gauge")]:
             self.assertEqual(types.get("pool_managerd_" + name), kind, name)
 
@@ -286,6 +287,89 @@ class DeviceMetricsTest(unittest.TestCase):
         self.assertTrue(th.wait_for(changed, timeout=10), seen[-1:])
 
 
+class EngineLoadTest(unittest.TestCase):
+    """The engine's own load, read from its /metrics: llama.cpp's names, vLLM's, and none."""
+
+    LOAD = ("pool_managerd_engine_requests_running", "pool_managerd_engine_requests_waiting",
+            "pool_managerd_engine_kv_cache_usage_ratio")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = th.Daemon("pool-managerd-engine-load-test",
+                               extra_config="EngineMetricsInterval=200ms\nEngineMetricsTimeout=1s\n")
+        if cls.daemon.start() != 0:
+            raise RuntimeError("daemon did not start:\n" + cls.daemon.log())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+        th.stop_all_engines()
+
+    def scrape(self):
+        r = self.daemon.get("/metrics")
+        self.assertEqual(r.status, 200, r)
+        self.last_text = r.raw.decode()
+        return parse(self.last_text)[0]
+
+    def preload(self, pool_id, *flags):
+        r = self.daemon.post(f"/pools/{pool_id}/preload", {"prepared": th.prepared(pool_id, th.free_port(), *flags)})
+        self.assertEqual(r.status, 200, r)
+
+    def wait_load(self, pool_id, expected, timeout=10):
+        seen = []
+
+        def check():
+            s = self.scrape()
+            seen.append(tuple(value(s, name, pool_id=pool_id) for name in self.LOAD))
+            return seen[-1] == expected
+        self.assertTrue(th.wait_for(check, timeout=timeout, interval=0.1),
+                        f"{pool_id}: expected {expected}, last {seen[-1:]}")
+
+    def test_1_llamacpp_vllm_and_none(self):
+        self.preload("el-llama", "--metrics-style", "llamacpp", "--requests-running", "3", "--requests-waiting", "2",
+                     "--kv-cache-usage", "0.5")
+        self.preload("el-vllm", "--metrics-style", "vllm", "--requests-running", "4", "--requests-waiting", "1",
+                     "--kv-cache-usage", "0.25")
+        self.preload("el-none", "--metrics-style", "none")
+        self.wait_load("el-llama", (3, 2, 0.5))
+        self.wait_load("el-vllm", (4, 1, 0.25))
+        # The engine without metrics: absent, never an error; the pool stays ready.
+        time.sleep(0.5)
+        s = self.scrape()
+        for name in self.LOAD:
+            self.assertIsNone(value(s, name, pool_id="el-none"), name)
+        self.assertEqual(value(s, "pool_managerd_pool_ready", pool_id="el-none"), 1)
+        self.assertEqual(self.daemon.get("/pools/el-none/status").json["state"], "ready")
+        # Said once at debug level, not once per scrape (several by now, every 200 ms).
+        said = 'Pool "el-none": no engine load from'
+        self.assertTrue(th.wait_for(lambda: said in self.daemon.log(), timeout=5), self.daemon.log()[-2000:])
+        time.sleep(0.5)
+        log = self.daemon.log()
+        self.assertEqual(log.count(said), 1, log[-2000:])
+        self.assertIn("HTTP 501", log)
+
+    def test_2_promtool(self):
+        if not shutil.which("promtool"):
+            self.skipTest("promtool not installed")
+        self.wait_load("el-llama", (3, 2, 0.5))
+        p = subprocess.run(["promtool", "check", "metrics"], input=self.last_text, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_3_default_llamacpp_without_kv_cache(self):
+        # The fake's default /metrics (llama-server's, no KV-cache ratio): zeros, no ratio.
+        self.preload("el-default")
+        self.wait_load("el-default", (0, 0, None))
+
+    def test_4_gone_with_the_engine(self):
+        r = self.daemon.post("/pools/el-vllm/stop")
+        self.assertEqual(r.status, 200, r)
+        self.wait_load("el-vllm", (None, None, None), timeout=3)
+        # Killed: absent until the restarted engine answers again.
+        th.systemctl("kill", "--signal=SIGKILL", "pool-engine-el-llama.service")
+        self.wait_load("el-llama", (None, None, None), timeout=5)
+        self.wait_load("el-llama", (3, 2, 0.5), timeout=20)
+
+
 def request_delete(port, path):
     return th.request(port, "DELETE", path, token=TOKEN)
 
@@ -360,4 +444,4 @@ class PrometheusTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    sys.exit(th.run_tap(MetricsTest, DeviceMetricsTest, PrometheusTest))
+    sys.exit(th.run_tap(MetricsTest, EngineLoadTest, DeviceMetricsTest, PrometheusTest))
