@@ -6,7 +6,9 @@ Feature: Prometheus metrics at GET /metrics
   pools' readiness and leases, preloads by outcome and error code, crashes and restarts by
   crash class, the backoff delays, drains and reloads, and the GPUs of the inventory (here the
   fake NVML). Crash and restart counts are kept in each pool's saved state across a daemon
-  restart; preload counts are in memory only. Debian's promtool checks the exposition.
+  restart; preload counts are in memory only. Debian's promtool checks the exposition. The
+  engine's own load (requests running and waiting, KV-cache usage) is read from its /metrics,
+  llama.cpp's names or vLLM's, and is absent for an engine that has none.
 
   Background:
     Given a running pool-managerd configured with:
@@ -41,6 +43,9 @@ Feature: Prometheus metrics at GET /metrics
       | backoff_delay_seconds       | histogram |
       | device_vram_total_bytes     | gauge     |
       | device_vram_free_bytes      | gauge     |
+      | engine_requests_running     | gauge     |
+      | engine_requests_waiting     | gauge     |
+      | engine_kv_cache_usage_ratio | gauge     |
     And the build_info sample carries the version GET /health reports
 
   @B-METRICS-002
@@ -198,3 +203,50 @@ Feature: Prometheus metrics at GET /metrics
       | pool_managerd_device_vram_free_bytes{device="1",uuid="GPU-00000000-0000-4000-8000-000000000001"}    | 20 GiB |
       | pool_managerd_driver_resets_total{device="1",uuid="GPU-00000000-0000-4000-8000-000000000001"}       | 1      |
       | pool_managerd_driver_resets_total{device="0",uuid="GPU-00000000-0000-4000-8000-000000000000"}       | 0      |
+
+  @B-METRICS-013
+  Scenario: The engine's own load comes from llama.cpp's /metrics
+    Given a ready pool "m-load" with engine flags "--metrics-style llamacpp --requests-running 3 --requests-waiting 2 --kv-cache-usage 0.5"
+    Then within 10 seconds the scrape shows:
+      | sample                                                              | value |
+      | pool_managerd_engine_requests_running{pool_id="m-load"}             | 3     |
+      | pool_managerd_engine_requests_waiting{pool_id="m-load"}             | 2     |
+      | pool_managerd_engine_kv_cache_usage_ratio{pool_id="m-load"}         | 0.5   |
+    And promtool check metrics passes on the scrape
+
+  @B-METRICS-014
+  Scenario: vLLM's names, one series per model, give the same families
+    Given a ready pool "m-vllm" with engine flags "--metrics-style vllm --requests-running 4 --requests-waiting 1 --kv-cache-usage 0.25"
+    Then within 10 seconds the scrape shows:
+      | sample                                                              | value |
+      | pool_managerd_engine_requests_running{pool_id="m-vllm"}             | 4     |
+      | pool_managerd_engine_requests_waiting{pool_id="m-vllm"}             | 1     |
+      | pool_managerd_engine_kv_cache_usage_ratio{pool_id="m-vllm"}         | 0.25  |
+
+  @B-METRICS-015
+  Scenario: An engine without metrics has no load in the scrape, and that is no error for its pool
+    Given a ready pool "m-noload" with engine flags "--metrics-style none"
+    When the daemon has read the /metrics of pool "m-noload"
+    Then the scrape shows:
+      | sample                                                              | value    |
+      | pool_managerd_pool_ready{pool_id="m-noload"}                        | 1        |
+      | pool_managerd_engine_requests_running{pool_id="m-noload"}           | (absent) |
+      | pool_managerd_engine_requests_waiting{pool_id="m-noload"}           | (absent) |
+      | pool_managerd_engine_kv_cache_usage_ratio{pool_id="m-noload"}       | (absent) |
+    And the status of pool "m-noload" shows:
+      | field | value |
+      | state | ready |
+      | ready | true  |
+
+  @B-METRICS-016
+  Scenario: The engine's load goes with its engine
+    Given a ready pool "m-gone" with engine flags "--requests-running 2"
+    And within 10 seconds the scrape shows:
+      | sample                                                              | value |
+      | pool_managerd_engine_requests_running{pool_id="m-gone"}             | 2     |
+    When I POST /pools/m-gone/stop
+    Then the response status is 200
+    And the scrape shows:
+      | sample                                                              | value    |
+      | pool_managerd_engine_requests_running{pool_id="m-gone"}             | (absent) |
+      | pool_managerd_engine_requests_waiting{pool_id="m-gone"}             | (absent) |

@@ -134,6 +134,14 @@ def step_scrape_shows_within(context, t):
         "\n  ".join([f"/metrics after {t} s:"] + seen) + "\n" + pool_lines(context, rows)
 
 
+@step('the daemon has read the /metrics of pool "{pool}"')
+def step_engine_metrics_read(context, pool):
+    # The daemon says so at debug level, once per change of what it read (pool.c).
+    d = observe.daemon(context)
+    said = (f'Pool "{pool}": no engine load from', f'Pool "{pool}": engine load read from')
+    assert harness.wait_for(lambda: any(s in d.log() for s in said), timeout=10), d.log()[-3000:]
+
+
 @step("the sample {sample:MetricSample} is {value}")
 def step_sample(context, sample, value):
     problems = mismatches(scrape(context), [(sample, value)])
