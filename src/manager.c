@@ -291,7 +291,7 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 
 int manager_reload_config(Manager *m, char **ret_error) {
         _cleanup_(config_freep) Config *c = NULL;
-        bool gpu_only_changed;
+        bool gpu_only_changed, engine_metrics_changed;
         int r;
 
         r = manager_read_config(m->user, m->config_path, m->override_runtime_dir, m->override_listen, &c);
@@ -344,8 +344,13 @@ int manager_reload_config(Manager *m, char **ret_error) {
                 c->fleet_lease_ttl = m->config->fleet_lease_ttl;
         }
         gpu_only_changed = c->gpu_only != m->config->gpu_only;
+        engine_metrics_changed = c->engine_metrics_interval != m->config->engine_metrics_interval ||
+                                 c->engine_metrics_timeout != m->config->engine_metrics_timeout;
         config_free(m->config);
         m->config = TAKE_PTR(c);
+        if (engine_metrics_changed)
+                for (size_t i = 0; i < m->n_pools; i++)
+                        pool_engine_metrics_restart(m->pools[i]);
         if (gpu_only_changed)
                 (void) sd_bus_emit_properties_changed(m->bus, POOL_MANAGER_PATH, POOL_MANAGER_INTERFACE,
                                                       "GpuOnly", NULL);

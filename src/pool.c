@@ -166,6 +166,12 @@ static void pool_engine_metrics_update(Pool *p) {
         }
 }
 
+void pool_engine_metrics_restart(Pool *p) {
+        if (p->engine_scraper)
+                pool_engine_metrics_stop(p);
+        pool_engine_metrics_update(p);
+}
+
 bool pool_engine_load(const Pool *p, usec_t now_usec, EngineLoad *ret) {
         const PoolMetrics *m = &p->metrics;
         usec_t interval = p->manager->config->engine_metrics_interval;

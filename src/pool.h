@@ -225,6 +225,9 @@ void pool_gpu_unhealthy(Pool *p, const struct GpuDevice *d);
 /* The engine's load as /metrics exports it: the last values, unless older than three
  * EngineMetricsInterval= (then, and without values, false). */
 bool pool_engine_load(const Pool *p, usec_t now_usec, EngineLoad *ret);
+/* EngineMetricsInterval= or EngineMetricsTimeout= changed: reading the engine's /metrics
+ * starts again with them (at once, if it runs). */
+void pool_engine_metrics_restart(Pool *p);
 /* Leases changed: a draining pool may now stop. */
 void pool_leases_changed(Pool *p);
 

@@ -369,6 +369,19 @@ class EngineLoadTest(unittest.TestCase):
         self.wait_load("el-llama", (None, None, None), timeout=5)
         self.wait_load("el-llama", (3, 2, 0.5), timeout=20)
 
+    def test_5_sighup(self):
+        # EngineMetricsInterval=0 read again: no engine load; back to 200ms: there again.
+        def configure(interval):
+            with open(self.daemon.config) as f:
+                text = re.sub(r"EngineMetricsInterval=\S+", f"EngineMetricsInterval={interval}", f.read())
+            with open(self.daemon.config, "w") as f:
+                f.write(text)
+            th.systemctl("kill", "-s", "HUP", f"{self.daemon.unit}.service")
+        configure("0")
+        self.wait_load("el-llama", (None, None, None), timeout=5)
+        configure("200ms")
+        self.wait_load("el-llama", (3, 2, 0.5), timeout=5)
+
 
 def request_delete(port, path):
     return th.request(port, "DELETE", path, token=TOKEN)
