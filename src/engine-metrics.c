@@ -6,6 +6,7 @@
 #include "build-config.h"
 #include "engine-metrics.h"
 #include "log.h"
+#include "probe.h"
 
 struct EngineScraper {
         sd_event *event;
@@ -112,7 +113,9 @@ static int scraper_launch(EngineScraper *s) {
             curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEDATA, s) != CURLE_OK) {
+            curl_easy_setopt(easy, CURLOPT_WRITEDATA, s) != CURLE_OK ||
+            /* The engine may have just exited, its port free: as the health probe does. */
+            curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket) != CURLE_OK) {
                 curl_easy_cleanup(easy);
                 return -EINVAL;
         }

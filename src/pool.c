@@ -110,10 +110,9 @@ static void on_engine_scraped(EngineScraper *s, int r, const EngineLoad *load, c
                 m->engine_load = *load;
                 (void) sd_event_now(p->manager->event, CLOCK_MONOTONIC, &m->engine_load_usec);
         } else {
-                if (r == 0)
-                        why = strdup("no load metrics known for llama.cpp or vLLM");
-                else
-                        why = strdup(strna(error));
+                why = strdup(r == 0 ? "no load metrics known for llama.cpp or vLLM" : strna(error));
+                if (!why)
+                        return (void) log_oom();
                 /* An answer without them (a 404, a body without the names): none. A transfer that
                  * failed or timed out keeps the last values until they are stale. */
                 if (r == 0 || r == -ENOENT || r == -EFBIG) {
@@ -125,9 +124,9 @@ static void on_engine_scraped(EngineScraper *s, int r, const EngineLoad *load, c
         /* Debug only, once per change: an engine without metrics is no error for the pool. */
         if (!streq_ptr(why, m->engine_load_error)) {
                 if (why)
-                        log_debug("Pool \"%s\": no engine load from %s/metrics: %s.", p->id, p->url, why);
+                        log_pool(LOG_DEBUG, p, "no engine load from %s/metrics: %s.", p->url, why);
                 else
-                        log_debug("Pool \"%s\": engine load read from %s/metrics.", p->id, p->url);
+                        log_pool(LOG_DEBUG, p, "engine load read from %s/metrics.", p->url);
                 free(m->engine_load_error);
                 m->engine_load_error = TAKE_PTR(why);
         }
@@ -174,11 +173,17 @@ void pool_engine_metrics_restart(Pool *p) {
 
 bool pool_engine_load(const Pool *p, usec_t now_usec, EngineLoad *ret) {
         const PoolMetrics *m = &p->metrics;
-        usec_t interval = p->manager->config->engine_metrics_interval;
+        const Config *c = p->manager->config;
+        usec_t max_age;
 
-        if (!p->engine_scraper || m->engine_load_usec == 0 || !engine_load_is_set(&m->engine_load))
+        if (!p->engine_scraper || m->engine_load_usec == 0 || !engine_load_is_set(&m->engine_load) ||
+            c->engine_metrics_interval == 0)
                 return false;
-        if (interval == 0 || now_usec > m->engine_load_usec + 3 * interval)
+        /* Three reads missed; the timeout added, so that an engine answering slowly, but
+         * answering, does not flicker. */
+        max_age = c->engine_metrics_interval > (USEC_INFINITY - c->engine_metrics_timeout) / 3 ? USEC_INFINITY :
+                  3 * c->engine_metrics_interval + c->engine_metrics_timeout;
+        if (now_usec > m->engine_load_usec && now_usec - m->engine_load_usec > max_age)
                 return false;
         *ret = m->engine_load;
         return true;

@@ -223,7 +223,7 @@ int pool_reset(Pool *p, PoolError *ret_error);
  * drained (the deadline of a reload's drain); a cordoned GPU takes no new engines. */
 void pool_gpu_unhealthy(Pool *p, const struct GpuDevice *d);
 /* The engine's load as /metrics exports it: the last values, unless older than three
- * EngineMetricsInterval= (then, and without values, false). */
+ * EngineMetricsInterval= plus EngineMetricsTimeout= (then, and without values, false). */
 bool pool_engine_load(const Pool *p, usec_t now_usec, EngineLoad *ret);
 /* EngineMetricsInterval= or EngineMetricsTimeout= changed: reading the engine's /metrics
  * starts again with them (at once, if it runs). */

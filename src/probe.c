@@ -93,7 +93,7 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
  * ip_local_port_range. It uses curl's own destination address, so IPv4, IPv6 and "localhost"
  * are all covered. (Connecting from 127.0.0.2 instead, as before, covered 127.0.0.0/8 only.)
  */
-static curl_socket_t probe_open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *a) {
+curl_socket_t probe_open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *a) {
         union {
                 struct sockaddr sa;
                 struct sockaddr_in in;

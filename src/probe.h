@@ -40,3 +40,7 @@ const char *probe_last_error(const Probe *p);
 unsigned probe_attempts(const Probe *p);
 /* CLOCK_MONOTONIC time the 200 was received, 0 before. */
 usec_t probe_ready_usec(const Probe *p);
+
+/* CURLOPT_OPENSOCKETFUNCTION for any request to an engine's own port: never connects from that
+ * port to itself (TCP simultaneous open) while nothing listens there; see probe.c. */
+curl_socket_t probe_open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *a);

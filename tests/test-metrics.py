@@ -287,23 +287,13 @@ class DeviceMetricsTest(unittest.TestCase):
         self.assertTrue(th.wait_for(changed, timeout=10), seen[-1:])
 
 
-class EngineLoadTest(unittest.TestCase):
+class EngineLoadTest(th.DaemonTestCase):
     """The engine's own load, read from its /metrics: llama.cpp's names, vLLM's, and none."""
 
+    unit = "pool-managerd-engine-load-test"
+    extra_config = "EngineMetricsInterval=200ms\nEngineMetricsTimeout=1s\n"
     LOAD = ("pool_managerd_engine_requests_running", "pool_managerd_engine_requests_waiting",
             "pool_managerd_engine_kv_cache_usage_ratio")
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = th.Daemon("pool-managerd-engine-load-test",
-                               extra_config="EngineMetricsInterval=200ms\nEngineMetricsTimeout=1s\n")
-        if cls.daemon.start() != 0:
-            raise RuntimeError("daemon did not start:\n" + cls.daemon.log())
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.stop()
-        th.stop_all_engines()
 
     def scrape(self):
         r = self.daemon.get("/metrics")

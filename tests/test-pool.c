@@ -444,10 +444,11 @@ TEST(engine_load_while_ready) {
         ASSERT_TRUE(l.value[ENGINE_LOAD_REQUESTS_RUNNING] == 2);
         ASSERT_TRUE(l.value[ENGINE_LOAD_REQUESTS_WAITING] == 1);
         ASSERT_TRUE(isnan(l.value[ENGINE_LOAD_KV_CACHE_USAGE_RATIO]));
-        /* Stale after three intervals without an answer; a timeout keeps the values until then. */
+        /* Stale after three intervals and a timeout without an answer (5 s, 2 s: 17 s); a read
+         * that timed out keeps the values until then. */
         scrape_finishes(p, -ETIMEDOUT, NULL);
-        ASSERT_TRUE(pool_engine_load(p, now(CLOCK_MONOTONIC) + 14 * USEC_PER_SEC, &l));
-        ASSERT_FALSE(pool_engine_load(p, now(CLOCK_MONOTONIC) + 16 * USEC_PER_SEC, &l));
+        ASSERT_TRUE(pool_engine_load(p, now(CLOCK_MONOTONIC) + 16 * USEC_PER_SEC, &l));
+        ASSERT_FALSE(pool_engine_load(p, now(CLOCK_MONOTONIC) + 18 * USEC_PER_SEC, &l));
         /* A 404, or a body without the names: none at once, and the pool stays ready. */
         scrape_finishes(p, -ENOENT, NULL);
         ASSERT_FALSE(pool_engine_load(p, now(CLOCK_MONOTONIC), &l));
