@@ -156,7 +156,8 @@ static int parse_line(const char *line, size_t n, double *ret_value) {
                 c++;
         name_len = c - name;
         for (size_t i = 0; i < ELEMENTSOF(known_names); i++)
-                if (strlen(known_names[i].name) == name_len && memcmp(known_names[i].name, name, name_len) == 0) {
+                if (strlen(known_names[i].name) == name_len &&
+                    memcmp(known_names[i].name, name, name_len) == 0) {
                         field = known_names[i].field;
                         break;
                 }

@@ -108,7 +108,8 @@ static int scraper_launch(EngineScraper *s) {
 
         if (curl_easy_setopt(easy, CURLOPT_URL, s->url) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) MAX(s->timeout / USEC_PER_MSEC, 1U)) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) MAX(s->timeout / USEC_PER_MSEC, 1U)) !=
+                    CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
@@ -143,8 +144,8 @@ static int on_tick(sd_event_source *source, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int engine_scraper_new(EngineScraper **ret, sd_event *event, CurlGlue *glue, const char *url, usec_t interval,
-                       usec_t timeout, EngineScraperCallback cb, void *userdata) {
+int engine_scraper_new(EngineScraper **ret, sd_event *event, CurlGlue *glue, const char *url,
+                       usec_t interval, usec_t timeout, EngineScraperCallback cb, void *userdata) {
         _cleanup_(engine_scraper_freep) EngineScraper *s = NULL;
 
         if (interval == 0 || interval == USEC_INFINITY || !cb)

@@ -31,8 +31,8 @@ typedef void (*EngineScraperCallback)(EngineScraper *s, int r, const EngineLoad 
                                       void *userdata);
 
 /* url: the engine's metrics URL; interval > 0; timeout: of each GET. */
-int engine_scraper_new(EngineScraper **ret, sd_event *event, CurlGlue *glue, const char *url, usec_t interval,
-                       usec_t timeout, EngineScraperCallback cb, void *userdata);
+int engine_scraper_new(EngineScraper **ret, sd_event *event, CurlGlue *glue, const char *url,
+                       usec_t interval, usec_t timeout, EngineScraperCallback cb, void *userdata);
 /* Cancels the scrape in flight and the timer; the callback is not called. NULL is fine. */
 EngineScraper *engine_scraper_free(EngineScraper *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EngineScraper *, engine_scraper_free);

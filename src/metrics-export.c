@@ -261,7 +261,9 @@ static void export_engine_load(Export *x) {
         usec_t t = now(CLOCK_MONOTONIC);
 
         for (size_t f = 0; f < ELEMENTSOF(engine_load_families); f++) {
-                metrics_family(&x->w, engine_load_families[f].name, METRIC_GAUGE, engine_load_families[f].help);
+                const char *name = engine_load_families[f].name;
+
+                metrics_family(&x->w, name, METRIC_GAUGE, engine_load_families[f].help);
                 for (size_t i = 0; i < x->manager->n_pools; i++) {
                         const Pool *p = x->manager->pools[i];
                         EngineLoad load;
@@ -271,7 +273,7 @@ static void export_engine_load(Export *x) {
                                 continue;
                         v = load.value[engine_load_families[f].field];
                         if (!isnan(v))
-                                metrics_sample(&x->w, engine_load_families[f].name, v, "pool_id", p->id, NULL);
+                                metrics_sample(&x->w, name, v, "pool_id", p->id, NULL);
                 }
         }
 }

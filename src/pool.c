@@ -181,8 +181,8 @@ bool pool_engine_load(const Pool *p, usec_t now_usec, EngineLoad *ret) {
                 return false;
         /* Three reads missed; the timeout added, so that an engine answering slowly, but
          * answering, does not flicker. */
-        max_age = c->engine_metrics_interval > (USEC_INFINITY - c->engine_metrics_timeout) / 3 ? USEC_INFINITY :
-                  3 * c->engine_metrics_interval + c->engine_metrics_timeout;
+        max_age = c->engine_metrics_interval > (USEC_INFINITY - c->engine_metrics_timeout) / 3 ?
+                  USEC_INFINITY : 3 * c->engine_metrics_interval + c->engine_metrics_timeout;
         if (now_usec > m->engine_load_usec && now_usec - m->engine_load_usec > max_age)
                 return false;
         *ret = m->engine_load;

@@ -189,8 +189,8 @@ struct EngineScraper {
 
 static unsigned n_scrapers;
 
-int engine_scraper_new(EngineScraper **ret, sd_event *event, CurlGlue *glue, const char *url, usec_t interval,
-                       usec_t timeout, EngineScraperCallback cb, void *userdata) {
+int engine_scraper_new(EngineScraper **ret, sd_event *event, CurlGlue *glue, const char *url,
+                       usec_t interval, usec_t timeout, EngineScraperCallback cb, void *userdata) {
         EngineScraper *s = calloc(1, sizeof(EngineScraper));
 
         if (!s)
