@@ -115,6 +115,11 @@ static int scraper_launch(EngineScraper *s) {
             curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_WRITEDATA, s) != CURLE_OK ||
+            /* A connection of its own per read, closed after it: no socket per engine held
+             * open between reads seconds apart, and the liveness probe's cached connection
+             * left alone (taking it would close it). */
+            curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK ||
             /* The engine may have just exited, its port free: as the health probe does. */
             curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket) != CURLE_OK) {
                 curl_easy_cleanup(easy);
