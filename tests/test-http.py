@@ -226,17 +226,14 @@ class HttpTestCase(unittest.TestCase):
             self.assertEqual(r.json["code"], code, r)
 
 
-class DaemonTestCase(HttpTestCase):
-    """One daemon for the class: unit (its name) and extra_config (pool-managerd.conf lines) set by
-    the subclass; engines left running are stopped with it."""
+class ApiTest(HttpTestCase):
+    """One daemon without a token; tests run in name order and build on each other."""
 
-    unit = None
-    extra_config = ""
     daemon = None
 
     @classmethod
     def setUpClass(cls):
-        cls.daemon = Daemon(cls.unit, extra_config=cls.extra_config)
+        cls.daemon = Daemon("pool-managerd-http-test")
         if cls.daemon.start() != 0:
             raise RuntimeError("daemon did not start:\n" + cls.daemon.log())
 
@@ -244,12 +241,6 @@ class DaemonTestCase(HttpTestCase):
     def tearDownClass(cls):
         cls.daemon.stop()
         stop_all_engines()
-
-
-class ApiTest(DaemonTestCase):
-    """One daemon without a token; tests run in name order and build on each other."""
-
-    unit = "pool-managerd-http-test"
 
     def pools(self):
         r = self.daemon.get("/pools")

@@ -287,13 +287,20 @@ class DeviceMetricsTest(unittest.TestCase):
         self.assertTrue(th.wait_for(changed, timeout=10), seen[-1:])
 
 
-class EngineLoadTest(th.DaemonTestCase):
+class EngineLoadTest(unittest.TestCase):
     """The engine's own load, read from its /metrics: llama.cpp's names, vLLM's, and none."""
 
-    unit = "pool-managerd-engine-load-test"
-    extra_config = "EngineMetricsInterval=200ms\nEngineMetricsTimeout=1s\n"
     LOAD = ("pool_managerd_engine_requests_running", "pool_managerd_engine_requests_waiting",
             "pool_managerd_engine_kv_cache_usage_ratio")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = th.start_daemon("pool-managerd-engine-load-test",
+                                     extra_config="EngineMetricsInterval=200ms\nEngineMetricsTimeout=1s\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        th.stop_daemon(cls.daemon)
 
     def scrape(self):
         r = self.daemon.get("/metrics")
