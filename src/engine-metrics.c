@@ -61,8 +61,7 @@ static void scraper_schedule(EngineScraper *s) {
 
         r = sd_event_now(s->event, CLOCK_MONOTONIC, &t);
         if (r >= 0) {
-                /* The next slot of the grid that is still ahead. */
-                next = s->start_usec + ((t - s->start_usec) / s->interval + 1) * s->interval;
+                next = grid_next_slot(s->start_usec, s->interval, t);
                 r = sd_event_source_set_time(s->tick, next);
         }
         if (r >= 0)

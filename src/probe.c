@@ -171,8 +171,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         usec_t next;
         int r;
 
-        /* Next slot on the fixed grid, skipping slots that are already in the past. */
-        next = p->start_usec + ((usec - p->start_usec) / p->interval + 1) * p->interval;
+        next = grid_next_slot(p->start_usec, p->interval, usec);
         r = sd_event_source_set_time(s, next);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);

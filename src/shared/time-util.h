@@ -19,6 +19,12 @@ typedef uint64_t usec_t;
 
 usec_t now(clockid_t clock);
 
+/* The first slot after t of the grid origin, origin + interval, ... (t >= origin, interval > 0):
+ * slots already in the past are skipped, so a late tick never makes a burst. */
+static inline usec_t grid_next_slot(usec_t origin, usec_t interval, usec_t t) {
+        return origin + ((t - origin) / interval + 1) * interval;
+}
+
 /*
  * Parses a duration the way systemd.time(7) does: a sequence of number+unit pairs
  * ("1h 30min", "1.5s"); a bare number is seconds. Units: us, ms, s/sec/second(s),
