@@ -161,20 +161,44 @@ static int body_finish(json_object *o, char **ret) {
         return 0;
 }
 
-int etcd_body_put(const char *key, const char *value, int64_t lease, char **ret) {
-        _cleanup_json_ json_object *o = json_object_new_object();
+static int txn_op(const EtcdTxnOp *op, json_object **ret) {
+        _cleanup_json_ json_object *o = json_object_new_object(), *request = json_object_new_object();
 
-        if (!o || json_add_base64(o, "key", key) < 0 || json_add_base64(o, "value", value) < 0 ||
-            (lease != 0 && json_add_int64_string(o, "lease", lease) < 0))
+        if (!o || !request || json_add_base64(request, "key", op->key) < 0)
                 return -ENOMEM;
-        return body_finish(o, ret);
+        if (op->value &&
+            (json_add_base64(request, "value", op->value) < 0 ||
+             (op->lease != 0 && json_add_int64_string(request, "lease", op->lease) < 0)))
+                return -ENOMEM;
+        if (json_object_object_add(o, op->value ? "request_put" : "request_delete_range", request) < 0)
+                return -ENOMEM;
+        TAKE_PTR(request);
+        *ret = TAKE_PTR(o);
+        return 0;
 }
 
-int etcd_body_delete(const char *key, char **ret) {
-        _cleanup_json_ json_object *o = json_object_new_object();
+int etcd_body_txn(const EtcdTxnOp *ops, size_t n, char **ret) {
+        _cleanup_json_ json_object *o = json_object_new_object(), *success = json_object_new_array();
+        int r;
 
-        if (!o || json_add_base64(o, "key", key) < 0)
+        if (n == 0 || n > ETCD_TXN_OPS_MAX)
+                return -EINVAL;
+        if (!o || !success)
                 return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_object *op;
+
+                r = txn_op(&ops[i], &op);
+                if (r < 0)
+                        return r;
+                if (json_object_array_add(success, op) < 0) {
+                        json_object_put(op);
+                        return -ENOMEM;
+                }
+        }
+        if (json_object_object_add(o, "success", success) < 0)
+                return -ENOMEM;
+        TAKE_PTR(success);
         return body_finish(o, ret);
 }
 
@@ -231,8 +255,7 @@ static const char *const etcd_call_table[_ETCD_CALL_MAX] = {
         [ETCD_CALL_AUTHENTICATE] = "authenticate",
         [ETCD_CALL_GRANT] = "lease grant",
         [ETCD_CALL_KEEPALIVE] = "lease keepalive",
-        [ETCD_CALL_PUT] = "put",
-        [ETCD_CALL_DELETE] = "delete",
+        [ETCD_CALL_TXN] = "txn",
         [ETCD_CALL_RANGE] = "range",
         [ETCD_CALL_WATCH] = "watch",
 };
@@ -514,7 +537,7 @@ static const JsonDispatch response_table[] = {
         { "TTL",              JSON_TYPE_ANY,     dispatch_int64,       R(ttl)              },
         { "kvs",              json_type_array,   dispatch_kvs,         R(kvs)              },
         { "more",             json_type_boolean, dispatch_bool,        R(more)             },
-        { "deleted",          JSON_TYPE_ANY,     dispatch_int64,       R(deleted)          },
+        { "succeeded",        json_type_boolean, dispatch_bool,        R(succeeded)        },
         { "created",          json_type_boolean, dispatch_bool,        R(created)          },
         { "canceled",         json_type_boolean, dispatch_bool,        R(canceled)         },
         { "compact_revision", JSON_TYPE_ANY,     dispatch_int64,       R(compact_revision) },
@@ -644,10 +667,16 @@ int etcd_response_parse(EtcdCall call, const char *text, size_t size, EtcdRespon
                 /* TTL absent or <= 0: the lease is gone; the caller decides. */
                 break;
         case ETCD_CALL_RANGE:
-        case ETCD_CALL_PUT:
-        case ETCD_CALL_DELETE:
                 if (r.revision <= 0)
                         return json_error(ret_error, "header.revision: is required");
+                break;
+        case ETCD_CALL_TXN:
+                if (r.revision <= 0)
+                        return json_error(ret_error, "header.revision: is required");
+                /* Ours have no conditions: one that did not apply is not an answer to them. */
+                if (!r.succeeded)
+                        return json_error(ret_error, "succeeded: must be true for a transaction "
+                                          "without conditions");
                 break;
         case ETCD_CALL_WATCH:
                 if (r.revision < 0)

@@ -2,8 +2,7 @@
 #pragma once
 
 /*
- * etcd's v3 JSON gateway (etcd 3.4: POST /v3/kv/put, /v3/kv/range, /v3/kv/deleterange,
- * /v3/lease/grant, /v3/lease/keepalive, /v3/watch, /v3/auth/authenticate) as messages: request
+ * etcd's v3 JSON gateway (etcd 3.4: POST /v3/kv/txn, /v3/kv/range, /v3/lease/grant, /v3/lease/keepalive, /v3/watch, /v3/auth/authenticate) as messages: request
  * bodies built, answers parsed completely into typed structs before anyone acts on them. Keys
  * and values travel base64-encoded; 64-bit integers as JSON strings (the proto3 JSON mapping)
  * or numbers; fields with their zero value are left out by the gateway. Pure: no I/O, no
@@ -37,9 +36,21 @@ int base64_decode(const char *s, size_t n, char **ret, size_t *ret_size);
  * plus one). -EINVAL for an empty prefix or one of 0xff bytes only. */
 int etcd_prefix_range_end(const char *prefix, char **ret);
 
-/* Request bodies, as JSON text. lease 0: none. */
-int etcd_body_put(const char *key, const char *value, int64_t lease, char **ret);
-int etcd_body_delete(const char *key, char **ret);
+/* Request bodies, as JSON text. */
+
+/* etcd's default --max-txn-ops: more operations in one transaction are refused. */
+#define ETCD_TXN_OPS_MAX 128U
+
+/* One operation of a transaction without conditions: a put (value set) or a delete (value NULL). */
+typedef struct EtcdTxnOp {
+        const char *key;
+        const char *value;
+        int64_t lease;                  /* puts; 0: none */
+} EtcdTxnOp;
+
+/* A transaction that always applies ops, in one revision: -EINVAL for none, or more than
+ * ETCD_TXN_OPS_MAX. etcd refuses a transaction that names the same key twice. */
+int etcd_body_txn(const EtcdTxnOp *ops, size_t n, char **ret);
 /* range_end NULL: the key alone. */
 int etcd_body_range(const char *key, const char *range_end, bool keys_only, char **ret);
 int etcd_body_grant(int64_t ttl_sec, char **ret);
@@ -75,8 +86,7 @@ typedef enum EtcdCall {
         ETCD_CALL_AUTHENTICATE,
         ETCD_CALL_GRANT,
         ETCD_CALL_KEEPALIVE,            /* {"result": {...}}: one message of the stream */
-        ETCD_CALL_PUT,
-        ETCD_CALL_DELETE,
+        ETCD_CALL_TXN,
         ETCD_CALL_RANGE,
         ETCD_CALL_WATCH,                /* {"result": {...}}: one message of the stream */
         _ETCD_CALL_MAX,
@@ -99,7 +109,7 @@ typedef struct EtcdResponse {
         EtcdKeyValue *kvs;              /* range */
         size_t n_kvs;
         bool more;                      /* range: more keys than returned */
-        int64_t deleted;                /* delete */
+        bool succeeded;                 /* txn */
 
         /* watch */
         bool created;

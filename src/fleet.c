@@ -48,6 +48,10 @@
 
 /* At most one write per key per this interval. */
 #define FLEET_WRITE_INTERVAL_USEC (50 * USEC_PER_MSEC)
+/* Transactions of key writes in flight at once; what comes due beyond waits for one to end. */
+#ifndef FLEET_WRITES_IN_FLIGHT_MAX
+#define FLEET_WRITES_IN_FLIGHT_MAX 4U
+#endif
 #define FLEET_BACKOFF_INITIAL_USEC (200 * USEC_PER_MSEC)
 #define FLEET_BACKOFF_MAX_USEC (5 * USEC_PER_SEC)
 #define FLEET_CREDENTIALS_MAX 4096U
@@ -73,9 +77,8 @@ struct FleetRequest {
         EtcdCall call;
         FleetRequestDone done;
 
-        FleetSlot *slot;                /* a key write */
-        char *value;                    /* its value (comparable form), kept as written on success */
-        bool deleting;
+        FleetSlot **slots;              /* a write: the keys of its transaction */
+        size_t n_slots;
 
         char *buf;                      /* the answer */
         size_t size;
@@ -96,6 +99,7 @@ struct FleetSlot {
         char *written;                  /* what etcd holds (comparable form); NULL: nothing */
         bool present;                   /* etcd holds the key */
         FleetRequest *request;          /* the write in flight */
+        char *pending;                  /* what it writes (comparable form); NULL: a delete */
 };
 
 struct Fleet {
@@ -130,6 +134,7 @@ struct Fleet {
         FleetRequest *requests_head, *requests_tail;
         FleetRequest *keepalive;        /* in flight */
         FleetRequest *watch;            /* the watch stream, or the range before it */
+        unsigned n_writing;             /* transactions of key writes in flight */
 
         FleetSlot **slots;              /* [0] is the node key */
         size_t n_slots;
@@ -205,7 +210,7 @@ static FleetRequest *fleet_request_free(FleetRequest *req) {
         if (!req)
                 return NULL;
         curl_slist_free_all(req->headers);
-        free(req->value);
+        free(req->slots);
         free(req->buf);
         etcd_stream_done(&req->stream);
         free(req->stream_error);
@@ -220,17 +225,19 @@ static void fleet_request_detach(Fleet *f, FleetRequest *req) {
                 f->keepalive = NULL;
         if (f->watch == req)
                 f->watch = NULL;
-        if (req->slot) {
-                req->slot->request = NULL;
-                req->slot->write.in_flight = false;
+        if (req->n_slots > 0)
+                f->n_writing--;
+        for (size_t i = 0; i < req->n_slots; i++) {
+                req->slots[i]->request = NULL;
+                req->slots[i]->write.in_flight = false;
         }
 }
 
 static void fleet_request_cancel(Fleet *f, FleetRequest *req) {
         fleet_request_detach(f, req);
-        if (req->slot)
+        for (size_t i = 0; i < req->n_slots; i++)
                 /* Not written after all. */
-                req->slot->write.dirty = true;
+                req->slots[i]->write.dirty = true;
         curl_glue_cancel(f->manager->curl, req->easy);
         req->easy = NULL;
         fleet_request_free(req);
@@ -489,7 +496,7 @@ static void fleet_request_failed(Fleet *f, FleetRequest *req, int r, const EtcdR
                                  const char *error) {
         const char *what = etcd_call_to_string(req->call);
 
-        if (r == -EREMOTEIO && resp->error_code == ETCD_CODE_NOT_FOUND && req->call == ETCD_CALL_PUT &&
+        if (r == -EREMOTEIO && resp->error_code == ETCD_CODE_NOT_FOUND && req->call == ETCD_CALL_TXN &&
             strstr(strempty(resp->error_message), "lease not found"))
                 return fleet_lease_lost(f, "a write said \"lease not found\"");
         if (r == -EREMOTEIO && resp->error_code == ETCD_CODE_UNAUTHENTICATED && f->user &&
@@ -520,6 +527,7 @@ static FleetSlot *fleet_slot_free(FleetSlot *s) {
         free(s->pool_id);
         free(s->key);
         free(s->written);
+        free(s->pending);
         return mfree(s);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(FleetSlot *, fleet_slot_free);
@@ -575,10 +583,12 @@ static bool slot_can_write(const FleetSlot *s) {
         return f->phase == PHASE_READY && (!s->pool_id || f->pools_synced);
 }
 
-static void slot_flush(FleetSlot *s);
+static void fleet_flush(Fleet *f);
 
 static int on_slot_timer(sd_event_source *source, uint64_t usec, void *userdata) {
-        slot_flush(userdata);
+        FleetSlot *s = userdata;
+
+        fleet_flush(s->fleet);
         return 0;
 }
 
@@ -654,85 +664,162 @@ static const char *json_text(json_object *o) {
         return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
-static void on_slot_written(Fleet *f, FleetRequest *req, int r, EtcdResponse *resp, const char *error) {
-        FleetSlot *s = req->slot;
+static void fleet_registered(Fleet *f) {
+        log_struct(LOG_INFO,
+                   LOG_MESSAGE_ID(MESSAGE_FLEET_CONNECTED),
+                   "ETCD_ENDPOINT=%s", fleet_endpoint(f),
+                   "FLEET_NODE=%s", f->node,
+                   "FLEET_LEASE=%" PRIx64, (uint64_t) f->lease_id,
+                   LOG_MESSAGE("Fleet: node \"%s\" registered in etcd at %s (lease %" PRIx64 ", TTL "
+                               "%" PRIi64 " s).", f->node, fleet_endpoint(f), (uint64_t) f->lease_id,
+                               f->granted_ttl),
+                   NULL);
+        f->outage_logged = false;
+        fleet_set_state(f, FLEET_CONNECTED);
+}
+
+static void on_keys_written(Fleet *f, FleetRequest *req, int r, EtcdResponse *resp, const char *error) {
+        usec_t n = fleet_now(f);
+        bool node = false;
 
         if (r < 0) {
-                s->write.dirty = true;  /* to be written again once reconnected */
-                (void) fleet_write_done(&s->write, fleet_now(f), FLEET_WRITE_INTERVAL_USEC);
+                for (size_t i = 0; i < req->n_slots; i++) {
+                        req->slots[i]->write.dirty = true;  /* to be written again once reconnected */
+                        (void) fleet_write_done(&req->slots[i]->write, n, FLEET_WRITE_INTERVAL_USEC);
+                }
                 return fleet_request_failed(f, req, r, resp, error);
         }
 
-        (void) fleet_write_done(&s->write, fleet_now(f), FLEET_WRITE_INTERVAL_USEC);
-        free(s->written);
-        s->written = req->deleting ? NULL : TAKE_PTR(req->value);
-        s->present = !req->deleting;
+        for (size_t i = 0; i < req->n_slots; i++) {
+                FleetSlot *s = req->slots[i];
+
+                (void) fleet_write_done(&s->write, n, FLEET_WRITE_INTERVAL_USEC);
+                s->present = !!s->pending;
+                free(s->written);
+                s->written = TAKE_PTR(s->pending);
+                node = node || !s->pool_id;
+        }
         f->failures = 0;
         f->recoveries = 0;
+        if (node && f->state != FLEET_CONNECTED)
+                fleet_registered(f);
 
-        if (!s->pool_id && f->state != FLEET_CONNECTED) {
-                log_struct(LOG_INFO,
-                           LOG_MESSAGE_ID(MESSAGE_FLEET_CONNECTED),
-                           "ETCD_ENDPOINT=%s", fleet_endpoint(f),
-                           "FLEET_NODE=%s", f->node,
-                           "FLEET_LEASE=%" PRIx64, (uint64_t) f->lease_id,
-                           LOG_MESSAGE("Fleet: node \"%s\" registered in etcd at %s (lease %" PRIx64 ", TTL "
-                                       "%" PRIi64 " s).", f->node, fleet_endpoint(f), (uint64_t) f->lease_id,
-                                       f->granted_ttl),
-                           NULL);
-                f->outage_logged = false;
-                fleet_set_state(f, FLEET_CONNECTED);
-        }
-        slot_schedule(s);
+        for (size_t i = 0; i < req->n_slots; i++)
+                slot_schedule(req->slots[i]);
+        /* What came due while this was in flight goes now. */
+        fleet_flush(f);
 }
 
-static void slot_flush(FleetSlot *s) {
+/*
+ * What one key's write is: its value (json, NULL for a delete) and the comparable form of it.
+ * 0: nothing to write (etcd holds this already), 1: a write.
+ */
+static int slot_prepare(FleetSlot *s, json_object **ret_value, char **ret_compare) {
         _cleanup_json_ json_object *value = NULL;
-        _cleanup_free_ char *compare = NULL, *body = NULL;
+        _cleanup_free_ char *compare = NULL;
         Fleet *f = s->fleet;
-        FleetRequest *req;
         int r;
-
-        if (!slot_can_write(s) || !s->write.dirty || s->write.in_flight)
-                return;
 
         r = s->pool_id ? fleet_pool_value(f, s->pool_id, &value) : fleet_node_value(f, &value);
         if (r < 0)
-                return (void) log_oom();
+                return r;
         if (value) {
                 compare = strdup(json_text(value));
                 if (!compare)
-                        return (void) log_oom();
+                        return -ENOMEM;
         }
+        if ((!value && !s->present) || (value && s->present && streq_ptr(compare, s->written)))
+                return 0;
 
-        /* Nothing to do: etcd holds this already. */
-        if ((!value && !s->present) || (value && s->present && streq_ptr(compare, s->written))) {
-                s->write.dirty = false;
+        if (value && s->pool_id) {
+                char ts[FORMAT_TIMESTAMP_MAX];
+
+                if (json_add_string(value, "updated_at",
+                                    format_timestamp_rfc3339(ts, sizeof ts, now(CLOCK_REALTIME))) < 0)
+                        return -ENOMEM;
+        }
+        *ret_value = TAKE_PTR(value);
+        *ret_compare = TAKE_PTR(compare);
+        return 1;
+}
+
+/*
+ * Every key whose write is due goes in one transaction (up to etcd's limit of operations), and
+ * one transaction at a time: what comes due while one is in flight waits for it and goes in the
+ * next. A burst of changes (a node's pools turning ready together) so costs etcd a request and a
+ * commit, not one per pool; a lone change still goes at once.
+ */
+static void fleet_flush(Fleet *f) {
+        _cleanup_free_ EtcdTxnOp *ops = NULL;
+        _cleanup_free_ FleetSlot **slots = NULL;
+        _cleanup_free_ char *body = NULL;
+        json_object *values[ETCD_TXN_OPS_MAX] = {};
+        char *compares[ETCD_TXN_OPS_MAX] = {};
+        usec_t n = fleet_now(f);
+        FleetRequest *req;
+        size_t k = 0;
+        int r = 0;
+
+        if (f->n_writing >= FLEET_WRITES_IN_FLIGHT_MAX || f->phase != PHASE_READY)
+                return;
+
+        ops = calloc(ETCD_TXN_OPS_MAX, sizeof(EtcdTxnOp));
+        slots = calloc(ETCD_TXN_OPS_MAX, sizeof(FleetSlot *));
+        if (!ops || !slots)
+                return (void) log_oom();
+
+        for (size_t i = 0; i < f->n_slots && k < ETCD_TXN_OPS_MAX; i++) {
+                FleetSlot *s = f->slots[i];
+
+                if (!slot_can_write(s) || fleet_write_due(&s->write, n, FLEET_WRITE_INTERVAL_USEC) > n)
+                        continue;
+                r = slot_prepare(s, &values[k], &compares[k]);
+                if (r < 0)
+                        break;
+                if (r == 0) {
+                        s->write.dirty = false;
+                        timer_disarm(s->timer);
+                        continue;
+                }
+                slots[k] = s;
+                ops[k] = (EtcdTxnOp) {
+                        .key = s->key,
+                        .value = values[k] ? json_text(values[k]) : NULL,
+                        .lease = f->lease_id,
+                };
+                k++;
+        }
+        if (r >= 0 && k > 0)
+                r = etcd_body_txn(ops, k, &body);
+        for (size_t i = 0; i < k; i++)
+                json_object_put(values[i]);
+        if (r < 0 || k == 0) {
+                for (size_t i = 0; i < k; i++)
+                        free(compares[i]);
+                if (r < 0)
+                        log_oom();
                 return;
         }
 
-        if (value) {
-                char ts[FORMAT_TIMESTAMP_MAX];
-                const char *updated_at = format_timestamp_rfc3339(ts, sizeof ts, now(CLOCK_REALTIME));
+        r = fleet_request_start(f, ETCD_CALL_TXN, "/v3/kv/txn", body, on_keys_written, &req);
+        if (r < 0) {
+                for (size_t i = 0; i < k; i++)
+                        free(compares[i]);
+                return fleet_fail(f, "txn", strerror(-r));
+        }
+        for (size_t i = 0; i < k; i++) {
+                FleetSlot *s = slots[i];
 
-                if (s->pool_id && json_add_string(value, "updated_at", updated_at) < 0)
-                        return (void) log_oom();
-                r = etcd_body_put(s->key, json_text(value), f->lease_id, &body);
-        } else
-                r = etcd_body_delete(s->key, &body);
-        if (r < 0)
-                return (void) log_oom();
-
-        r = fleet_request_start(f, value ? ETCD_CALL_PUT : ETCD_CALL_DELETE,
-                                value ? "/v3/kv/put" : "/v3/kv/deleterange", body, on_slot_written, &req);
-        if (r < 0)
-                return fleet_fail(f, value ? "put" : "delete", strerror(-r));
-        req->slot = s;
-        req->value = TAKE_PTR(compare);
-        req->deleting = !value;
-        s->request = req;
-        fleet_write_started(&s->write, fleet_now(f));
-        log_debug("Fleet: %s %s.", value ? "writing" : "deleting", s->key);
+                free(s->pending);
+                s->pending = compares[i];
+                s->request = req;
+                fleet_write_started(&s->write, n);
+                timer_disarm(s->timer);
+                log_debug("Fleet: %s %s.", s->pending ? "writing" : "deleting", s->key);
+        }
+        req->slots = TAKE_PTR(slots);
+        req->n_slots = k;
+        f->n_writing++;
 }
 
 /* ---- this node's pool keys ---- */

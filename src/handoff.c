@@ -387,7 +387,8 @@ int handoff_write(const char *engines_dir, const Handoff *h, char **ret_path) {
         if (r < 0)
                 return r;
 
-        r = write_file_atomic(path, text, strlen(text), 0644);
+        /* The runtime directory: what it describes does not outlive a power loss either. */
+        r = write_file_atomic_flags(path, text, strlen(text), 0644, /* flags= */ 0);
         if (r < 0)
                 return r;
 

@@ -47,6 +47,7 @@ int handoff_from_json_string(const char *text, size_t size, Handoff *ret, char *
 
 /* "<dir>/<pool_id>-<replica_id>.json" */
 int handoff_path(const char *engines_dir, const char *pool_id, const char *replica_id, char **ret);
-/* Atomic write (temp + fsync + rename + fsync dir); creates engines_dir if needed. */
+/* Atomic write (temp + rename, no fsync: engines_dir is in the runtime directory); creates
+ * engines_dir if needed. */
 int handoff_write(const char *engines_dir, const Handoff *h, char **ret_path);
 int handoff_read(const char *path, Handoff *ret, char **ret_error);

@@ -279,6 +279,8 @@ static void pool_save(Pool *p, bool running) {
         _cleanup_json_ json_object *sup = NULL;
         int r;
 
+        /* This write supersedes one that was waiting. */
+        (void) sd_event_source_set_enabled(p->save_event, SD_EVENT_OFF);
         if (!p->prepared || !p->manager->config->state_directory)
                 return;
         r = supervisor_to_json(&p->supervisor, &sup);
@@ -287,6 +289,38 @@ static void pool_save(Pool *p, bool running) {
         if (r < 0)
                 log_warning_errno(r, "Pool \"%s\": failed to save state in %s: %m", p->id,
                                   p->manager->config->state_directory);
+}
+
+static int on_save_event(sd_event_source *s, void *userdata) {
+        Pool *p = userdata;
+
+        pool_save(p, p->save_running);
+        return 0;
+}
+
+/*
+ * pool_save() once nothing else waits in the event loop: the state file's fsync blocks the loop
+ * for a disk's flush (milliseconds, more on a busy disk), which must not stand between a change
+ * and those who learn of it (D-Bus, HTTP, the fleet). Saves asked for in the meantime make one.
+ */
+static void pool_save_soon(Pool *p, bool running) {
+        int r;
+
+        p->save_running = running;
+        if (!p->save_event) {
+                r = sd_event_add_defer(p->manager->event, &p->save_event, on_save_event, p);
+                if (r >= 0)
+                        r = sd_event_source_set_priority(p->save_event, SD_EVENT_PRIORITY_IDLE);
+                if (r >= 0)
+                        (void) sd_event_source_set_description(p->save_event, "pool-save");
+                if (r < 0) {
+                        p->save_event = sd_event_source_disable_unref(p->save_event);
+                        return pool_save(p, running);
+                }
+        }
+        r = sd_event_source_set_enabled(p->save_event, SD_EVENT_ONESHOT);
+        if (r < 0)
+                pool_save(p, running);
 }
 
 /* error NULL: success. */
@@ -689,7 +723,7 @@ static void on_probe_done(Probe *probe, int r, void *userdata) {
         supervisor_on_ready(&p->supervisor, policy(p), now(CLOCK_REALTIME));
         p->liveness_failed = 0;
         pool_set_state(p, POOL_READY);
-        pool_save(p, true);
+        pool_save_soon(p, true);
         (void) pool_schedule_liveness(p);
         if (p->supervisor.circuit == CIRCUIT_HALF_OPEN)
                 pool_schedule_restart_timer(p, supervisor_next_tick(&p->supervisor, policy(p)));
@@ -792,7 +826,7 @@ static void pool_on_main_pid(Pool *p) {
         /* The pid file is written before health checking starts (predecessor contract). */
         if (asprintf(&content, "%d\n", (int) p->unit->main_pid) < 0)
                 return pool_fail(p, POOL_ERROR_INTERNAL, "out of memory");
-        r = write_file_atomic(p->pid_path, content, strlen(content), 0644);
+        r = write_file_atomic_flags(p->pid_path, content, strlen(content), 0644, /* flags= */ 0);
         if (r < 0) {
                 _cleanup_free_ char *msg = NULL;
 
@@ -2186,6 +2220,10 @@ Pool *pool_free(Pool *p) {
         waiters_fail(p, &p->stop_waiters, POOL_ERROR_CANCELED, "daemon shutting down");
         waiters_fail(p, &p->drain_waiters, POOL_ERROR_CANCELED, "daemon shutting down");
         waiters_fail(p, &p->reload_waiters, POOL_ERROR_CANCELED, "daemon shutting down");
+        /* A save still waiting for an idle loop is written now. */
+        if (p->save_event && sd_event_source_get_enabled(p->save_event, NULL) > 0)
+                pool_save(p, p->save_running);
+        sd_event_source_disable_unref(p->save_event);
         sd_event_source_disable_unref(p->restart_timer);
         sd_event_source_disable_unref(p->liveness_timer);
         sd_event_source_disable_unref(p->drain_timer);

@@ -163,6 +163,8 @@ struct Pool {
         usec_t start_usec;              /* CLOCK_MONOTONIC of the start request */
         struct Placement *placement;    /* devices, VRAM promised, split of the engine (src/placement.h) */
         bool gpu_unhealthy;             /* a GPU of its mask went unhealthy: not ready, drained */
+        sd_event_source *save_event;    /* pool_save_soon(): the state file once the loop is idle */
+        bool save_running;              /* what that save says */
 
         /* Supervision */
         Supervisor supervisor;

@@ -91,15 +91,9 @@ TEST(prefix_range_end) {
 }
 
 TEST(bodies) {
-        _cleanup_free_ char *put = NULL, *put0 = NULL, *del = NULL, *range = NULL, *keys = NULL,
-                *grant = NULL, *ka = NULL, *watch = NULL, *auth = NULL;
+        _cleanup_free_ char *range = NULL, *keys = NULL, *grant = NULL, *ka = NULL, *watch = NULL,
+                *auth = NULL;
 
-        ASSERT_OK(etcd_body_put("foo", "bar", 7587862038521553670LL, &put));
-        ASSERT_STREQ(put, "{\"key\":\"Zm9v\",\"value\":\"YmFy\",\"lease\":\"7587862038521553670\"}");
-        ASSERT_OK(etcd_body_put("foo", "{\"a\":\"/\"}", 0, &put0));
-        ASSERT_STREQ(put0, "{\"key\":\"Zm9v\",\"value\":\"eyJhIjoiLyJ9\"}");
-        ASSERT_OK(etcd_body_delete("foo", &del));
-        ASSERT_STREQ(del, "{\"key\":\"Zm9v\"}");
         ASSERT_OK(etcd_body_range("foo", "fop", false, &range));
         ASSERT_STREQ(range, "{\"key\":\"Zm9v\",\"range_end\":\"Zm9w\"}");
         ASSERT_OK(etcd_body_range("foo", "fop", true, &keys));
@@ -157,19 +151,45 @@ TEST(grant_keepalive_auth) {
                        "token: must be a string");
 }
 
-TEST(put_delete) {
+TEST(txn_body) {
+        _cleanup_free_ char *one = NULL, *mixed = NULL, *none = NULL;
+        EtcdTxnOp ops[ETCD_TXN_OPS_MAX + 1];
+
+        ASSERT_OK(etcd_body_txn(&(EtcdTxnOp) { "foo", "bar", 7587862038521553670LL }, 1, &one));
+        ASSERT_STREQ(one, "{\"success\":[{\"request_put\":{\"key\":\"Zm9v\",\"value\":\"YmFy\","
+                     "\"lease\":\"7587862038521553670\"}}]}");
+
+        /* A put without a lease, a delete (its lease ignored), in order. */
+        ops[0] = (EtcdTxnOp) { "foo", "{\"a\":\"/\"}", 0 };
+        ops[1] = (EtcdTxnOp) { "gone", NULL, 5 };
+        ASSERT_OK(etcd_body_txn(ops, 2, &mixed));
+        ASSERT_STREQ(mixed, "{\"success\":[{\"request_put\":{\"key\":\"Zm9v\",\"value\":\"eyJhIjoiLyJ9\"}},"
+                     "{\"request_delete_range\":{\"key\":\"Z29uZQ==\"}}]}");
+
+        /* Nothing, or more than etcd takes in one transaction. */
+        ASSERT_ERROR(etcd_body_txn(ops, 0, &none), EINVAL);
+        for (size_t i = 0; i < ELEMENTSOF(ops); i++)
+                ops[i] = (EtcdTxnOp) { "k", "v", 0 };
+        ASSERT_ERROR(etcd_body_txn(ops, ETCD_TXN_OPS_MAX + 1, &none), EINVAL);
+        ASSERT_NULL(none);
+}
+
+TEST(txn) {
         EtcdResponse r;
 
-        r = parse_ok(ETCD_CALL_PUT, "{" HEADER "}");
+        r = parse_ok(ETCD_CALL_TXN, "{" HEADER ",\"succeeded\":true,\"responses\":[{\"response_put\":"
+                     "{" HEADER "}},{\"response_delete_range\":{" HEADER ",\"deleted\":\"1\"}}]}");
         ASSERT_EQ(r.revision, 6);
-        etcd_response_done(&r);
-        r = parse_ok(ETCD_CALL_DELETE, "{" HEADER ",\"deleted\":\"1\"}");
-        ASSERT_EQ(r.deleted, 1);
+        ASSERT_TRUE(r.succeeded);
         etcd_response_done(&r);
 
-        assert_refused(ETCD_CALL_PUT, "{}", EINVAL, "header.revision: is required");
-        assert_refused(ETCD_CALL_PUT, "{\"header\":[]}", EINVAL, "header: must be an object");
-        assert_refused(ETCD_CALL_PUT, "{\"header\":{\"revision\":\"-\"}}", EINVAL,
+        /* Without conditions a transaction applies: one that says otherwise is no answer to ours. */
+        assert_refused(ETCD_CALL_TXN, "{" HEADER "}", EINVAL, "succeeded: must be true");
+        assert_refused(ETCD_CALL_TXN, "{" HEADER ",\"succeeded\":\"yes\"}", EINVAL,
+                       "succeeded: must be a boolean");
+        assert_refused(ETCD_CALL_TXN, "{\"succeeded\":true}", EINVAL, "header.revision: is required");
+        assert_refused(ETCD_CALL_TXN, "{\"header\":[]}", EINVAL, "header: must be an object");
+        assert_refused(ETCD_CALL_TXN, "{\"header\":{\"revision\":\"-\"}}", EINVAL,
                        "header.revision: must be an integer");
 }
 
@@ -179,7 +199,7 @@ TEST(errors) {
         const char *t = "{\"error\":\"etcdserver: requested lease not found\","
                         "\"message\":\"etcdserver: requested lease not found\",\"code\":5}";
 
-        ASSERT_ERROR(etcd_response_parse(ETCD_CALL_PUT, t, strlen(t), &r, &message), EREMOTEIO);
+        ASSERT_ERROR(etcd_response_parse(ETCD_CALL_TXN, t, strlen(t), &r, &message), EREMOTEIO);
         ASSERT_EQ(r.error_code, ETCD_CODE_NOT_FOUND);
         ASSERT_STREQ(r.error_message, "etcdserver: requested lease not found");
         ASSERT_STREQ(message, "etcd answered error 5: \"etcdserver: requested lease not found\"");
@@ -194,8 +214,8 @@ TEST(errors) {
         ASSERT_STREQ(r.error_message, "etcdserver: invalid auth token");
         etcd_response_done(&r);
 
-        assert_refused(ETCD_CALL_PUT, "{\"error\":5}", EINVAL, "error: must be a string");
-        assert_refused(ETCD_CALL_PUT, "{\"error\":\"x\",\"code\":\"5\"}", EINVAL,
+        assert_refused(ETCD_CALL_TXN, "{\"error\":5}", EINVAL, "error: must be a string");
+        assert_refused(ETCD_CALL_TXN, "{\"error\":\"x\",\"code\":\"5\"}", EINVAL,
                        "code: must be an integer");
 }
 

@@ -76,7 +76,8 @@ static int path_split(const char *path, char **ret_dir, const char **ret_base) {
         return 0;
 }
 
-int write_file_atomic(const char *path, const void *content, size_t size, mode_t mode) {
+int write_file_atomic_flags(const char *path, const void *content, size_t size, mode_t mode,
+                            WriteFileFlags flags) {
         _cleanup_free_ char *dir = NULL, *tmp = NULL;
         _cleanup_close_ int fd = -1;
         const char *base;
@@ -105,9 +106,9 @@ int write_file_atomic(const char *path, const void *content, size_t size, mode_t
                 goto fail;
         }
 
-        /* The data must be on disk before the rename makes it visible under the real name,
-         * or a crash could leave an empty file behind that name. */
-        if (fsync(fd) < 0) {
+        /* Durable: the data must be on disk before the rename makes it visible under the real
+         * name, or a power loss could leave an empty file behind that name. */
+        if ((flags & WRITE_FILE_SYNC) && fsync(fd) < 0) {
                 r = -errno;
                 goto fail;
         }
@@ -125,7 +126,7 @@ int write_file_atomic(const char *path, const void *content, size_t size, mode_t
 
         /* The rename is durable only once the directory is synced. The new content is already
          * visible; report the failure all the same, since durability was asked for. */
-        return fsync_directory(dir);
+        return (flags & WRITE_FILE_SYNC) ? fsync_directory(dir) : 0;
 
 fail:
         fd = safe_close(fd);
