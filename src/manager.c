@@ -17,6 +17,7 @@
 #include "log.h"
 #include "manager-bus.h"
 #include "manager.h"
+#include "notify.h"
 #include "pool-bus.h"
 #include "shared/fileio.h"
 #include "shared/strv.h"
@@ -74,6 +75,9 @@ int manager_new(Manager **ret, bool user, Config *config, const char *config_pat
         r = registry_new(&m->registry);
         if (r < 0)
                 return r;
+        r = notifier_new(&m->notifier, m->event);
+        if (r < 0)
+                return r;
         r = curl_glue_new(&m->curl, m->event);
         if (r < 0)
                 return r;
@@ -116,6 +120,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->sigint_source);
         sd_event_source_disable_unref(m->sighup_source);
         sd_event_source_disable_unref(m->status_source);
+        notifier_free(m->notifier);
         sd_event_source_disable_unref(m->startup_timer);
         /* The server first: stopping it closes the event streams, which leave m->events. */
         http_server_free(m->http);
@@ -180,7 +185,10 @@ static int on_status_update(sd_event_source *s, void *userdata) {
                 if (registry_nth(m->registry, i)->health.ready)
                         ready++;
 
-        (void) sd_notifyf(false, "STATUS=%zu pool%s, %zu ready", n, n == 1 ? "" : "s", ready);
+        char status[64];
+
+        (void) snprintf(status, sizeof status, "STATUS=%zu pool%s, %zu ready", n, n == 1 ? "" : "s", ready);
+        (void) notifier_send(m->notifier, status);
         pool_bus_publish_changes(m);
         /* Pools gone from the registry. */
         http_events_sync(m->events);
@@ -285,7 +293,7 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
         Manager *m = userdata;
 
         log_info("Received SIG%s, exiting; engines keep running under systemd.", sigabbrev_np(si->ssi_signo));
-        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        (void) notifier_send(m->notifier, "STOPPING=1\nSTATUS=Shutting down");
         return sd_event_exit(m->event, 0);
 }
 
@@ -362,9 +370,9 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         Manager *m = userdata;
         _cleanup_free_ char *error = NULL;
 
-        (void) sd_notify(false, "RELOADING=1");
+        (void) notifier_send(m->notifier, "RELOADING=1");
         (void) manager_reload_config(m, &error);
-        (void) sd_notify(false, "READY=1");
+        (void) notifier_send(m->notifier, "READY=1");
         return 0;
 }
 
@@ -406,7 +414,7 @@ void manager_notify_ready(Manager *m) {
          * started before the event loop runs, is up). */
         if (!m->name_acquired || !m->running)
                 return;
-        (void) sd_notify(false, "READY=1");
+        (void) notifier_send(m->notifier, "READY=1");
         (void) on_status_update(NULL, m);
         log_struct(LOG_INFO,
                    LOG_MESSAGE_ID(MESSAGE_DAEMON_STARTED),

@@ -74,6 +74,7 @@ struct Manager {
         sd_bus_slot *subscribe_slot;
         sd_event_source *sigterm_source, *sigint_source, *sighup_source;
         sd_event_source *status_source; /* deferred STATUS= update */
+        struct Notifier *notifier;      /* READY=1, STATUS=... to the service manager */
         const char *correlation_id;     /* of the HTTP request being handled, only during the call */
 };
 
