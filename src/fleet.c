@@ -50,7 +50,7 @@
 #define FLEET_WRITE_INTERVAL_USEC (50 * USEC_PER_MSEC)
 /* Transactions of key writes in flight at once; what comes due beyond waits for one to end. */
 #ifndef FLEET_WRITES_IN_FLIGHT_MAX
-#define FLEET_WRITES_IN_FLIGHT_MAX 4U
+#define FLEET_WRITES_IN_FLIGHT_MAX 1U
 #endif
 #define FLEET_BACKOFF_INITIAL_USEC (200 * USEC_PER_MSEC)
 #define FLEET_BACKOFF_MAX_USEC (5 * USEC_PER_SEC)
