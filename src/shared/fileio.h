@@ -29,7 +29,7 @@ static inline int write_file_atomic(const char *path, const void *content, size_
 /* Reads a whole file, refusing files larger than max_size with -EFBIG. NUL-terminates. */
 int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size);
 
-/* mkdir -p; existing directories are fine. */
+/* mkdir -p; existing directories are fine (and cost a stat() only). */
 int mkdir_p(const char *path, mode_t mode);
 
 /* unlink() that treats a missing file as success. */
