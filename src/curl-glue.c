@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 
@@ -169,6 +170,33 @@ static int on_timer_update(CURLM *multi, long timeout_ms, void *userdata) {
                 return -1;
         if (sd_event_source_set_enabled(g->timer, SD_EVENT_ONESHOT) < 0)
                 return -1;
+        return 0;
+}
+
+/* From libssh2.h, which we do not build against: libssh2_init() leaves the crypto backend alone. */
+#define LIBSSH2_INIT_NO_CRYPTO 0x0001
+
+/*
+ * Debian's libcurl, whatever its TLS flavour, links libssh2 (for scp:// and sftp://), and
+ * curl_global_init() calls libssh2_init(0), which initialises libssh2's crypto backend: with
+ * Debian's libssh2 that is OpenSSL, whose engines it loads. That touches about 1.5 MiB of
+ * libcrypto, in a daemon whose curl does TLS with GnuTLS (debian/control), for protocols that
+ * none of our transfers allows (CURLOPT_PROTOCOLS_STR is "http" or "http,https" on every easy
+ * handle). libssh2 initialises that backend only in the first libssh2_init() of the process, and
+ * not when that call passes LIBSSH2_INIT_NO_CRYPTO; curl's own call then only counts. So the
+ * first call is made here, before curl's. The function is looked up in what the process already
+ * loaded, not linked: a libcurl built without libssh2 does not bring it, and then there is
+ * nothing to keep from happening.
+ */
+int curl_glue_global_init(void) {
+        int (*ssh2_init)(int flags);
+
+        ssh2_init = (int (*)(int)) dlsym(RTLD_DEFAULT, "libssh2_init");
+        if (ssh2_init && ssh2_init(LIBSSH2_INIT_NO_CRYPTO) != 0)
+                return -EIO;
+
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+                return -EIO;
         return 0;
 }
 

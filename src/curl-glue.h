@@ -14,6 +14,10 @@
 
 typedef struct CurlGlue CurlGlue;
 
+/* curl_global_init(), once, in main before anything else uses libcurl; see curl-glue.c for what
+ * it keeps libssh2 from doing. Returns negative errno. */
+int curl_glue_global_init(void);
+
 /* Called once per transfer when it finished (result CURLE_OK or an error). The callback owns
  * nothing: the easy handle is removed from the multi handle and freed by the caller's
  * curl_glue_cancel() or by returning; see curl_glue_add(). */
