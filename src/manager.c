@@ -983,7 +983,7 @@ int manager_load_pools_directory(Manager *m) {
 int manager_run(Manager *m) {
         int r;
 
-        r = sd_event_set_watchdog(m->event, true);
+        r = notifier_start_watchdog(m->notifier);
         if (r < 0)
                 log_warning_errno(r, "Failed to enable watchdog support: %m");
 

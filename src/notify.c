@@ -14,9 +14,13 @@
 #include "notify.h"
 #include "shared/string-util.h"
 #include "shared/strv.h"
+#include "shared/time-util.h"
 
 struct Notifier {
+        sd_event *event;
         sd_event_source *io;            /* EPOLLOUT, on while messages wait */
+        sd_event_source *watchdog;      /* WATCHDOG=1 every half of $WATCHDOG_USEC */
+        usec_t watchdog_usec;
         int fd;                         /* -1: no manager to tell (or sd_notify() for its address) */
         bool fallback;                  /* an address this does not speak: sd_notify() */
         union {
@@ -29,9 +33,18 @@ struct Notifier {
         size_t n_queue;
 };
 
-static bool is_status(const char *message) {
-        /* One line, and a status: what a newer one makes meaningless. */
-        return strncmp(message, "STATUS=", strlen("STATUS=")) == 0 && !strchr(message, '\n');
+/* One line that a newer one of its kind makes meaningless: a status, a keep-alive. */
+static bool is_replaceable(const char *message, const char **ret_kind) {
+        static const char *const kinds[] = { "STATUS=", "WATCHDOG=" };
+
+        if (strchr(message, '\n'))
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
+                if (strncmp(message, kinds[i], strlen(kinds[i])) == 0) {
+                        *ret_kind = kinds[i];
+                        return true;
+                }
+        return false;
 }
 
 static void queue_pop(Notifier *n) {
@@ -109,6 +122,7 @@ int notifier_new(Notifier **ret, sd_event *event) {
         if (!n)
                 return -ENOMEM;
         n->fd = -1;
+        n->event = sd_event_ref(event);
 
         e = getenv("NOTIFY_SOCKET");
         if (isempty(e)) {
@@ -146,12 +160,15 @@ Notifier *notifier_free(Notifier *n) {
         if (!n)
                 return NULL;
         sd_event_source_disable_unref(n->io);
+        sd_event_source_disable_unref(n->watchdog);
         safe_close(n->fd);
         strv_free(n->queue);
+        sd_event_unref(n->event);
         return mfree(n);
 }
 
 int notifier_send(Notifier *n, const char *message) {
+        const char *kind, *other;
         char *m;
         int r;
 
@@ -166,10 +183,10 @@ int notifier_send(Notifier *n, const char *message) {
         if (!m)
                 return -ENOMEM;
 
-        /* A status still waiting is replaced where it stands. */
-        if (is_status(m))
+        /* A status (keep-alive) still waiting is replaced where it stands. */
+        if (is_replaceable(m, &kind))
                 for (size_t i = 0; i < n->n_queue; i++)
-                        if (is_status(n->queue[i])) {
+                        if (is_replaceable(n->queue[i], &other) && streq(kind, other)) {
                                 free(n->queue[i]);
                                 n->queue[i] = m;
                                 return 0;
@@ -186,6 +203,39 @@ int notifier_send(Notifier *n, const char *message) {
         if (n->n_queue == 1)
                 notifier_flush(n);
         return 0;
+}
+
+static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
+        Notifier *n = userdata;
+        int r;
+
+        (void) notifier_send(n, "WATCHDOG=1");
+        r = sd_event_source_set_time(s, usec + n->watchdog_usec / 2);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ON);
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule the next watchdog keep-alive: %m");
+        return 0;
+}
+
+int notifier_start_watchdog(Notifier *n) {
+        usec_t now_usec;
+        int r;
+
+        r = sd_watchdog_enabled(false, &n->watchdog_usec);
+        if (r <= 0)
+                return r;
+        r = sd_event_now(n->event, CLOCK_MONOTONIC, &now_usec);
+        if (r < 0)
+                return r;
+        /* The first keep-alive at once, then every half interval; a loop that stops turning
+         * sends none, which is the point. */
+        r = sd_event_add_time(n->event, &n->watchdog, CLOCK_MONOTONIC, now_usec, n->watchdog_usec / 8,
+                              on_watchdog, n);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(n->watchdog, "watchdog");
+        return 1;
 }
 
 size_t notifier_pending(const Notifier *n) {

@@ -94,15 +94,18 @@ static void run_until_sent(sd_event *e, Notifier *n) {
         ASSERT_EQ(notifier_pending(n), 0U);
 }
 
+/* No manager, no watchdog asked for: nothing sent, nothing kept. */
 TEST(no_socket) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(notifier_freep) Notifier *n = NULL;
 
         ASSERT_OK(unsetenv("NOTIFY_SOCKET"));
+        ASSERT_OK(unsetenv("WATCHDOG_USEC"));
         ASSERT_OK(sd_event_new(&e));
         ASSERT_OK(notifier_new(&n, e));
         ASSERT_OK(notifier_send(n, "READY=1"));
         ASSERT_EQ(notifier_pending(n), 0U);
+        ASSERT_EQ(notifier_start_watchdog(n), 0);
 }
 
 static void test_sends(bool abstract) {
@@ -202,6 +205,59 @@ TEST(manager_reexecuted) {
         ASSERT_OK(notifier_send(n, "STATUS=nobody"));
         ASSERT_EQ(notifier_pending(n), 0U);
         m.fd = -1;
+        manager_close(&m);
+}
+
+/* Keep-alives every half of $WATCHDOG_USEC, from the loop; while the manager's queue is full,
+ * one waits, whatever the number of intervals that pass. */
+TEST(watchdog) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        _cleanup_(notifier_freep) Notifier *n = NULL;
+        char pid[32];
+        Manager m = {};
+        unsigned filled, got = 0;
+        uint64_t start, t;
+
+        manager_open(&m, false);
+        (void) snprintf(pid, sizeof pid, "%d", (int) getpid());
+        ASSERT_OK(setenv("WATCHDOG_USEC", "40000", 1));
+        ASSERT_OK(setenv("WATCHDOG_PID", pid, 1));
+        ASSERT_OK(sd_event_new(&e));
+        ASSERT_OK(notifier_new(&n, e));
+        ASSERT_EQ(notifier_start_watchdog(n), 1);
+
+        /* The first at once, then one every 20 ms or later (timers never fire early): three
+         * take at least 40 ms. Bounded by events, not by a time, to stay true on a busy machine. */
+        ASSERT_OK(sd_event_now(e, CLOCK_MONOTONIC, &start));
+        do {
+                _cleanup_free_ char *msg = NULL;
+
+                ASSERT_TRUE(sd_event_run(e, 10 * 1000) >= 0);
+                while ((msg = manager_recv(&m))) {
+                        ASSERT_STREQ(msg, "WATCHDOG=1");
+                        got++;
+                        msg = mfree(msg);
+                }
+                ASSERT_OK(sd_event_now(e, CLOCK_MONOTONIC, &t));
+        } while (got < 3 && t < start + 10 * 1000 * 1000);
+        ASSERT_EQ(got, 3U);
+        ASSERT_TRUE(t >= start + 40 * 1000);
+
+        /* Queue full: keep-alives come due (at least one within 20 ms) and replace each other. */
+        filled = manager_fill(&m);
+        ASSERT_OK(sd_event_now(e, CLOCK_MONOTONIC, &start));
+        do {
+                ASSERT_TRUE(sd_event_run(e, 10 * 1000) >= 0);
+                ASSERT_OK(sd_event_now(e, CLOCK_MONOTONIC, &t));
+        } while (t < start + 100 * 1000);
+        ASSERT_EQ(notifier_pending(n), 1U);
+        for (unsigned i = 0; i < filled; i++)
+                expect(&m, "FILLER=1");
+        run_until_sent(e, n);
+        expect(&m, "WATCHDOG=1");
+
+        ASSERT_OK(unsetenv("WATCHDOG_USEC"));
+        ASSERT_OK(unsetenv("WATCHDOG_PID"));
         manager_close(&m);
 }
 
