@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "build-config.h"
 #include "engine-metrics.h"
 #include "log.h"
 #include "probe.h"
@@ -101,26 +100,14 @@ static int scraper_launch(EngineScraper *s) {
         CURL *easy;
         int r;
 
-        easy = curl_easy_init();
-        if (!easy)
-                return -ENOMEM;
-
-        if (curl_easy_setopt(easy, CURLOPT_URL, s->url) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) MAX(s->timeout / USEC_PER_MSEC, 1U)) !=
-                    CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEDATA, s) != CURLE_OK ||
-            /* A connection of its own per read, closed after it: no socket per engine held
-             * open between reads seconds apart, and the liveness probe's cached connection
-             * left alone (taking it would close it). */
-            curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK ||
-            /* The engine may have just exited, its port free: as the health probe does. */
-            curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket) != CURLE_OK) {
+        r = probe_request_new(&easy, s->url, s->timeout, on_body, s);
+        if (r < 0)
+                return r;
+        /* A connection of its own per read, closed after it: no socket per engine held open
+         * between reads seconds apart, and the liveness probe's cached connection left alone
+         * (taking it would close it). */
+        if (curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK) {
                 curl_easy_cleanup(easy);
                 return -EINVAL;
         }
