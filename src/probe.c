@@ -8,6 +8,7 @@
 #include "log.h"
 #include "probe-trigger.h"
 #include "probe.h"
+#include "shared/event-util.h"
 
 struct Probe {
         sd_event *event;
@@ -237,15 +238,8 @@ void probe_trigger(Probe *p, bool ready_line) {
         /* Rate-limited: one attempt when the gap has passed, for however many lines came. */
         if (sd_event_source_get_enabled(p->trigger, NULL) > 0)
                 return;
-        if (!p->trigger) {
-                r = sd_event_add_time(p->event, &p->trigger, CLOCK_MONOTONIC, at, USEC_PER_MSEC, on_trigger, p);
-                if (r >= 0)
-                        (void) sd_event_source_set_description(p->trigger, "probe-trigger");
-        } else {
-                r = sd_event_source_set_time(p->trigger, at);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(p->trigger, SD_EVENT_ONESHOT);
-        }
+        r = event_reset_time(p->event, &p->trigger, CLOCK_MONOTONIC, at, USEC_PER_MSEC, on_trigger, p,
+                             "probe-trigger");
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule triggered health probe of %s: %m", p->url);
 }
