@@ -5,6 +5,7 @@
 
 #include "curl-glue.h"
 #include "log.h"
+#include "shared/list.h"
 
 struct CurlGlue {
         sd_event *event;
@@ -15,7 +16,7 @@ struct CurlGlue {
         sd_event_source **ios;
         size_t n_ios;
         /* Running transfers, so curl_glue_free() can release them. */
-        struct Transfer *transfers;
+        struct Transfer *transfers_head, *transfers_tail;
 };
 
 typedef struct Transfer {
@@ -26,12 +27,7 @@ typedef struct Transfer {
 } Transfer;
 
 static void transfer_unlink(CurlGlue *g, Transfer *t) {
-        if (t->prev)
-                t->prev->next = t->next;
-        else
-                g->transfers = t->next;
-        if (t->next)
-                t->next->prev = t->prev;
+        LIST_REMOVE(g->transfers_head, g->transfers_tail, t);
         free(t);
 }
 
@@ -206,8 +202,8 @@ CurlGlue *curl_glue_free(CurlGlue *g) {
                 return NULL;
 
         /* Free remaining transfers without calling their callbacks. */
-        while (g->transfers)
-                curl_glue_cancel(g, g->transfers->easy);
+        while (g->transfers_head)
+                curl_glue_cancel(g, g->transfers_head->easy);
         if (g->multi)
                 curl_multi_cleanup(g->multi);
         for (size_t i = 0; i < g->n_ios; i++)
@@ -236,10 +232,7 @@ int curl_glue_add(CurlGlue *g, CURL *easy, CurlDoneCallback cb, void *userdata) 
                 return -EINVAL;
         }
 
-        t->next = g->transfers;
-        if (g->transfers)
-                g->transfers->prev = t;
-        g->transfers = t;
+        LIST_PREPEND(g->transfers_head, g->transfers_tail, t);
         return 0;
 }
 

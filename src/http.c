@@ -154,7 +154,8 @@ struct HttpServer {
         char *address;                  /* what we listen on, for messages */
         char *mhd_error;                /* MHD's last log message, for start-up errors */
 
-        HttpRequest *requests;          /* every request MHD presented to us and not yet completed */
+        /* every request MHD presented to us and not yet completed, newest first */
+        HttpRequest *requests_head, *requests_tail;
 };
 
 static int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret) {
@@ -353,12 +354,7 @@ static void request_free(HttpRequest *r) {
         if (!r)
                 return;
         s = r->server;
-        if (r->prev)
-                r->prev->next = r->next;
-        else if (s->requests == r)
-                s->requests = r->next;
-        if (r->next)
-                r->next->prev = r->prev;
+        LIST_REMOVE(s->requests_head, s->requests_tail, r);
 
         free(r->client);
         free(r->body);
@@ -402,10 +398,7 @@ static int request_new(HttpServer *s, struct MHD_Connection *connection, const c
                 return -ENOMEM;
         }
 
-        r->next = s->requests;
-        if (s->requests)
-                s->requests->prev = r;
-        s->requests = r;
+        LIST_PREPEND(s->requests_head, s->requests_tail, r);
 
         *ret = r;
         return 0;
@@ -715,7 +708,7 @@ void http_request_hold(HttpRequest *r) {
 void http_server_release_held(HttpServer *s) {
         /* Routing a request may answer it (which resumes its connection) or defer it again; it
          * never frees one (MHD does, from MHD_run()), so the list stays intact meanwhile. */
-        for (HttpRequest *r = s->requests; r; r = r->next) {
+        for (HttpRequest *r = s->requests_head; r; r = r->next) {
                 if (!r->held)
                         continue;
                 r->held = false;
@@ -1393,7 +1386,7 @@ HttpServer *http_server_free(HttpServer *s) {
                 /* MHD_stop_daemon() with a suspended connection is an API violation (MHD panics):
                  * resume them all. Their requests end unanswered; MHD_stop_daemon() completes
                  * them, which runs their abandon callbacks. */
-                for (HttpRequest *r = s->requests; r; r = r->next)
+                for (HttpRequest *r = s->requests_head; r; r = r->next)
                         if (r->suspended) {
                                 r->suspended = false;
                                 MHD_resume_connection(r->connection);
@@ -1401,8 +1394,8 @@ HttpServer *http_server_free(HttpServer *s) {
                 MHD_stop_daemon(s->daemon);
         }
 
-        while (s->requests)
-                request_free(s->requests);
+        while (s->requests_head)
+                request_free(s->requests_head);
 
         free(s->token);
         free(s->address);
