@@ -5,6 +5,7 @@
 
 #include "curl-glue.h"
 #include "log.h"
+#include "shared/event-util.h"
 #include "shared/list.h"
 
 struct CurlGlue {
@@ -161,11 +162,7 @@ static int on_timer_update(CURLM *multi, long timeout_ms, void *userdata) {
         if (sd_event_now(g->event, CLOCK_MONOTONIC, &usec) < 0)
                 return -1;
         usec += (uint64_t) timeout_ms * 1000U;
-        if (sd_event_source_set_time(g->timer, usec) < 0)
-                return -1;
-        if (sd_event_source_set_enabled(g->timer, SD_EVENT_ONESHOT) < 0)
-                return -1;
-        return 0;
+        return event_source_arm(g->timer, usec) < 0 ? -1 : 0;
 }
 
 int curl_glue_new(CurlGlue **ret, sd_event *event) {

@@ -6,6 +6,7 @@
 #include "engine-metrics.h"
 #include "log.h"
 #include "probe.h"
+#include "shared/event-util.h"
 
 struct EngineScraper {
         sd_event *event;
@@ -55,16 +56,12 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
 }
 
 static void scraper_schedule(EngineScraper *s) {
-        usec_t t, next;
+        usec_t t;
         int r;
 
         r = sd_event_now(s->event, CLOCK_MONOTONIC, &t);
-        if (r >= 0) {
-                next = grid_next_slot(s->start_usec, s->interval, t);
-                r = sd_event_source_set_time(s->tick, next);
-        }
         if (r >= 0)
-                r = sd_event_source_set_enabled(s->tick, SD_EVENT_ONESHOT);
+                r = event_source_arm(s->tick, grid_next_slot(s->start_usec, s->interval, t));
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule the next scrape of %s: %m", s->url);
 }

@@ -55,6 +55,7 @@
 #include "http.h"
 #include "log.h"
 #include "manager.h"
+#include "shared/event-util.h"
 #include "shared/fileio.h"
 #include "shared/json-util.h"
 #include "shared/list.h"
@@ -855,8 +856,7 @@ static void http_server_run(HttpServer *s) {
         if (sd_event_now(s->manager->event, CLOCK_MONOTONIC, &usec) < 0)
                 usec = now(CLOCK_MONOTONIC);
         usec += MIN((uint64_t) timeout_ms, (uint64_t) 24 * 3600 * 1000) * USEC_PER_MSEC;
-        if (sd_event_source_set_time(s->timer_source, usec) < 0 ||
-            sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT) < 0)
+        if (event_source_arm(s->timer_source, usec) < 0)
                 log_warning("Failed to arm the HTTP timer.");
 }
 
@@ -918,8 +918,7 @@ static bool conn_is_waiting(const HttpConn *c) {
 static void conn_arm_deadline(HttpServer *s) {
         for (HttpConn *c = s->conns_head; c; c = c->next)
                 if (conn_is_waiting(c)) {
-                        if (sd_event_source_set_time(s->deadline_timer, c->since + s->request_timeout) < 0 ||
-                            sd_event_source_set_enabled(s->deadline_timer, SD_EVENT_ONESHOT) < 0)
+                        if (event_source_arm(s->deadline_timer, c->since + s->request_timeout) < 0)
                                 log_warning("Failed to arm the HTTP request deadline timer.");
                         return;
                 }
@@ -1110,8 +1109,7 @@ static void http_overflow_arm_timer(HttpServer *s) {
                 (void) sd_event_source_set_enabled(s->overflow_timer, SD_EVENT_OFF);
                 return;
         }
-        if (sd_event_source_set_time(s->overflow_timer, s->overflow_head->deadline) < 0 ||
-            sd_event_source_set_enabled(s->overflow_timer, SD_EVENT_ONESHOT) < 0)
+        if (event_source_arm(s->overflow_timer, s->overflow_head->deadline) < 0)
                 log_warning("Failed to arm the HTTP overflow timer.");
 }
 
@@ -1253,8 +1251,7 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                                 s->accept_error_logged_usec = t;
                         }
                         (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
-                        if (sd_event_source_set_time(s->accept_retry_source, t + HTTP_ACCEPT_RETRY_USEC) < 0 ||
-                            sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_ONESHOT) < 0)
+                        if (event_source_arm(s->accept_retry_source, t + HTTP_ACCEPT_RETRY_USEC) < 0)
                                 (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
                         break;
                 }
@@ -1454,7 +1451,7 @@ static int http_server_open_socket(HttpServer *s, bool *ret_activated) {
         return fd;
 }
 
-/* A timer that stays off until armed with sd_event_source_set_time() and SD_EVENT_ONESHOT. */
+/* A timer that stays off until armed with event_source_arm(). */
 static int http_timer_add(HttpServer *s, sd_event_source **ret, usec_t accuracy,
                           sd_event_time_handler_t callback, const char *description) {
         int r;

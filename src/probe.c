@@ -180,13 +180,9 @@ static int probe_launch(Probe *p) {
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         Probe *p = userdata;
-        usec_t next;
         int r;
 
-        next = grid_next_slot(p->start_usec, p->interval, usec);
-        r = sd_event_source_set_time(s, next);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        r = event_source_arm(s, grid_next_slot(p->start_usec, p->interval, usec));
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule next health probe of %s: %m", p->url);
 

@@ -23,6 +23,22 @@ static void assert_armed(sd_event_source *s, uint64_t usec) {
         ASSERT_EQ(enabled, SD_EVENT_ONESHOT);
 }
 
+TEST(source_arm) {
+        sd_event *e = NULL;
+        sd_event_source *s = NULL;
+        unsigned fired = 0;
+
+        ASSERT_OK(sd_event_new(&e));
+        ASSERT_OK(sd_event_add_time(e, &s, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_MSEC, on_time, &fired));
+        ASSERT_OK(sd_event_source_set_enabled(s, SD_EVENT_OFF));
+
+        ASSERT_OK(event_source_arm(s, 4711));
+        assert_armed(s, 4711);
+
+        sd_event_source_disable_unref(s);
+        sd_event_unref(e);
+}
+
 TEST(reset_time_creates_then_rearms) {
         sd_event *e = NULL;
         sd_event_source *s = NULL, *first;

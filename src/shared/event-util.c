@@ -5,6 +5,15 @@
 
 #include "event-util.h"
 
+int event_source_arm(sd_event_source *s, uint64_t usec) {
+        int r;
+
+        r = sd_event_source_set_time(s, usec);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
 int event_reset_time(sd_event *e, sd_event_source **s, clockid_t clock, uint64_t usec, uint64_t accuracy,
                      sd_event_time_handler_t callback, void *userdata, const char *description) {
         int r;
@@ -17,11 +26,7 @@ int event_reset_time(sd_event *e, sd_event_source **s, clockid_t clock, uint64_t
                         (void) sd_event_source_set_description(*s, description);
                 return 0;
         }
-
-        r = sd_event_source_set_time(*s, usec);
-        if (r < 0)
-                return r;
-        return sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+        return event_source_arm(*s, usec);
 }
 
 int event_reset_time_relative(sd_event *e, sd_event_source **s, clockid_t clock, uint64_t usec,

@@ -5,6 +5,9 @@
 
 #include <systemd/sd-event.h>
 
+/* Sets a timer source's time and enables it for one shot. Returns negative errno. */
+int event_source_arm(sd_event_source *s, uint64_t usec);
+
 /*
  * Arms *s as a one-shot timer at usec of clock: created (with accuracy, callback, userdata and
  * description, which may be NULL) when *s is NULL, otherwise given the new time and enabled
