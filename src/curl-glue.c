@@ -6,6 +6,8 @@
 
 #include "curl-glue.h"
 #include "log.h"
+#include "shared/event-util.h"
+#include "shared/list.h"
 
 struct CurlGlue {
         sd_event *event;
@@ -16,7 +18,7 @@ struct CurlGlue {
         sd_event_source **ios;
         size_t n_ios;
         /* Running transfers, so curl_glue_free() can release them. */
-        struct Transfer *transfers;
+        struct Transfer *transfers_head, *transfers_tail;
 };
 
 typedef struct Transfer {
@@ -27,12 +29,7 @@ typedef struct Transfer {
 } Transfer;
 
 static void transfer_unlink(CurlGlue *g, Transfer *t) {
-        if (t->prev)
-                t->prev->next = t->next;
-        else
-                g->transfers = t->next;
-        if (t->next)
-                t->next->prev = t->prev;
+        LIST_REMOVE(g->transfers_head, g->transfers_tail, t);
         free(t);
 }
 
@@ -166,11 +163,7 @@ static int on_timer_update(CURLM *multi, long timeout_ms, void *userdata) {
         if (sd_event_now(g->event, CLOCK_MONOTONIC, &usec) < 0)
                 return -1;
         usec += (uint64_t) timeout_ms * 1000U;
-        if (sd_event_source_set_time(g->timer, usec) < 0)
-                return -1;
-        if (sd_event_source_set_enabled(g->timer, SD_EVENT_ONESHOT) < 0)
-                return -1;
-        return 0;
+        return event_source_arm(g->timer, usec) < 0 ? -1 : 0;
 }
 
 /* From libssh2.h, which we do not build against: libssh2_init() leaves the crypto backend alone. */
@@ -234,8 +227,8 @@ CurlGlue *curl_glue_free(CurlGlue *g) {
                 return NULL;
 
         /* Free remaining transfers without calling their callbacks. */
-        while (g->transfers)
-                curl_glue_cancel(g, g->transfers->easy);
+        while (g->transfers_head)
+                curl_glue_cancel(g, g->transfers_head->easy);
         if (g->multi)
                 curl_multi_cleanup(g->multi);
         for (size_t i = 0; i < g->n_ios; i++)
@@ -264,10 +257,7 @@ int curl_glue_add(CurlGlue *g, CURL *easy, CurlDoneCallback cb, void *userdata) 
                 return -EINVAL;
         }
 
-        t->next = g->transfers;
-        if (g->transfers)
-                g->transfers->prev = t;
-        g->transfers = t;
+        LIST_PREPEND(g->transfers_head, g->transfers_tail, t);
         return 0;
 }
 

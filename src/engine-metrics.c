@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "build-config.h"
 #include "engine-metrics.h"
 #include "log.h"
 #include "probe.h"
+#include "shared/event-util.h"
 
 struct EngineScraper {
         sd_event *event;
@@ -56,16 +56,12 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
 }
 
 static void scraper_schedule(EngineScraper *s) {
-        usec_t t, next;
+        usec_t t;
         int r;
 
         r = sd_event_now(s->event, CLOCK_MONOTONIC, &t);
-        if (r >= 0) {
-                next = grid_next_slot(s->start_usec, s->interval, t);
-                r = sd_event_source_set_time(s->tick, next);
-        }
         if (r >= 0)
-                r = sd_event_source_set_enabled(s->tick, SD_EVENT_ONESHOT);
+                r = event_source_arm(s->tick, grid_next_slot(s->start_usec, s->interval, t));
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule the next scrape of %s: %m", s->url);
 }
@@ -101,26 +97,14 @@ static int scraper_launch(EngineScraper *s) {
         CURL *easy;
         int r;
 
-        easy = curl_easy_init();
-        if (!easy)
-                return -ENOMEM;
-
-        if (curl_easy_setopt(easy, CURLOPT_URL, s->url) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) MAX(s->timeout / USEC_PER_MSEC, 1U)) !=
-                    CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEDATA, s) != CURLE_OK ||
-            /* A connection of its own per read, closed after it: no socket per engine held
-             * open between reads seconds apart, and the liveness probe's cached connection
-             * left alone (taking it would close it). */
-            curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK ||
-            /* The engine may have just exited, its port free: as the health probe does. */
-            curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket) != CURLE_OK) {
+        r = probe_request_new(&easy, s->url, s->timeout, on_body, s);
+        if (r < 0)
+                return r;
+        /* A connection of its own per read, closed after it: no socket per engine held open
+         * between reads seconds apart, and the liveness probe's cached connection left alone
+         * (taking it would close it). */
+        if (curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK) {
                 curl_easy_cleanup(easy);
                 return -EINVAL;
         }

@@ -12,6 +12,7 @@
 #include "fleet-cache.h"
 #include "shared/escape.h"
 #include "shared/json-util.h"
+#include "shared/sort-util.h"
 #include "shared/string-util.h"
 
 bool fleet_node_name_is_valid(const char *s) {
@@ -228,37 +229,32 @@ FleetCache *fleet_cache_free(FleetCache *c) {
         return mfree(c);
 }
 
-static int entry_compare(FleetKeyKind kind, const char *node, const char *pool, const Entry *e) {
+typedef struct EntryKey {
+        FleetKeyKind kind;
+        const char *node;
+        const char *pool;
+} EntryKey;
+
+static int entry_compare(const void *key, const void *element) {
+        const EntryKey *k = key;
+        const Entry *e = element;
         int r;
 
-        if (kind != e->kind)
-                return kind < e->kind ? -1 : 1;
-        r = strcmp(node, e->node);
+        if (k->kind != e->kind)
+                return k->kind < e->kind ? -1 : 1;
+        r = strcmp(k->node, e->node);
         if (r != 0)
                 return r;
-        return strcmp(strempty(pool), strempty(e->pool));
+        return strcmp(strempty(k->pool), strempty(e->pool));
 }
 
 /* The index of the entry, or where it would go (and *found false). */
 static size_t entries_find(const Entry *a, size_t n, FleetKeyKind kind, const char *node, const char *pool,
                            bool *found) {
-        size_t lo = 0, hi = n;
+        size_t i;
 
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                int r = entry_compare(kind, node, pool, &a[mid]);
-
-                if (r == 0) {
-                        *found = true;
-                        return mid;
-                }
-                if (r < 0)
-                        hi = mid;
-                else
-                        lo = mid + 1;
-        }
-        *found = false;
-        return lo;
+        *found = bsearch_index(&(EntryKey) { kind, node, pool }, a, n, sizeof(Entry), entry_compare, &i);
+        return i;
 }
 
 /* Takes the strings and the value on success. */

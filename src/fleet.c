@@ -38,6 +38,7 @@
 #include "http.h"
 #include "log.h"
 #include "manager.h"
+#include "shared/event-util.h"
 #include "shared/fileio.h"
 #include "shared/json-util.h"
 #include "shared/list.h"
@@ -175,19 +176,8 @@ static uint64_t random_u64(void) {
 /* Arms (or creates) a one-shot timer at usec; accuracy 1 ms: writes and reconnects are latency. */
 static int timer_arm(Fleet *f, sd_event_source **s, usec_t usec, sd_event_time_handler_t cb, void *userdata,
                      const char *description) {
-        int r;
-
-        if (!*s) {
-                r = sd_event_add_time(fleet_event(f), s, CLOCK_MONOTONIC, usec, USEC_PER_MSEC, cb, userdata);
-                if (r < 0)
-                        return r;
-                (void) sd_event_source_set_description(*s, description);
-                return 0;
-        }
-        r = sd_event_source_set_time(*s, usec);
-        if (r < 0)
-                return r;
-        return sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+        return event_reset_time(fleet_event(f), s, CLOCK_MONOTONIC, usec, USEC_PER_MSEC, cb, userdata,
+                                description);
 }
 
 static void timer_disarm(sd_event_source *s) {

@@ -328,6 +328,15 @@ static int reply_refusal(HttpRequest *r, int k, const PoolError *e) {
         return http_request_reply_pool_error(r, e);
 }
 
+/* The answer of a route that started an operation on its deferred request: nothing yet, the
+ * operation's callback replies when it ends; or, if it was refused at once, the refusal now. */
+static int reply_started(HttpRequest *r, int k, const PoolError *e) {
+        if (k >= 0)
+                return 0;
+        request_undefer(r);
+        return reply_refusal(r, k, e);
+}
+
 static int route_health(HttpRequest *r, const char *id) {
         _cleanup_json_ json_object *o = NULL;
 
@@ -430,11 +439,7 @@ static int route_preload(HttpRequest *r, const char *id) {
         if (k < 0)
                 return k;
         k = manager_preload(r->manager, &pe, on_preload_done, r, &error);
-        if (k >= 0)
-                return 0;
-
-        request_undefer(r);
-        return reply_refusal(r, k, &error);
+        return reply_started(r, k, &error);
 }
 
 static int route_stop(HttpRequest *r, const char *id) {
@@ -449,11 +454,7 @@ static int route_stop(HttpRequest *r, const char *id) {
         if (k < 0)
                 return k;
         k = manager_stop(r->manager, id, on_stop_done, r, &error);
-        if (k >= 0)
-                return 0;
-
-        request_undefer(r);
-        return reply_refusal(r, k, &error);
+        return reply_started(r, k, &error);
 }
 
 static int route_drain(HttpRequest *r, const char *id) {
@@ -493,10 +494,7 @@ static int route_drain(HttpRequest *r, const char *id) {
         if (k < 0)
                 return k;
         k = manager_drain(r->manager, id, deadline_ms, on_drain_done, r, &error);
-        if (k >= 0)
-                return 0;
-        request_undefer(r);
-        return reply_refusal(r, k, &error);
+        return reply_started(r, k, &error);
 }
 
 static int route_reload(HttpRequest *r, const char *id) {
@@ -512,10 +510,7 @@ static int route_reload(HttpRequest *r, const char *id) {
         if (k < 0)
                 return k;
         k = manager_reload(r->manager, id, &pe, 0, on_reload_done, r, &error);
-        if (k >= 0)
-                return 0;
-        request_undefer(r);
-        return reply_refusal(r, k, &error);
+        return reply_started(r, k, &error);
 }
 
 static int route_reset(HttpRequest *r, const char *id) {

@@ -55,6 +55,7 @@
 #include "http.h"
 #include "log.h"
 #include "manager.h"
+#include "shared/event-util.h"
 #include "shared/fileio.h"
 #include "shared/json-util.h"
 #include "shared/list.h"
@@ -154,7 +155,8 @@ struct HttpServer {
         char *address;                  /* what we listen on, for messages */
         char *mhd_error;                /* MHD's last log message, for start-up errors */
 
-        HttpRequest *requests;          /* every request MHD presented to us and not yet completed */
+        /* every request MHD presented to us and not yet completed, newest first */
+        HttpRequest *requests_head, *requests_tail;
 };
 
 static int sockaddr_format(const struct sockaddr *sa, socklen_t len, char **ret) {
@@ -353,12 +355,7 @@ static void request_free(HttpRequest *r) {
         if (!r)
                 return;
         s = r->server;
-        if (r->prev)
-                r->prev->next = r->next;
-        else if (s->requests == r)
-                s->requests = r->next;
-        if (r->next)
-                r->next->prev = r->prev;
+        LIST_REMOVE(s->requests_head, s->requests_tail, r);
 
         free(r->client);
         free(r->body);
@@ -402,10 +399,7 @@ static int request_new(HttpServer *s, struct MHD_Connection *connection, const c
                 return -ENOMEM;
         }
 
-        r->next = s->requests;
-        if (s->requests)
-                s->requests->prev = r;
-        s->requests = r;
+        LIST_PREPEND(s->requests_head, s->requests_tail, r);
 
         *ret = r;
         return 0;
@@ -715,7 +709,7 @@ void http_request_hold(HttpRequest *r) {
 void http_server_release_held(HttpServer *s) {
         /* Routing a request may answer it (which resumes its connection) or defer it again; it
          * never frees one (MHD does, from MHD_run()), so the list stays intact meanwhile. */
-        for (HttpRequest *r = s->requests; r; r = r->next) {
+        for (HttpRequest *r = s->requests_head; r; r = r->next) {
                 if (!r->held)
                         continue;
                 r->held = false;
@@ -862,8 +856,7 @@ static void http_server_run(HttpServer *s) {
         if (sd_event_now(s->manager->event, CLOCK_MONOTONIC, &usec) < 0)
                 usec = now(CLOCK_MONOTONIC);
         usec += MIN((uint64_t) timeout_ms, (uint64_t) 24 * 3600 * 1000) * USEC_PER_MSEC;
-        if (sd_event_source_set_time(s->timer_source, usec) < 0 ||
-            sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT) < 0)
+        if (event_source_arm(s->timer_source, usec) < 0)
                 log_warning("Failed to arm the HTTP timer.");
 }
 
@@ -925,8 +918,7 @@ static bool conn_is_waiting(const HttpConn *c) {
 static void conn_arm_deadline(HttpServer *s) {
         for (HttpConn *c = s->conns_head; c; c = c->next)
                 if (conn_is_waiting(c)) {
-                        if (sd_event_source_set_time(s->deadline_timer, c->since + s->request_timeout) < 0 ||
-                            sd_event_source_set_enabled(s->deadline_timer, SD_EVENT_ONESHOT) < 0)
+                        if (event_source_arm(s->deadline_timer, c->since + s->request_timeout) < 0)
                                 log_warning("Failed to arm the HTTP request deadline timer.");
                         return;
                 }
@@ -1117,8 +1109,7 @@ static void http_overflow_arm_timer(HttpServer *s) {
                 (void) sd_event_source_set_enabled(s->overflow_timer, SD_EVENT_OFF);
                 return;
         }
-        if (sd_event_source_set_time(s->overflow_timer, s->overflow_head->deadline) < 0 ||
-            sd_event_source_set_enabled(s->overflow_timer, SD_EVENT_ONESHOT) < 0)
+        if (event_source_arm(s->overflow_timer, s->overflow_head->deadline) < 0)
                 log_warning("Failed to arm the HTTP overflow timer.");
 }
 
@@ -1260,8 +1251,7 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                                 s->accept_error_logged_usec = t;
                         }
                         (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
-                        if (sd_event_source_set_time(s->accept_retry_source, t + HTTP_ACCEPT_RETRY_USEC) < 0 ||
-                            sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_ONESHOT) < 0)
+                        if (event_source_arm(s->accept_retry_source, t + HTTP_ACCEPT_RETRY_USEC) < 0)
                                 (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
                         break;
                 }
@@ -1393,7 +1383,7 @@ HttpServer *http_server_free(HttpServer *s) {
                 /* MHD_stop_daemon() with a suspended connection is an API violation (MHD panics):
                  * resume them all. Their requests end unanswered; MHD_stop_daemon() completes
                  * them, which runs their abandon callbacks. */
-                for (HttpRequest *r = s->requests; r; r = r->next)
+                for (HttpRequest *r = s->requests_head; r; r = r->next)
                         if (r->suspended) {
                                 r->suspended = false;
                                 MHD_resume_connection(r->connection);
@@ -1401,8 +1391,8 @@ HttpServer *http_server_free(HttpServer *s) {
                 MHD_stop_daemon(s->daemon);
         }
 
-        while (s->requests)
-                request_free(s->requests);
+        while (s->requests_head)
+                request_free(s->requests_head);
 
         free(s->token);
         free(s->address);
@@ -1461,7 +1451,7 @@ static int http_server_open_socket(HttpServer *s, bool *ret_activated) {
         return fd;
 }
 
-/* A timer that stays off until armed with sd_event_source_set_time() and SD_EVENT_ONESHOT. */
+/* A timer that stays off until armed with event_source_arm(). */
 static int http_timer_add(HttpServer *s, sd_event_source **ret, usec_t accuracy,
                           sd_event_time_handler_t callback, const char *description) {
         int r;

@@ -19,6 +19,7 @@
 #include "manager.h"
 #include "notify.h"
 #include "pool-bus.h"
+#include "shared/event-util.h"
 #include "shared/fileio.h"
 #include "shared/strv.h"
 #include "shared/string-util.h"
@@ -221,15 +222,9 @@ sd_journal *manager_journal(Manager *m) {
         /* Pick up rotated and new journal files. */
         (void) sd_journal_process(m->journal);
 
-        if (!m->journal_idle_source)
-                (void) sd_event_add_time_relative(m->event, &m->journal_idle_source, CLOCK_MONOTONIC,
-                                                  JOURNAL_IDLE_CLOSE_USEC, USEC_PER_SEC, on_journal_idle, m);
-        else
-                (void) sd_event_source_set_time_relative(m->journal_idle_source, JOURNAL_IDLE_CLOSE_USEC);
-        if (m->journal_idle_source) {
-                (void) sd_event_source_set_enabled(m->journal_idle_source, SD_EVENT_ONESHOT);
-                (void) sd_event_source_set_description(m->journal_idle_source, "journal-idle-close");
-        }
+        (void) event_reset_time_relative(m->event, &m->journal_idle_source, CLOCK_MONOTONIC,
+                                         JOURNAL_IDLE_CLOSE_USEC, USEC_PER_SEC, on_journal_idle, m,
+                                         "journal-idle-close");
         return m->journal;
 }
 

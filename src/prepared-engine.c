@@ -163,36 +163,33 @@ static bool string_has_cc(const char *s) {
         return false;
 }
 
-static int dispatch_binary_path(const JsonDispatch *d, const char *name, json_object *v, void *field,
-                                char **ret_error) {
+/* A path that goes into the engine's command line: no NUL or newline, not empty, shorter than
+ * PATH_MAX, and absolute where asked. */
+static int dispatch_path(const char *name, json_object *v, bool absolute, void *field, char **ret_error) {
         const char *s = json_object_get_string(v);
 
         if (json_string_has_nul(v) || string_has_newline(s))
                 return json_error(ret_error, "%s: must not contain NUL or newline characters", name);
-        if (s[0] != '/')
+        if (absolute && s[0] != '/')
                 return json_error(ret_error, "%s: must be an absolute path", name);
-        if (strlen(s) >= PATH_MAX)
-                return json_error(ret_error, "%s: must be shorter than %d bytes", name, PATH_MAX);
-
-        return free_and_strdup(field, s);
-}
-
-static int dispatch_model_path(const JsonDispatch *d, const char *name, json_object *v, void *field,
-                               char **ret_error) {
-        const char *s;
-
-        if (!v)
-                return free_and_strdup(field, NULL);
-
-        s = json_object_get_string(v);
-        if (json_string_has_nul(v) || string_has_newline(s))
-                return json_error(ret_error, "%s: must not contain NUL or newline characters", name);
         if (isempty(s))
                 return json_error(ret_error, "%s: must not be empty", name);
         if (strlen(s) >= PATH_MAX)
                 return json_error(ret_error, "%s: must be shorter than %d bytes", name, PATH_MAX);
 
         return free_and_strdup(field, s);
+}
+
+static int dispatch_binary_path(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                                char **ret_error) {
+        return dispatch_path(name, v, /* absolute= */ true, field, ret_error);
+}
+
+static int dispatch_model_path(const JsonDispatch *d, const char *name, json_object *v, void *field,
+                               char **ret_error) {
+        if (!v)
+                return free_and_strdup(field, NULL);
+        return dispatch_path(name, v, /* absolute= */ false, field, ret_error);
 }
 
 /* A label that ends up in logs, D-Bus properties and the handoff file. */

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "probe-trigger.h"
 #include "probe.h"
+#include "shared/event-util.h"
 
 struct Probe {
         sd_event *event;
@@ -131,30 +132,41 @@ curl_socket_t probe_open_socket(void *userdata, curlsocktype purpose, struct cur
         return CURL_SOCKET_BAD;
 }
 
-static int probe_launch(Probe *p) {
+int probe_request_new(CURL **ret, const char *url, usec_t timeout, curl_write_callback write_cb,
+                      void *userdata) {
         CURL *easy;
-        usec_t per_request;
-        int r;
 
         easy = curl_easy_init();
         if (!easy)
                 return -ENOMEM;
 
-        /* A request may take as long as one interval, but at least a second: a loaded engine
-         * answering slowly is still answering. */
-        per_request = MAX(p->interval, USEC_PER_SEC);
-
-        if (curl_easy_setopt(easy, CURLOPT_URL, p->url) != CURLE_OK ||
+        if (curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) (per_request / USEC_PER_MSEC)) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) MAX(timeout / USEC_PER_MSEC, 1U)) !=
+                    CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard_body) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_WRITEDATA, userdata) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket) != CURLE_OK) {
                 curl_easy_cleanup(easy);
                 return -EINVAL;
         }
+
+        *ret = easy;
+        return 0;
+}
+
+static int probe_launch(Probe *p) {
+        CURL *easy;
+        int r;
+
+        /* A request may take as long as one interval, but at least a second: a loaded engine
+         * answering slowly is still answering. */
+        r = probe_request_new(&easy, p->url, MAX(p->interval, USEC_PER_SEC), discard_body, NULL);
+        if (r < 0)
+                return r;
 
         r = curl_glue_add(p->glue, easy, on_done, p);
         if (r < 0) {
@@ -168,13 +180,9 @@ static int probe_launch(Probe *p) {
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         Probe *p = userdata;
-        usec_t next;
         int r;
 
-        next = grid_next_slot(p->start_usec, p->interval, usec);
-        r = sd_event_source_set_time(s, next);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        r = event_source_arm(s, grid_next_slot(p->start_usec, p->interval, usec));
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule next health probe of %s: %m", p->url);
 
@@ -226,15 +234,8 @@ void probe_trigger(Probe *p, bool ready_line) {
         /* Rate-limited: one attempt when the gap has passed, for however many lines came. */
         if (sd_event_source_get_enabled(p->trigger, NULL) > 0)
                 return;
-        if (!p->trigger) {
-                r = sd_event_add_time(p->event, &p->trigger, CLOCK_MONOTONIC, at, USEC_PER_MSEC, on_trigger, p);
-                if (r >= 0)
-                        (void) sd_event_source_set_description(p->trigger, "probe-trigger");
-        } else {
-                r = sd_event_source_set_time(p->trigger, at);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(p->trigger, SD_EVENT_ONESHOT);
-        }
+        r = event_reset_time(p->event, &p->trigger, CLOCK_MONOTONIC, at, USEC_PER_MSEC, on_trigger, p,
+                             "probe-trigger");
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule triggered health probe of %s: %m", p->url);
 }

@@ -44,3 +44,10 @@ usec_t probe_ready_usec(const Probe *p);
 /* CURLOPT_OPENSOCKETFUNCTION for any request to an engine's own port: never connects from that
  * port to itself (TCP simultaneous open) while nothing listens there; see probe.c. */
 curl_socket_t probe_open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *a);
+
+/* An easy handle for a GET of url from an engine's own port: http only, no redirect, the whole
+ * transfer within timeout (1 ms at least), the body handed to write_cb(userdata), connected
+ * through probe_open_socket(). The caller adds what is its own and hands it to curl_glue_add().
+ * -ENOMEM, or -EINVAL where curl refused an option. */
+int probe_request_new(CURL **ret, const char *url, usec_t timeout, curl_write_callback write_cb,
+                      void *userdata);

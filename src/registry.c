@@ -20,6 +20,7 @@
 #include "registry.h"
 #include "shared/json-util.h"
 #include "shared/macro.h"
+#include "shared/sort-util.h"
 
 struct Registry {
         PoolEntry *entries;             /* sorted by pool_id, no duplicates */
@@ -53,27 +54,17 @@ static int32_t slots_free_clamp(int32_t free_slots, int32_t total) {
         return free_slots;
 }
 
-/* Binary search. Returns true when found; *ret_idx is the index of the entry or, when not
- * found, the index at which it would be inserted. */
+static int pool_entry_compare_id(const void *key, const void *element) {
+        const PoolEntry *e = element;
+
+        return strcmp(key, e->pool_id);
+}
+
+/* true when found; *ret_idx is the index of the entry or, when not found, the index at which it
+ * would be inserted. */
 static bool registry_find(const Registry *r, const char *pool_id, size_t *ret_idx) {
-        size_t lo = 0, hi = r->n_entries;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                int c = strcmp(pool_id, r->entries[mid].pool_id);
-
-                if (c == 0) {
-                        *ret_idx = mid;
-                        return true;
-                }
-                if (c < 0)
-                        hi = mid;
-                else
-                        lo = mid + 1;
-        }
-
-        *ret_idx = lo;
-        return false;
+        return bsearch_index(pool_id, r->entries, r->n_entries, sizeof(PoolEntry), pool_entry_compare_id,
+                             ret_idx);
 }
 
 static int registry_reserve(Registry *r, size_t need) {

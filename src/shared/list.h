@@ -7,6 +7,7 @@
  * O(1); an item removed has prev and next NULL.
  *
  *         LIST_APPEND(s->conns_head, s->conns_tail, c);
+ *         LIST_PREPEND(s->conns_head, s->conns_tail, c);
  *         LIST_REMOVE(s->conns_head, s->conns_tail, c);
  */
 
@@ -19,6 +20,17 @@
                 else                                                    \
                         (head) = (item);                                \
                 (tail) = (item);                                        \
+        } while (0)
+
+#define LIST_PREPEND(head, tail, item)                                  \
+        do {                                                            \
+                (item)->prev = NULL;                                    \
+                (item)->next = (head);                                  \
+                if (head)                                               \
+                        (head)->prev = (item);                          \
+                else                                                    \
+                        (tail) = (item);                                \
+                (head) = (item);                                        \
         } while (0)
 
 #define LIST_REMOVE(head, tail, item)                                   \
