@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "notify.h"
+#include "shared/event-util.h"
 #include "shared/string-util.h"
 #include "shared/strv.h"
 #include "shared/time-util.h"
@@ -210,31 +211,24 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
         int r;
 
         (void) notifier_send(n, "WATCHDOG=1");
-        r = sd_event_source_set_time(s, usec + n->watchdog_usec / 2);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(s, SD_EVENT_ON);
+        r = event_source_arm(s, usec + n->watchdog_usec / 2);
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule the next watchdog keep-alive: %m");
         return 0;
 }
 
 int notifier_start_watchdog(Notifier *n) {
-        usec_t now_usec;
         int r;
 
         r = sd_watchdog_enabled(false, &n->watchdog_usec);
         if (r <= 0)
                 return r;
-        r = sd_event_now(n->event, CLOCK_MONOTONIC, &now_usec);
-        if (r < 0)
-                return r;
         /* The first keep-alive at once, then every half interval; a loop that stops turning
          * sends none, which is the point. */
-        r = sd_event_add_time(n->event, &n->watchdog, CLOCK_MONOTONIC, now_usec, n->watchdog_usec / 8,
-                              on_watchdog, n);
+        r = event_reset_time_relative(n->event, &n->watchdog, CLOCK_MONOTONIC, 0, n->watchdog_usec / 8,
+                                      on_watchdog, n, "watchdog");
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_description(n->watchdog, "watchdog");
         return 1;
 }
 
