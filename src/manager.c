@@ -181,12 +181,11 @@ static int manager_add_pool(Manager *m, const char *id, Pool **ret) {
 static int on_status_update(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
         size_t ready = 0, n = registry_size(m->registry);
+        char status[64];
 
         for (size_t i = 0; i < n; i++)
                 if (registry_nth(m->registry, i)->health.ready)
                         ready++;
-
-        char status[64];
 
         (void) snprintf(status, sizeof status, "STATUS=%zu pool%s, %zu ready", n, n == 1 ? "" : "s", ready);
         (void) notifier_send(m->notifier, status);

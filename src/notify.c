@@ -80,8 +80,9 @@ static void notifier_flush(Notifier *n) {
                         log_debug_errno(r, "Failed to wait for the service manager's notification socket: %m");
                         errno = EAGAIN;
                 }
-                /* The manager was re-executed: its socket is a new one at the same address. */
-                if (errno == ECONNREFUSED && !reconnected) {
+                /* The manager was re-executed (its socket is a new one at the same address), or
+                 * was not there yet when we connected. */
+                if ((errno == ECONNREFUSED || errno == ENOTCONN) && !reconnected) {
                         reconnected = true;
                         if (notifier_connect(n) >= 0)
                                 continue;

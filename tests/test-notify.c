@@ -200,6 +200,18 @@ TEST(manager_reexecuted) {
         ASSERT_EQ(notifier_pending(n), 0U);
         expect(&m, "STATUS=after");
 
+        /* Not there when the notifier connected: connected at the first message. */
+        notifier_free(TAKE_PTR(n));
+        safe_close(m.fd);
+        ASSERT_OK(unlink(m.env));
+        ASSERT_OK(notifier_new(&n, e));
+        m.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        ASSERT_TRUE(m.fd >= 0);
+        ASSERT_OK(bind(m.fd, (struct sockaddr *) &sa, sizeof sa) < 0 ? -errno : 0);
+        ASSERT_OK(notifier_send(n, "READY=1"));
+        ASSERT_EQ(notifier_pending(n), 0U);
+        expect(&m, "READY=1");
+
         /* And gone for good: dropped, not kept forever. */
         safe_close(m.fd);
         ASSERT_OK(notifier_send(n, "STATUS=nobody"));
