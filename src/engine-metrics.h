@@ -11,7 +11,6 @@
 
 #include <systemd/sd-event.h>
 
-#include "curl-glue.h"
 #include "engine-load.h"
 #include "shared/time-util.h"
 
@@ -23,16 +22,16 @@ typedef struct EngineScraper EngineScraper;
 /*
  * After each scrape. r >= 0: the engine answered 200 and *load holds what it said (r fields
  * of its names found, 0 for a body without them; load is never NULL then). r < 0: no answer
- * to read, error says why ("HTTP 404", curl's "Couldn't connect to server", "body over 1 MiB",
- * ...): -ENOENT for an answer other than 200, -EIO for a failed transfer, -ETIMEDOUT for a
+ * to read, error says why ("HTTP 404", "Connection refused", "timed out after 2000 ms",
+ * "body over 1 MiB", ...): -ENOENT for an answer other than 200, -EIO for a failed transfer, -ETIMEDOUT for a
  * timeout, -EFBIG for a body too big. The callback must not free the scraper.
  */
 typedef void (*EngineScraperCallback)(EngineScraper *s, int r, const EngineLoad *load, const char *error,
                                       void *userdata);
 
 /* url: the engine's metrics URL; interval > 0; timeout: of each GET. */
-int engine_scraper_new(EngineScraper **ret, sd_event *event, CurlGlue *glue, const char *url,
-                       usec_t interval, usec_t timeout, EngineScraperCallback cb, void *userdata);
+int engine_scraper_new(EngineScraper **ret, sd_event *event, const char *url, usec_t interval,
+                       usec_t timeout, EngineScraperCallback cb, void *userdata);
 /* Cancels the scrape in flight and the timer; the callback is not called. NULL is fine. */
 EngineScraper *engine_scraper_free(EngineScraper *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EngineScraper *, engine_scraper_free);

@@ -155,7 +155,7 @@ static void pool_engine_metrics_update(Pool *p) {
 
         if (asprintf(&url, "%s/metrics", p->url) < 0)
                 return (void) log_oom();
-        r = engine_scraper_new(&p->engine_scraper, p->manager->event, p->manager->curl, url,
+        r = engine_scraper_new(&p->engine_scraper, p->manager->event, url,
                                c->engine_metrics_interval, c->engine_metrics_timeout, on_engine_scraped, p);
         if (r >= 0)
                 r = engine_scraper_start(p->engine_scraper);
@@ -646,7 +646,7 @@ static int on_liveness_timer(sd_event_source *s, uint64_t usec, void *userdata) 
         if (asprintf(&url, "%s%s", p->url, p->prepared->health_path) < 0)
                 return log_oom();
         /* One attempt: the deadline comes before a second slot. */
-        r = probe_new(&p->probe, p->manager->event, p->manager->curl, url, 2 * t, t, on_liveness_done, p);
+        r = probe_new(&p->probe, p->manager->event, url, 2 * t, t, on_liveness_done, p);
         if (r >= 0)
                 r = probe_start(p->probe);
         if (r < 0) {
@@ -796,7 +796,7 @@ static int pool_start_probe(Pool *p) {
 
         /* The deadline counts from the start request, not from the moment the pid was known:
          * HealthTimeout= bounds the whole preload. */
-        r = probe_new(&p->probe, p->manager->event, p->manager->curl, url, interval,
+        r = probe_new(&p->probe, p->manager->event, url, interval,
                       timeout - MIN(timeout, now(CLOCK_MONOTONIC) - p->start_usec), on_probe_done, p);
         if (r < 0)
                 return r;

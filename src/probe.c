@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
-#include <netinet/in.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 
-#include "build-config.h"
+#include "http-get.h"
 #include "log.h"
 #include "probe-trigger.h"
 #include "probe.h"
@@ -12,7 +10,6 @@
 
 struct Probe {
         sd_event *event;
-        CurlGlue *glue;
         char *url;
         usec_t interval;
         usec_t timeout;
@@ -23,7 +20,7 @@ struct Probe {
         usec_t start_usec;              /* CLOCK_MONOTONIC */
         usec_t ready_usec;
         unsigned attempts;
-        CURL *running;                  /* the attempt in flight, if any */
+        HttpGet *running;               /* the attempt in flight, if any */
         bool due;                       /* the next slot arrived while an attempt was running */
         bool finished;                  /* answered 200 or timed out */
         sd_event_source *tick;          /* next attempt */
@@ -33,16 +30,9 @@ struct Probe {
         char *last_error;
 };
 
-static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
-        return size * nmemb;
-}
-
 static void probe_finish(Probe *p, int r) {
         p->finished = true;
-        if (p->running) {
-                curl_glue_cancel(p->glue, p->running);
-                p->running = NULL;
-        }
+        p->running = http_get_free(p->running);
         (void) sd_event_source_set_enabled(p->tick, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(p->deadline, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(p->trigger, SD_EVENT_OFF);
@@ -56,24 +46,22 @@ static void set_last_error(Probe *p, char *e) {
 
 static int probe_launch(Probe *p);
 
-static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
+static void on_done(HttpGet *g, int r, const HttpResponse *response, const char *error, void *userdata) {
         Probe *p = userdata;
-        long code = 0;
         char *e = NULL;
 
-        p->running = NULL;
-
-        if (result == CURLE_OK) {
-                (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-                if (code == 200) {
-                        (void) sd_event_now(p->event, CLOCK_MONOTONIC, &p->ready_usec);
-                        probe_finish(p, 0);
-                        return;
-                }
-                if (asprintf(&e, "HTTP %ld", code) < 0)
+        if (r >= 0 && response->status == 200) {
+                p->running = http_get_free(p->running);
+                (void) sd_event_now(p->event, CLOCK_MONOTONIC, &p->ready_usec);
+                probe_finish(p, 0);
+                return;
+        }
+        if (r >= 0) {
+                if (asprintf(&e, "HTTP %u", response->status) < 0)
                         e = NULL;
         } else
-                e = strdup(curl_easy_strerror(result));
+                e = strdup(error);
+        p->running = http_get_free(p->running);
         set_last_error(p, e);
 
         if (p->attempt_callback)
@@ -85,95 +73,14 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         }
 }
 
-/*
- * Opens each probe connection's socket bound to port 0 of the family's wildcard address, so that
- * the kernel picks the source port before curl connects, and picks again if it chose the
- * engine's own port P: a connect from host:P to host:P while nothing listens on P yet connects to
- * itself (TCP simultaneous open) and then holds the port the engine is about to bind. That can
- * happen from any local address (127.0.0.1, ::1, the host's own) whenever P is in
- * ip_local_port_range. It uses curl's own destination address, so IPv4, IPv6 and "localhost"
- * are all covered. (Connecting from 127.0.0.2 instead, as before, covered 127.0.0.0/8 only.)
- */
-curl_socket_t probe_open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *a) {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_in in;
-                struct sockaddr_in6 in6;
-        } local = {}, bound;
-        uint16_t peer_port;
-        socklen_t len;
-
-        if (purpose != CURLSOCKTYPE_IPCXN || a->socktype != SOCK_STREAM)
-                return CURL_SOCKET_BAD;
-        if (a->family == AF_INET) {
-                peer_port = ntohs(((const struct sockaddr_in *) &a->addr)->sin_port);
-                local.in = (struct sockaddr_in) { .sin_family = AF_INET };
-                len = sizeof(local.in);
-        } else if (a->family == AF_INET6) {
-                peer_port = ntohs(((const struct sockaddr_in6 *) &a->addr)->sin6_port);
-                local.in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6 };
-                len = sizeof(local.in6);
-        } else
-                return CURL_SOCKET_BAD;
-
-        for (unsigned attempt = 0; attempt < 8; attempt++) {
-                _cleanup_close_ int fd = -EBADF;
-                socklen_t blen = sizeof(bound);
-
-                fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC, a->protocol);   /* curl makes it nonblocking */
-                if (fd < 0)
-                        return CURL_SOCKET_BAD;
-                if (bind(fd, &local.sa, len) < 0 || getsockname(fd, &bound.sa, &blen) < 0)
-                        return CURL_SOCKET_BAD;
-                if (ntohs(a->family == AF_INET ? bound.in.sin_port : bound.in6.sin6_port) != peer_port)
-                        return TAKE_FD(fd);
-                /* The kernel picked the engine's port: let go of it at once and pick again. */
-        }
-        return CURL_SOCKET_BAD;
-}
-
-int probe_request_new(CURL **ret, const char *url, usec_t timeout, curl_write_callback write_cb,
-                      void *userdata) {
-        CURL *easy;
-
-        easy = curl_easy_init();
-        if (!easy)
-                return -ENOMEM;
-
-        if (curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) MAX(timeout / USEC_PER_MSEC, 1U)) !=
-                    CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEDATA, userdata) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket) != CURLE_OK) {
-                curl_easy_cleanup(easy);
-                return -EINVAL;
-        }
-
-        *ret = easy;
-        return 0;
-}
-
 static int probe_launch(Probe *p) {
-        CURL *easy;
         int r;
 
         /* A request may take as long as one interval, but at least a second: a loaded engine
-         * answering slowly is still answering. */
-        r = probe_request_new(&easy, p->url, MAX(p->interval, USEC_PER_SEC), discard_body, NULL);
+         * answering slowly is still answering. The body is read and dropped. */
+        r = http_get_start(&p->running, p->event, p->url, MAX(p->interval, USEC_PER_SEC), 0, on_done, p);
         if (r < 0)
                 return r;
-
-        r = curl_glue_add(p->glue, easy, on_done, p);
-        if (r < 0) {
-                curl_easy_cleanup(easy);
-                return r;
-        }
-        p->running = easy;
         p->attempts++;
         return 0;
 }
@@ -245,8 +152,8 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int probe_new(Probe **ret, sd_event *event, CurlGlue *glue, const char *url, usec_t interval,
-              usec_t timeout, ProbeCallback cb, void *userdata) {
+int probe_new(Probe **ret, sd_event *event, const char *url, usec_t interval, usec_t timeout,
+              ProbeCallback cb, void *userdata) {
         _cleanup_(probe_freep) Probe *p = NULL;
 
         if (interval == 0)
@@ -257,7 +164,6 @@ int probe_new(Probe **ret, sd_event *event, CurlGlue *glue, const char *url, use
                 return -ENOMEM;
         *p = (Probe) {
                 .event = sd_event_ref(event),
-                .glue = glue,
                 .interval = interval,
                 .timeout = timeout,
                 .callback = cb,
@@ -274,8 +180,7 @@ int probe_new(Probe **ret, sd_event *event, CurlGlue *glue, const char *url, use
 Probe *probe_free(Probe *p) {
         if (!p)
                 return NULL;
-        if (p->running)
-                curl_glue_cancel(p->glue, p->running);
+        http_get_free(p->running);
         sd_event_source_disable_unref(p->tick);
         sd_event_source_disable_unref(p->deadline);
         sd_event_source_disable_unref(p->trigger);

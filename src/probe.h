@@ -13,7 +13,6 @@
 
 #include <systemd/sd-event.h>
 
-#include "curl-glue.h"
 #include "shared/time-util.h"
 
 typedef struct Probe Probe;
@@ -21,12 +20,12 @@ typedef struct Probe Probe;
 /* r == 0: ready (answered 200). r == -ETIMEDOUT: deadline passed. */
 typedef void (*ProbeCallback)(Probe *p, int r, void *userdata);
 
-int probe_new(Probe **ret, sd_event *event, CurlGlue *glue, const char *url, usec_t interval,
-              usec_t timeout, ProbeCallback cb, void *userdata);
+int probe_new(Probe **ret, sd_event *event, const char *url, usec_t interval, usec_t timeout,
+              ProbeCallback cb, void *userdata);
 Probe *probe_free(Probe *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Probe *, probe_free);
 
-/* Connect from this local address (an IP literal; NULL: the kernel's choice). */
+/* The first attempt at once, then one per slot of the grid until 200 or the deadline. */
 int probe_start(Probe *p);
 /* Also called (with -EAGAIN) after every attempt that did not answer 200; NULL: not. The
  * callback may call this again, but must not free the probe. */
@@ -40,14 +39,3 @@ const char *probe_last_error(const Probe *p);
 unsigned probe_attempts(const Probe *p);
 /* CLOCK_MONOTONIC time the 200 was received, 0 before. */
 usec_t probe_ready_usec(const Probe *p);
-
-/* CURLOPT_OPENSOCKETFUNCTION for any request to an engine's own port: never connects from that
- * port to itself (TCP simultaneous open) while nothing listens there; see probe.c. */
-curl_socket_t probe_open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *a);
-
-/* An easy handle for a GET of url from an engine's own port: http only, no redirect, the whole
- * transfer within timeout (1 ms at least), the body handed to write_cb(userdata), connected
- * through probe_open_socket(). The caller adds what is its own and hands it to curl_glue_add().
- * -ENOMEM, or -EINVAL where curl refused an option. */
-int probe_request_new(CURL **ret, const char *url, usec_t timeout, curl_write_callback write_cb,
-                      void *userdata);

@@ -120,7 +120,7 @@ struct Probe {
 static Probe *last_probe;
 static unsigned n_probes;
 
-int probe_new(Probe **ret, sd_event *event, CurlGlue *glue, const char *url, usec_t interval, usec_t timeout,
+int probe_new(Probe **ret, sd_event *event, const char *url, usec_t interval, usec_t timeout,
               ProbeCallback cb, void *userdata) {
         Probe *p = calloc(1, sizeof(Probe));
 
@@ -189,8 +189,8 @@ struct EngineScraper {
 
 static unsigned n_scrapers;
 
-int engine_scraper_new(EngineScraper **ret, sd_event *event, CurlGlue *glue, const char *url,
-                       usec_t interval, usec_t timeout, EngineScraperCallback cb, void *userdata) {
+int engine_scraper_new(EngineScraper **ret, sd_event *event, const char *url, usec_t interval,
+                       usec_t timeout, EngineScraperCallback cb, void *userdata) {
         EngineScraper *s = calloc(1, sizeof(EngineScraper));
 
         if (!s)

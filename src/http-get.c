@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "build-config.h"
+#include "http-get.h"
+#include "shared/string-util.h"
+
+#define READ_CHUNK (16U * 1024U)
+#define READS_PER_DISPATCH 4            /* then the loop serves others; epoll calls again */
+
+struct HttpGet {
+        sd_event *event;
+        sd_event_source *io;
+        sd_event_source *timer;
+        int fd;
+        HttpUrl url;
+        unsigned next_address;          /* index into url.families of the next one to try */
+        int pending_error;              /* no address could be connected to at start: said at once */
+        bool connected;
+        bool finished;
+
+        char *request;
+        size_t request_size, sent;
+        HttpResponse response;
+        usec_t timeout;
+
+        HttpGetCallback callback;
+        void *userdata;
+        char error[128];
+};
+
+void http_url_done(HttpUrl *u) {
+        u->host = mfree(u->host);
+        u->path = mfree(u->path);
+}
+
+int http_url_parse(const char *url, HttpUrl *ret) {
+        _cleanup_free_ char *name = NULL;
+        const char *h, *end, *port, *path;
+        unsigned long p = 0;
+        HttpUrl u = {};
+
+        if (strncmp(url, "http://", 7) != 0)
+                return -EINVAL;
+        h = url + 7;
+        if (*h == '[') {
+                end = strchr(h, ']');
+                if (!end)
+                        return -EINVAL;
+                name = strndup(h + 1, (size_t) (end - h - 1));
+                port = end + 1;
+        } else {
+                end = h + strcspn(h, ":/");
+                name = strndup(h, (size_t) (end - h));
+                port = end;
+        }
+        if (!name)
+                return -ENOMEM;
+
+        if (*h == '[') {
+                if (inet_pton(AF_INET6, name, u.addresses[0]) != 1)
+                        return -EINVAL;
+                u.families[0] = AF_INET6;
+        } else if (streq(name, "localhost")) {
+                u.families[0] = AF_INET;
+                (void) inet_pton(AF_INET, "127.0.0.1", u.addresses[0]);
+                u.families[1] = AF_INET6;
+                (void) inet_pton(AF_INET6, "::1", u.addresses[1]);
+        } else if (inet_pton(AF_INET, name, u.addresses[0]) == 1)
+                u.families[0] = AF_INET;
+        else
+                return -EINVAL;
+
+        if (*port != ':')
+                return -EINVAL;
+        for (path = port + 1; *path >= '0' && *path <= '9'; path++) {
+                p = p * 10 + (unsigned long) (*path - '0');
+                if (p > 65535)
+                        return -EINVAL;
+        }
+        if (path == port + 1 || p == 0 || (*path && *path != '/'))
+                return -EINVAL;
+        for (const char *c = path; *c; c++)
+                if ((unsigned char) *c <= ' ' || *c == 0x7f || *c == '#')
+                        return -EINVAL;
+        u.port = (uint16_t) p;
+
+        u.host = strndup(h, (size_t) (path - h));
+        u.path = strdup(*path ? path : "/");
+        if (!u.host || !u.path) {
+                http_url_done(&u);
+                return -ENOMEM;
+        }
+        *ret = u;
+        return 0;
+}
+
+/* A non-blocking socket bound to a port of the kernel's choice that is not peer_port. */
+static int socket_away_from_port(int family, uint16_t peer_port) {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } local = {}, bound;
+        socklen_t len;
+
+        if (family == AF_INET) {
+                local.in = (struct sockaddr_in) { .sin_family = AF_INET };
+                len = sizeof(local.in);
+        } else {
+                local.in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6 };
+                len = sizeof(local.in6);
+        }
+
+        for (unsigned attempt = 0; attempt < 8; attempt++) {
+                _cleanup_close_ int fd = -EBADF;
+                socklen_t blen = sizeof(bound);
+
+                fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (fd < 0)
+                        return -errno;
+                if (bind(fd, &local.sa, len) < 0 || getsockname(fd, &bound.sa, &blen) < 0)
+                        return -errno;
+                if (ntohs(family == AF_INET ? bound.in.sin_port : bound.in6.sin6_port) != peer_port)
+                        return TAKE_FD(fd);
+                /* The kernel picked the engine's port: let go of it at once and pick again. */
+        }
+        return -EADDRINUSE;
+}
+
+static void get_finish(HttpGet *g, int r, const char *error) {
+        g->finished = true;
+        g->io = sd_event_source_disable_unref(g->io);
+        g->fd = safe_close(g->fd);
+        (void) sd_event_source_set_enabled(g->timer, SD_EVENT_OFF);
+        if (r < 0 && error != g->error)
+                snprintf(g->error, sizeof(g->error), "%s", strna(error));
+        g->callback(g, r, &g->response, r < 0 ? g->error : NULL, g->userdata);
+        /* g may be gone */
+}
+
+static void get_fail_errno(HttpGet *g, int r) {
+        snprintf(g->error, sizeof(g->error), "%s", strerror(-r));
+        get_finish(g, r, g->error);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+/* Connects to the next address there is. 0: connecting (or connected); < 0: none was left. */
+static int get_connect_next(HttpGet *g, int error) {
+        while (g->next_address < ELEMENTSOF(g->url.families) &&
+               g->url.families[g->next_address] != AF_UNSPEC) {
+                unsigned i = g->next_address++;
+                int family = g->url.families[i], r;
+                union {
+                        struct sockaddr sa;
+                        struct sockaddr_in in;
+                        struct sockaddr_in6 in6;
+                } peer = {};
+                socklen_t len;
+
+                if (family == AF_INET) {
+                        peer.in = (struct sockaddr_in) { .sin_family = AF_INET, .sin_port = htons(g->url.port) };
+                        memcpy(&peer.in.sin_addr, g->url.addresses[i], sizeof(peer.in.sin_addr));
+                        len = sizeof(peer.in);
+                } else {
+                        peer.in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6, .sin6_port = htons(g->url.port) };
+                        memcpy(&peer.in6.sin6_addr, g->url.addresses[i], sizeof(peer.in6.sin6_addr));
+                        len = sizeof(peer.in6);
+                }
+
+                g->io = sd_event_source_disable_unref(g->io);
+                g->fd = safe_close(g->fd);
+                r = socket_away_from_port(family, g->url.port);
+                if (r < 0) {
+                        error = r;
+                        continue;
+                }
+                g->fd = r;
+                if (connect(g->fd, &peer.sa, len) < 0 && errno != EINPROGRESS) {
+                        error = -errno;
+                        continue;
+                }
+                r = sd_event_add_io(g->event, &g->io, g->fd, EPOLLOUT | EPOLLIN, on_io, g);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_description(g->io, "http-get");
+                return 0;
+        }
+        return error;
+}
+
+static int get_send(HttpGet *g) {
+        while (g->sent < g->request_size) {
+                ssize_t n = send(g->fd, g->request + g->sent, g->request_size - g->sent,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0)
+                        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+                g->sent += (size_t) n;
+        }
+        return sd_event_source_set_io_events(g->io, EPOLLIN);
+}
+
+/* 1: the answer is complete; 0: more to come; < 0: failed (g->response.error for -EBADMSG). */
+static int get_receive(HttpGet *g) {
+        char buf[READ_CHUNK];
+
+        for (unsigned i = 0; i < READS_PER_DISPATCH; i++) {
+                ssize_t n = recv(g->fd, buf, sizeof(buf), MSG_DONTWAIT);
+                int r;
+
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return 0;
+                        return -errno;
+                }
+                if (n == 0)
+                        return http_response_eof(&g->response);
+                r = http_response_feed(&g->response, buf, (size_t) n);
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        HttpGet *g = userdata;
+        int r;
+
+        if (!g->connected) {
+                int error = 0;
+                socklen_t len = sizeof(error);
+
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+                        error = errno;
+                if (error == 0 && (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0)
+                        return 0;
+                if (error != 0) {
+                        r = get_connect_next(g, -error);
+                        if (r < 0)
+                                get_fail_errno(g, r);
+                        return 0;
+                }
+                g->connected = true;
+        }
+
+        r = get_send(g);
+        if (r < 0) {
+                get_fail_errno(g, r);
+                return 0;
+        }
+        if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                return 0;
+
+        r = get_receive(g);
+        if (r > 0)
+                get_finish(g, 0, NULL);
+        else if (r == -EBADMSG || r == -EFBIG)
+                get_finish(g, r, g->response.error);
+        else if (r < 0)
+                get_fail_errno(g, r);
+        return 0;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        HttpGet *g = userdata;
+
+        if (g->pending_error < 0) {
+                get_fail_errno(g, g->pending_error);
+                return 0;
+        }
+
+        snprintf(g->error, sizeof(g->error), "timed out after %" PRIu64 " ms", g->timeout / USEC_PER_MSEC);
+        get_finish(g, -ETIMEDOUT, g->error);
+        return 0;
+}
+
+int http_get_start(HttpGet **ret, sd_event *event, const char *url, usec_t timeout, size_t body_max,
+                   HttpGetCallback cb, void *userdata) {
+        _cleanup_(http_get_freep) HttpGet *g = NULL;
+        int r;
+
+        g = malloc(sizeof(HttpGet));
+        if (!g)
+                return -ENOMEM;
+        *g = (HttpGet) {
+                .event = sd_event_ref(event),
+                .fd = -EBADF,
+                .timeout = MAX(timeout, USEC_PER_MSEC),
+                .callback = cb,
+                .userdata = userdata,
+        };
+        http_response_init(&g->response, body_max);
+
+        r = http_url_parse(url, &g->url);
+        if (r < 0)
+                return r;
+        r = asprintf(&g->request,
+                     "GET %s HTTP/1.1\r\n"
+                     "Host: %s\r\n"
+                     "User-Agent: pool-managerd/" PACKAGE_VERSION "\r\n"
+                     "Accept: */*\r\n"
+                     "Connection: close\r\n"
+                     "\r\n",
+                     g->url.path, g->url.host);
+        if (r < 0) {
+                g->request = NULL;
+                return -ENOMEM;
+        }
+        g->request_size = (size_t) r;
+
+        r = sd_event_add_time_relative(event, &g->timer, CLOCK_MONOTONIC, g->timeout, USEC_PER_MSEC,
+                                       on_timeout, g);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(g->timer, "http-get-timeout");
+
+        /* A connect that fails at once (no such address here, ...) is an answer like any other,
+         * told through the callback from the loop, as when it fails later. */
+        r = get_connect_next(g, -EINVAL);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                g->pending_error = r;
+                r = sd_event_source_set_time(g->timer, 1);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = TAKE_PTR(g);
+        return 0;
+}
+
+HttpGet *http_get_free(HttpGet *g) {
+        if (!g)
+                return NULL;
+        sd_event_source_disable_unref(g->io);
+        sd_event_source_disable_unref(g->timer);
+        safe_close(g->fd);
+        http_response_done(&g->response);
+        http_url_done(&g->url);
+        free(g->request);
+        sd_event_unref(g->event);
+        return mfree(g);
+}
