@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "engine-metrics.h"
+#include "curl-dl.h"
 #include "log.h"
 #include "probe.h"
 #include "shared/event-util.h"
@@ -80,8 +81,8 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
                 error = strdup("body over 1 MiB");
         } else if (result != CURLE_OK) {
                 r = result == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
-                error = strdup(curl_easy_strerror(result));
-        } else if (curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK || code != 200) {
+                error = strdup(sym_curl_easy_strerror(result));
+        } else if (sym_curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK || code != 200) {
                 r = -ENOENT;
                 if (asprintf(&error, "HTTP %ld", code) < 0)
                         error = NULL;
@@ -103,15 +104,15 @@ static int scraper_launch(EngineScraper *s) {
         /* A connection of its own per read, closed after it: no socket per engine held open
          * between reads seconds apart, and the liveness probe's cached connection left alone
          * (taking it would close it). */
-        if (curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK) {
-                curl_easy_cleanup(easy);
+        if (sym_curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK) {
+                sym_curl_easy_cleanup(easy);
                 return -EINVAL;
         }
 
         r = curl_glue_add(s->glue, easy, on_done, s);
         if (r < 0) {
-                curl_easy_cleanup(easy);
+                sym_curl_easy_cleanup(easy);
                 return r;
         }
         s->running = easy;

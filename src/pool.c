@@ -143,6 +143,7 @@ static void pool_engine_metrics_stop(Pool *p) {
 static void pool_engine_metrics_update(Pool *p) {
         const Config *c = p->manager->config;
         _cleanup_free_ char *url = NULL;
+        CurlGlue *curl;
         int r;
 
         if (p->state != POOL_READY || pool_is_draining(p) || !p->url || c->engine_metrics_interval == 0) {
@@ -155,8 +156,11 @@ static void pool_engine_metrics_update(Pool *p) {
 
         if (asprintf(&url, "%s/metrics", p->url) < 0)
                 return (void) log_oom();
-        r = engine_scraper_new(&p->engine_scraper, p->manager->event, p->manager->curl, url,
-                               c->engine_metrics_interval, c->engine_metrics_timeout, on_engine_scraped, p);
+        r = manager_get_curl(p->manager, &curl);
+        if (r >= 0)
+                r = engine_scraper_new(&p->engine_scraper, p->manager->event, curl, url,
+                                       c->engine_metrics_interval, c->engine_metrics_timeout,
+                                       on_engine_scraped, p);
         if (r >= 0)
                 r = engine_scraper_start(p->engine_scraper);
         if (r < 0) {
@@ -637,6 +641,7 @@ static int on_liveness_timer(sd_event_source *s, uint64_t usec, void *userdata) 
         Pool *p = userdata;
         _cleanup_free_ char *url = NULL;
         usec_t t = MIN(policy(p)->liveness_interval, 2 * USEC_PER_SEC);
+        CurlGlue *curl;
         int r;
 
         p->liveness_timer = sd_event_source_disable_unref(p->liveness_timer);
@@ -646,7 +651,9 @@ static int on_liveness_timer(sd_event_source *s, uint64_t usec, void *userdata) 
         if (asprintf(&url, "%s%s", p->url, p->prepared->health_path) < 0)
                 return log_oom();
         /* One attempt: the deadline comes before a second slot. */
-        r = probe_new(&p->probe, p->manager->event, p->manager->curl, url, 2 * t, t, on_liveness_done, p);
+        r = manager_get_curl(p->manager, &curl);
+        if (r >= 0)
+                r = probe_new(&p->probe, p->manager->event, curl, url, 2 * t, t, on_liveness_done, p);
         if (r >= 0)
                 r = probe_start(p->probe);
         if (r < 0) {
@@ -784,6 +791,7 @@ static int pool_start_probe(Pool *p) {
         _cleanup_free_ char *url = NULL;
         const Config *c = p->manager->config;
         usec_t interval, timeout;
+        CurlGlue *curl;
         int r;
 
         interval = p->prepared->health_interval_ms > 0 ? p->prepared->health_interval_ms * USEC_PER_MSEC :
@@ -796,7 +804,10 @@ static int pool_start_probe(Pool *p) {
 
         /* The deadline counts from the start request, not from the moment the pid was known:
          * HealthTimeout= bounds the whole preload. */
-        r = probe_new(&p->probe, p->manager->event, p->manager->curl, url, interval,
+        r = manager_get_curl(p->manager, &curl);
+        if (r < 0)
+                return r;
+        r = probe_new(&p->probe, p->manager->event, curl, url, interval,
                       timeout - MIN(timeout, now(CLOCK_MONOTONIC) - p->start_usec), on_probe_done, p);
         if (r < 0)
                 return r;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "build-config.h"
+#include "curl-dl.h"
 #include "log.h"
 #include "probe-trigger.h"
 #include "probe.h"
@@ -64,7 +65,7 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
         p->running = NULL;
 
         if (result == CURLE_OK) {
-                (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+                (void) sym_curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
                 if (code == 200) {
                         (void) sd_event_now(p->event, CLOCK_MONOTONIC, &p->ready_usec);
                         probe_finish(p, 0);
@@ -73,7 +74,7 @@ static void on_done(CurlGlue *g, CURL *easy, CURLcode result, void *userdata) {
                 if (asprintf(&e, "HTTP %ld", code) < 0)
                         e = NULL;
         } else
-                e = strdup(curl_easy_strerror(result));
+                e = strdup(sym_curl_easy_strerror(result));
         set_last_error(p, e);
 
         if (p->attempt_callback)
@@ -136,21 +137,21 @@ int probe_request_new(CURL **ret, const char *url, usec_t timeout, curl_write_ca
                       void *userdata) {
         CURL *easy;
 
-        easy = curl_easy_init();
+        easy = sym_curl_easy_init();
         if (!easy)
                 return -ENOMEM;
 
-        if (curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) MAX(timeout / USEC_PER_MSEC, 1U)) !=
+        if (sym_curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) MAX(timeout / USEC_PER_MSEC, 1U)) !=
                     CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEDATA, userdata) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket) != CURLE_OK) {
-                curl_easy_cleanup(easy);
+            sym_curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_WRITEDATA, userdata) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket) != CURLE_OK) {
+                sym_curl_easy_cleanup(easy);
                 return -EINVAL;
         }
 
@@ -170,7 +171,7 @@ static int probe_launch(Probe *p) {
 
         r = curl_glue_add(p->glue, easy, on_done, p);
         if (r < 0) {
-                curl_easy_cleanup(easy);
+                sym_curl_easy_cleanup(easy);
                 return r;
         }
         p->running = easy;
