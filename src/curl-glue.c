@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 
+#include "curl-dl.h"
 #include "curl-glue.h"
 #include "log.h"
 #include "shared/event-util.h"
@@ -37,7 +37,7 @@ static void curl_glue_check_finished(CurlGlue *g) {
         CURLMsg *msg;
         int k;
 
-        while ((msg = curl_multi_info_read(g->multi, &k))) {
+        while ((msg = sym_curl_multi_info_read(g->multi, &k))) {
                 Transfer *t = NULL;
                 CURL *easy;
                 CURLcode result;
@@ -47,8 +47,8 @@ static void curl_glue_check_finished(CurlGlue *g) {
 
                 easy = msg->easy_handle;
                 result = msg->data.result;
-                (void) curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &t);
-                (void) curl_multi_remove_handle(g->multi, easy);
+                (void) sym_curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &t);
+                (void) sym_curl_multi_remove_handle(g->multi, easy);
 
                 /* The callback may add new transfers (the next probe) or cancel others; this
                  * handle is gone from the multi handle already, so both are safe. */
@@ -60,7 +60,7 @@ static void curl_glue_check_finished(CurlGlue *g) {
                         if (cb)
                                 cb(g, easy, result, userdata);
                 }
-                curl_easy_cleanup(easy);
+                sym_curl_easy_cleanup(easy);
         }
 }
 
@@ -75,8 +75,8 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         if (revents & EPOLLERR)
                 action |= CURL_CSELECT_ERR;
 
-        if (curl_multi_socket_action(g->multi, fd, action, &running) != CURLM_OK)
-                return log_error_errno(EINVAL, "curl_multi_socket_action() failed.");
+        if (sym_curl_multi_socket_action(g->multi, fd, action, &running) != CURLM_OK)
+                return log_error_errno(EINVAL, "sym_curl_multi_socket_action() failed.");
 
         curl_glue_check_finished(g);
         return 0;
@@ -101,7 +101,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, voi
                         ios_remove(g, s);
                         (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
                         sd_event_source_unref(s);
-                        (void) curl_multi_assign(g->multi, fd, NULL);
+                        (void) sym_curl_multi_assign(g->multi, fd, NULL);
                 }
                 return 0;
         }
@@ -132,7 +132,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, voi
         (void) sd_event_source_set_description(s, "curl-io");
         g->ios[g->n_ios++] = s;
 
-        if (curl_multi_assign(g->multi, fd, s) != CURLM_OK) {
+        if (sym_curl_multi_assign(g->multi, fd, s) != CURLM_OK) {
                 ios_remove(g, s);
                 sd_event_source_unref(s);
                 return -1;
@@ -144,8 +144,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         CurlGlue *g = userdata;
         int running;
 
-        if (curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
-                return log_error_errno(EINVAL, "curl_multi_socket_action() failed.");
+        if (sym_curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+                return log_error_errno(EINVAL, "sym_curl_multi_socket_action() failed.");
 
         curl_glue_check_finished(g);
         return 0;
@@ -166,33 +166,6 @@ static int on_timer_update(CURLM *multi, long timeout_ms, void *userdata) {
         return event_source_arm(g->timer, usec) < 0 ? -1 : 0;
 }
 
-/* From libssh2.h, which we do not build against: libssh2_init() leaves the crypto backend alone. */
-#define LIBSSH2_INIT_NO_CRYPTO 0x0001
-
-/*
- * Debian's libcurl, whatever its TLS flavour, links libssh2 (for scp:// and sftp://), and
- * curl_global_init() calls libssh2_init(0), which initialises libssh2's crypto backend: with
- * Debian's libssh2 that is OpenSSL, whose engines it loads. That touches about 1.5 MiB of
- * libcrypto, in a daemon whose curl does TLS with GnuTLS (debian/control), for protocols that
- * none of our transfers allows (CURLOPT_PROTOCOLS_STR is "http" or "http,https" on every easy
- * handle). libssh2 initialises that backend only in the first libssh2_init() of the process, and
- * not when that call passes LIBSSH2_INIT_NO_CRYPTO; curl's own call then only counts. So the
- * first call is made here, before curl's. The function is looked up in what the process already
- * loaded, not linked: a libcurl built without libssh2 does not bring it, and then there is
- * nothing to keep from happening.
- */
-int curl_glue_global_init(void) {
-        int (*ssh2_init)(int flags);
-
-        ssh2_init = (int (*)(int)) dlsym(RTLD_DEFAULT, "libssh2_init");
-        if (ssh2_init && ssh2_init(LIBSSH2_INIT_NO_CRYPTO) != 0)
-                return -EIO;
-
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-                return -EIO;
-        return 0;
-}
-
 int curl_glue_new(CurlGlue **ret, sd_event *event) {
         _cleanup_(curl_glue_freep) CurlGlue *g = NULL;
         int r;
@@ -202,7 +175,7 @@ int curl_glue_new(CurlGlue **ret, sd_event *event) {
                 return -ENOMEM;
         g->event = sd_event_ref(event);
 
-        g->multi = curl_multi_init();
+        g->multi = sym_curl_multi_init();
         if (!g->multi)
                 return -ENOMEM;
 
@@ -212,10 +185,10 @@ int curl_glue_new(CurlGlue **ret, sd_event *event) {
         (void) sd_event_source_set_enabled(g->timer, SD_EVENT_OFF);
         (void) sd_event_source_set_description(g->timer, "curl-timer");
 
-        if (curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
-            curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g) != CURLM_OK ||
-            curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, on_timer_update) != CURLM_OK ||
-            curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g) != CURLM_OK)
+        if (sym_curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+            sym_curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g) != CURLM_OK ||
+            sym_curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, on_timer_update) != CURLM_OK ||
+            sym_curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g) != CURLM_OK)
                 return -EINVAL;
 
         *ret = TAKE_PTR(g);
@@ -230,7 +203,7 @@ CurlGlue *curl_glue_free(CurlGlue *g) {
         while (g->transfers_head)
                 curl_glue_cancel(g, g->transfers_head->easy);
         if (g->multi)
-                curl_multi_cleanup(g->multi);
+                sym_curl_multi_cleanup(g->multi);
         for (size_t i = 0; i < g->n_ios; i++)
                 sd_event_source_disable_unref(g->ios[i]);
         free(g->ios);
@@ -247,13 +220,13 @@ int curl_glue_add(CurlGlue *g, CURL *easy, CurlDoneCallback cb, void *userdata) 
                 return -ENOMEM;
         *t = (Transfer) { .easy = easy, .callback = cb, .userdata = userdata };
 
-        if (curl_easy_setopt(easy, CURLOPT_PRIVATE, t) != CURLE_OK) {
+        if (sym_curl_easy_setopt(easy, CURLOPT_PRIVATE, t) != CURLE_OK) {
                 free(t);
                 return -EINVAL;
         }
-        if (curl_multi_add_handle(g->multi, easy) != CURLM_OK) {
+        if (sym_curl_multi_add_handle(g->multi, easy) != CURLM_OK) {
                 free(t);
-                (void) curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+                (void) sym_curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
                 return -EINVAL;
         }
 
@@ -266,9 +239,9 @@ void curl_glue_cancel(CurlGlue *g, CURL *easy) {
 
         if (!easy)
                 return;
-        (void) curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &t);
-        (void) curl_multi_remove_handle(g->multi, easy);
+        (void) sym_curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &t);
+        (void) sym_curl_multi_remove_handle(g->multi, easy);
         if (t)
                 transfer_unlink(g, t);
-        curl_easy_cleanup(easy);
+        sym_curl_easy_cleanup(easy);
 }

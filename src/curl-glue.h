@@ -5,6 +5,9 @@
  * libcurl multi driven by sd-event: every socket curl wants watched becomes an sd-event io
  * source, curl's single timeout an sd-event timer (accuracy 1 ms). No thread, no blocking
  * call. Modelled on systemd's src/import/curl-util.c.
+ *
+ * libcurl is not linked but loaded (curl-dl.h): dlopen_curl() must have succeeded before
+ * curl_glue_new() or any other use.
  */
 
 #include <curl/curl.h>
@@ -13,10 +16,6 @@
 #include "shared/macro.h"
 
 typedef struct CurlGlue CurlGlue;
-
-/* curl_global_init(), once, in main before anything else uses libcurl; see curl-glue.c for what
- * it keeps libssh2 from doing. Returns negative errno. */
-int curl_glue_global_init(void);
 
 /* Called once per transfer when it finished (result CURLE_OK or an error). The callback owns
  * nothing: the easy handle is removed from the multi handle and freed by the caller's

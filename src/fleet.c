@@ -30,6 +30,7 @@
 
 #include "build-config.h"
 #include "bus-common.h"
+#include "curl-dl.h"
 #include "etcd-api.h"
 #include "fleet-cache.h"
 #include "fleet-policy.h"
@@ -105,6 +106,7 @@ struct FleetSlot {
 
 struct Fleet {
         Manager *manager;
+        CurlGlue *curl;                 /* the manager's, from fleet_start() on: libcurl is loaded */
 
         char **endpoints;
         size_t n_endpoints, endpoint;   /* the one in use */
@@ -199,7 +201,7 @@ static void fleet_set_state(Fleet *f, FleetState s) {
 static FleetRequest *fleet_request_free(FleetRequest *req) {
         if (!req)
                 return NULL;
-        curl_slist_free_all(req->headers);
+        sym_curl_slist_free_all(req->headers);
         free(req->slots);
         free(req->buf);
         etcd_stream_done(&req->stream);
@@ -228,7 +230,7 @@ static void fleet_request_cancel(Fleet *f, FleetRequest *req) {
         for (size_t i = 0; i < req->n_slots; i++)
                 /* Not written after all. */
                 req->slots[i]->write.dirty = true;
-        curl_glue_cancel(f->manager->curl, req->easy);
+        curl_glue_cancel(f->curl, req->easy);
         req->easy = NULL;
         fleet_request_free(req);
 }
@@ -297,11 +299,11 @@ static void on_request_done(CurlGlue *g, CURL *easy, CURLcode result, void *user
         if (req->call == ETCD_CALL_WATCH)
                 return fleet_watch_ended(f, req, result);
 
-        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        (void) sym_curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
         if (result != CURLE_OK) {
                 r = -EIO;
                 if (asprintf(&error, "%s", req->too_large ? "an answer larger than 32 MiB" :
-                             curl_easy_strerror(result)) < 0)
+                             sym_curl_easy_strerror(result)) < 0)
                         error = NULL;
         } else {
                 r = etcd_response_parse(req->call, strempty(req->buf), req->size, &resp, &error);
@@ -341,20 +343,20 @@ static int fleet_request_start(Fleet *f, EtcdCall call, const char *path, const 
 
         if (asprintf(&url, "%s%s", fleet_endpoint(f), path) < 0)
                 return -ENOMEM;
-        req->headers = curl_slist_append(NULL, "Content-Type: application/json");
+        req->headers = sym_curl_slist_append(NULL, "Content-Type: application/json");
         /* No "Expect: 100-continue" round trip for larger bodies. */
-        if (req->headers && !curl_slist_append(req->headers, "Expect:"))
+        if (req->headers && !sym_curl_slist_append(req->headers, "Expect:"))
                 return -ENOMEM;
         if (req->headers && f->token) {
                 if (asprintf(&auth, "Authorization: %s", f->token) < 0)
                         return -ENOMEM;
-                if (!curl_slist_append(req->headers, auth))
+                if (!sym_curl_slist_append(req->headers, auth))
                         return -ENOMEM;
         }
         if (!req->headers)
                 return -ENOMEM;
 
-        easy = curl_easy_init();
+        easy = sym_curl_easy_init();
         if (!easy)
                 return -ENOMEM;
         req->easy = easy;
@@ -364,39 +366,39 @@ static int fleet_request_start(Fleet *f, EtcdCall call, const char *path, const 
         timeout = CLAMP(f->ttl, 2 * USEC_PER_SEC, 10 * USEC_PER_SEC);
         timeout_ms = (long) (timeout / USEC_PER_MSEC);
         connect_ms = (long) (MIN(timeout, 3 * USEC_PER_SEC) / USEC_PER_MSEC);
-        if (curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, body) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_request_write) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_WRITEDATA, req) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) != CURLE_OK)
+        if (sym_curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_USERAGENT, "pool-managerd/" PACKAGE_VERSION) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, body) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_request_write) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_WRITEDATA, req) != CURLE_OK ||
+            sym_curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) != CURLE_OK)
                 r = -EINVAL;
         else if (call == ETCD_CALL_WATCH)
                 /* A stream without end: no overall timeout, but TCP keepalives notice a dead peer. */
-                r = curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
-                        curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, 10L) != CURLE_OK ||
-                        curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, 5L) != CURLE_OK ? -EINVAL : 0;
+                r = sym_curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
+                        sym_curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, 10L) != CURLE_OK ||
+                        sym_curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, 5L) != CURLE_OK ? -EINVAL : 0;
         else
-                r = curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK ? -EINVAL : 0;
+                r = sym_curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK ? -EINVAL : 0;
         if (r >= 0 &&
             ((c->fleet_trusted_certificate_file &&
-              curl_easy_setopt(easy, CURLOPT_CAINFO, c->fleet_trusted_certificate_file) != CURLE_OK) ||
+              sym_curl_easy_setopt(easy, CURLOPT_CAINFO, c->fleet_trusted_certificate_file) != CURLE_OK) ||
              (c->fleet_certificate_file &&
-              curl_easy_setopt(easy, CURLOPT_SSLCERT, c->fleet_certificate_file) != CURLE_OK) ||
-             (c->fleet_key_file && curl_easy_setopt(easy, CURLOPT_SSLKEY, c->fleet_key_file) != CURLE_OK)))
+              sym_curl_easy_setopt(easy, CURLOPT_SSLCERT, c->fleet_certificate_file) != CURLE_OK) ||
+             (c->fleet_key_file && sym_curl_easy_setopt(easy, CURLOPT_SSLKEY, c->fleet_key_file) != CURLE_OK)))
                 r = -EINVAL;
         if (r < 0) {
-                curl_easy_cleanup(TAKE_PTR(req->easy));
+                sym_curl_easy_cleanup(TAKE_PTR(req->easy));
                 return r;
         }
 
-        r = curl_glue_add(f->manager->curl, easy, on_request_done, req);
+        r = curl_glue_add(f->curl, easy, on_request_done, req);
         if (r < 0) {
-                curl_easy_cleanup(TAKE_PTR(req->easy));
+                sym_curl_easy_cleanup(TAKE_PTR(req->easy));
                 return r;
         }
 
@@ -934,7 +936,7 @@ static void fleet_watch_ended(Fleet *f, FleetRequest *req, CURLcode result) {
                             fleet_endpoint(f), req->stream_error);
         else
                 log_debug("Fleet: the watch on etcd at %s ended: %s.", fleet_endpoint(f),
-                          result == CURLE_OK ? "the stream ended" : curl_easy_strerror(result));
+                          result == CURLE_OK ? "the stream ended" : sym_curl_easy_strerror(result));
         fleet_watch_retry(f);
 }
 
@@ -1247,6 +1249,12 @@ int fleet_start(Fleet *f) {
                 log_debug("Fleet: off (no Etcd= in [Fleet]).");
                 return 0;
         }
+        /* libcurl is loaded here, for the fleet alone: a daemon without Etcd= never maps it. Missing,
+         * it is a broken installation, not an outage of etcd: start-up fails, as for a bad
+         * NodeName= or credentials file. */
+        r = manager_get_curl(f->manager, &f->curl);
+        if (r < 0)
+                return log_error_errno(r, "Fleet: cannot reach etcd (Etcd= in [Fleet]) without libcurl: %m");
         STRV_FOREACH(e, f->endpoints)
                 if (strextendf(&list, "%s%s", list ? ", " : "", *e) < 0)
                         return log_oom();

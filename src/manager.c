@@ -9,6 +9,7 @@
 
 #include "build-config.h"
 #include "bus-common.h"
+#include "curl-dl.h"
 #include "fleet.h"
 #include "devices-bus.h"
 #include "handoff.h"
@@ -79,9 +80,6 @@ int manager_new(Manager **ret, bool user, Config *config, const char *config_pat
         r = notifier_new(&m->notifier, m->event);
         if (r < 0)
                 return r;
-        r = curl_glue_new(&m->curl, m->event);
-        if (r < 0)
-                return r;
         r = journal_watch_new(&m->journal_watch, m->event, user, POOL_ENGINES_SLICE);
         if (r < 0)
                 return r;
@@ -139,6 +137,21 @@ Manager *manager_free(Manager *m) {
         free(m->logs_dir);
         sd_event_unref(m->event);
         return mfree(m);
+}
+
+int manager_get_curl(Manager *m, CurlGlue **ret) {
+        int r;
+
+        if (!m->curl) {
+                r = dlopen_curl();
+                if (r < 0)
+                        return r;
+                r = curl_glue_new(&m->curl, m->event);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up libcurl's multi handle: %m");
+        }
+        *ret = m->curl;
+        return 0;
 }
 
 static int pool_compare_id(const void *key, const void *elem) {

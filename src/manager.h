@@ -36,7 +36,7 @@ struct Manager {
         char *override_runtime_dir;     /* --runtime-dir=, reapplied on reload */
         char *override_listen;          /* --listen=, reapplied on reload */
         Registry *registry;
-        CurlGlue *curl;
+        CurlGlue *curl;                 /* NULL until manager_get_curl(): libcurl loaded on first use */
         HttpServer *http;
         HttpEvents *events;             /* GET /events: the streams and what they were last sent */
         Fleet *fleet;                   /* the node's pools in etcd ([Fleet]); never NULL once started */
@@ -102,6 +102,10 @@ int manager_reload_config(Manager *m, char **ret_error);
 void manager_notify_ready(Manager *m);
 
 Pool *manager_get_pool(Manager *m, const char *id);
+/* The shared CurlGlue, made on first use after loading libcurl (dlopen_curl()), so that a
+ * daemon that never needs curl never maps it. Logs its errors; a libcurl that failed to load
+ * fails every later call too, logged only the first time. */
+int manager_get_curl(Manager *m, CurlGlue **ret);
 /*
  * The operations of the API. Each fails with a PoolError (its code decides the HTTP status, the
  * D-Bus error and poolctl's exit status: shared/pool-error.h) and returns that code's errno,

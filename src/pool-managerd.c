@@ -9,7 +9,6 @@
 
 #include "build-config.h"
 #include "config.h"
-#include "curl-glue.h"
 #include "http.h"
 #include "http-events.h"
 #include "log.h"
@@ -117,10 +116,6 @@ static int run(int argc, char *argv[]) {
         r = manager_read_config(arg_user, arg_config, arg_runtime_dir, arg_listen, &config);
         if (r < 0)
                 return r;
-
-        r = curl_glue_global_init();
-        if (r < 0)
-                return log_error_errno(r, "Failed to initialise libcurl: %m");
 
         /* sd-event's signal sources need the signals blocked. */
         sigemptyset(&mask);

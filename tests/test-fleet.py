@@ -8,7 +8,8 @@
 # node's lease, a stopped pool's key deleted, coalesced writes, a killed daemon's keys expiring
 # while its engines run, re-registration after a restart, an etcd outage and its end, a lease
 # revoked from outside, another node's keys in GET /fleet/pools and poolctl fleet, bad values
-# refused with a log line. Prints TAP lines (and the measured figures as "# " lines) like
+# refused with a log line; libcurl loaded only with Etcd=, and a daemon that cannot load it
+# refusing to start. Prints TAP lines (and the measured figures as "# " lines) like
 # test-http.py; exits 77 outside the sandbox or without etcd.
 
 import importlib.util
@@ -47,6 +48,20 @@ def node_key(node=NODE):
 
 def pool_key(pool, node=NODE):
     return f"{PREFIX}pools/{node}/{pool}"
+
+
+def maps_libcurl(unit):
+    """Whether the unit's main process has libcurl mapped."""
+    pid = th.unit_property(f"{unit}.service", "MainPID")
+    with open(f"/proc/{pid}/maps") as f:
+        return "/libcurl" in f.read()
+
+
+def libcurl_files():
+    """The files behind libcurl's sonames, where the dynamic loader finds them."""
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    paths = re.findall(r"\s(libcurl(?:-gnutls)?\.so\.4) .*=> (\S+)", out)
+    return sorted({os.path.realpath(p) for _, p in paths})
 
 
 def busctl_property(name):
@@ -130,6 +145,8 @@ class FleetTest(th.HttpTestCase):
             r = d.get("/fleet/pools")
             self.assert_error(r, 404, "the fleet is off: no Etcd= in [Fleet]")
             self.assertEqual(busctl_property("FleetState"), 's "off"')
+            # Loaded when first needed (src/curl-dl.c): without Etcd= and pools, never.
+            self.assertFalse(maps_libcurl(UNIT + "-off"))
             if POOLCTL:
                 p = subprocess.run([POOLCTL, "--user", "fleet"], capture_output=True, text=True, timeout=30)
                 self.assertEqual(p.returncode, 1, p)
@@ -137,10 +154,26 @@ class FleetTest(th.HttpTestCase):
         finally:
             d.stop()
 
+    def test_00_refuses_to_start_without_libcurl(self):
+        files = libcurl_files()
+        if not files:
+            self.skipTest("no libcurl in ldconfig's cache")
+        # /dev/null over the library, for the daemon alone (InaccessiblePaths= needs
+        # /run/systemd/inaccessible, which the sandbox's /run/systemd lacks).
+        d = th.Daemon(UNIT + "-nocurl", extra_config=f"[Fleet]\nEtcd={self.etcd.url}\nNodeName={NODE}\n",
+                      properties=["BindReadOnlyPaths=" + " ".join(f"/dev/null:{f}" for f in files)])
+        try:
+            self.assertNotEqual(d.start(), 0, d.log())
+            self.assertTrue(th.wait_for(lambda: "Fleet: cannot reach etcd" in d.log(), timeout=10), d.log())
+            self.assertIn("Failed to load libcurl (libcurl-gnutls.so.4 or libcurl.so.4)", d.log())
+        finally:
+            d.stop()
+
     def test_01_node_registered_with_lease(self):
         self.assertEqual(self.daemon.start(), 0, self.daemon.log())
         self.wait_fleet_state("connected")
         self.assertEqual(busctl_property("FleetState"), 's "connected"')
+        self.assertTrue(maps_libcurl(UNIT))
         keys, _ = self.wait_keys(lambda k: node_key() in k)
         node = keys[node_key()]
         self.assertGreater(node["lease"], 0)

@@ -147,11 +147,12 @@ def run_tap(*cases, needs=("POOL_MANAGERD", "FAKE_ENGINE")):
 class Daemon:
     """pool-managerd as a transient Type=notify user unit with its own configuration."""
 
-    def __init__(self, unit, listen=None, env=None, extra_config=""):
+    def __init__(self, unit, listen=None, env=None, extra_config="", properties=()):
         self.unit = unit
         self.port = free_port()
         self.listen = listen or f"127.0.0.1:{self.port}"
         self.env = dict(env or {})
+        self.properties = list(properties)     # more unit properties, "Name=value"
         self.dir, self.config = make_config(unit, f"HealthInterval=100ms\nListen={self.listen}\n" + extra_config)
 
     def start(self):
@@ -160,6 +161,8 @@ class Daemon:
                **sanitizer_env(), **self.env}
         args = ["systemd-run", "--user", "--quiet", f"--unit={self.unit}", "-p", "Type=notify",
                 "-p", "NotifyAccess=main"]
+        for p in self.properties:
+            args += ["-p", p]
         for k, v in env.items():
             args += ["-E", f"{k}={v}"]
         args += [POOL_MANAGERD, "--user", f"--config={self.config}"]
@@ -171,7 +174,6 @@ class Daemon:
 
     def log(self):
         return journal(f"{self.unit}.service")
-
     def get(self, path, **kw):
         return request(self.port, "GET", path, **kw)
 
