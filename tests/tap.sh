@@ -15,10 +15,24 @@ wait_for() {
         return 1
 }
 
-# A free port below the ephemeral range (see tests/free-port for why).
-free_port() { "$(dirname "${BASH_SOURCE[0]}")/free-port"; }
+# A free port below the ephemeral range (see tests/free-port for why), never one this test
+# had before: a port is free when chosen, not yet bound, and two picked alike (Listen= and an
+# engine's port) would collide. $(free_port) runs in a subshell, so the ports handed out are
+# kept in the environment variable's file, not a variable.
+export TAP_PORTS_FILE="${TAP_PORTS_FILE:-$(mktemp "${TMPDIR:-/tmp}/tap-ports.XXXXXX")}"
+free_port() {
+        local port
+        while :; do
+                port=$("$(dirname "${BASH_SOURCE[0]}")/free-port") || return
+                grep -qx "$port" "$TAP_PORTS_FILE" 2>/dev/null && continue
+                echo "$port" >>"$TAP_PORTS_FILE"
+                echo "$port"
+                return 0
+        done
+}
 
 tap_end() {
+        rm -f "$TAP_PORTS_FILE"
         echo "1..$n"
         [ "$failed" -eq 0 ]
 }

@@ -128,11 +128,19 @@ def bus_path_encode(prefix, s):
         return prefix + '/' + ''.join(out)
 
 
+_ports_handed_out = set()
+
+
 def free_port():
         # Below the ephemeral range, where the daemon's probe connections take their local
-        # ports (see tests/free-port).
+        # ports (see tests/free-port). Never the same port twice: a port is free when chosen,
+        # not yet bound, and the daemon's Listen= picked alike to an engine's port would make
+        # the preload refused ("port ... is in use").
         while True:
                 port = random.randrange(20000, 32000)
+                if port in _ports_handed_out:
+                        continue
+                _ports_handed_out.add(port)
                 with socket.socket() as s:
                         try:
                                 s.bind(('127.0.0.1', port))
@@ -376,7 +384,9 @@ def main():
                 tap.check('path of pool "llama-7b" is .../pool/llama_2d7b (sd_bus_path_encode)',
                           path1 == POOL_PREFIX + '/llama_2d7b', path1)
                 ok = wait_for(lambda: get_property(path1, POOL_IFACE, 'Ready') is True, 20)
-                tap.check('the pool of PoolsDirectory= becomes ready', ok)
+                tap.check('the pool of PoolsDirectory= becomes ready', ok,
+                          '' if ok else run('journalctl', '--no-pager', '-q', '-n', '60', '-o', 'short-monotonic',
+                                            f'--user-unit={DAEMON_UNIT}', '--user-unit=pool-engine-llama-7b.service').stdout)
 
                 # The listing.
                 try:

@@ -39,11 +39,18 @@ STATUS_OF_CODE = {
 }
 
 
+_ports_handed_out = set()
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
     # Below the ephemeral range, where the daemon's probe connections take their local ports
-    # (see tests/free-port).
+    # (see tests/free-port). Never the same port twice in one process: a port is free when
+    # chosen, not yet bound, and two picked alike (Listen= and an engine's) would collide.
     while True:
         port = random.randrange(20000, 32000)
+        if port in _ports_handed_out:
+            continue
+        _ports_handed_out.add(port)
         with socket.socket(family, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))

@@ -90,19 +90,28 @@ def wait_for(predicate, timeout=10.0, interval=0.02):
         time.sleep(interval)
 
 
+_ports_handed_out = set()
+
+
 def free_port():
     """A port from tests/free-port (below the ephemeral range, where the daemon's probes take
     their local ports), run in this interpreter: a new python3 per port costs more than the
-    rest of a preload."""
-    out = io.StringIO()
-    argv = sys.argv
-    sys.argv = [FREE_PORT]
-    try:
-        with contextlib.redirect_stdout(out):
-            runpy.run_path(FREE_PORT, run_name="__main__")
-    finally:
-        sys.argv = argv
-    return int(out.getvalue().split()[0])
+    rest of a preload. Never the same port twice in one process: a port is free when chosen,
+    not yet bound, and the daemon's Listen= and an engine's port picked alike would otherwise
+    collide now and then (the preload refused: "port ... is in use")."""
+    while True:
+        out = io.StringIO()
+        argv = sys.argv
+        sys.argv = [FREE_PORT]
+        try:
+            with contextlib.redirect_stdout(out):
+                runpy.run_path(FREE_PORT, run_name="__main__")
+        finally:
+            sys.argv = argv
+        port = int(out.getvalue().split()[0])
+        if port not in _ports_handed_out:
+            _ports_handed_out.add(port)
+            return port
 
 
 def run(*args, check=False, **kw):
