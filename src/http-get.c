@@ -27,6 +27,7 @@ struct HttpGet {
         unsigned next_address;          /* index into url.families of the next one to try */
         int pending_error;              /* no address could be connected to at start: said at once */
         bool connected;
+        bool peer_closed;               /* read the end of the connection */
         bool finished;
 
         char *request;
@@ -138,10 +139,24 @@ static int socket_away_from_port(int family, uint16_t peer_port) {
         return -EADDRINUSE;
 }
 
+/*
+ * Closes the connection. Where the engine has not closed its side yet (an answer complete by
+ * its length, a timeout), the close is an abort (RST): a normal close would leave this side in
+ * TIME_WAIT for a minute, holding a local port that bind() then cannot hand out again, one per
+ * probe. Where the engine closed first, the TIME_WAIT is the engine's, as with any
+ * "Connection: close" answer.
+ */
+static void get_close(HttpGet *g) {
+        if (g->fd >= 0 && g->connected && !g->peer_closed)
+                (void) setsockopt(g->fd, SOL_SOCKET, SO_LINGER, &(struct linger) { .l_onoff = 1 },
+                                  sizeof(struct linger));
+        g->fd = safe_close(g->fd);
+}
+
 static void get_finish(HttpGet *g, int r, const char *error) {
         g->finished = true;
         g->io = sd_event_source_disable_unref(g->io);
-        g->fd = safe_close(g->fd);
+        get_close(g);
         (void) sd_event_source_set_enabled(g->timer, SD_EVENT_OFF);
         if (r < 0 && error != g->error)
                 snprintf(g->error, sizeof(g->error), "%s", strna(error));
@@ -224,8 +239,10 @@ static int get_receive(HttpGet *g) {
                                 return 0;
                         return -errno;
                 }
-                if (n == 0)
+                if (n == 0) {
+                        g->peer_closed = true;
                         return http_response_eof(&g->response);
+                }
                 r = http_response_feed(&g->response, buf, (size_t) n);
                 if (r != 0)
                         return r;
@@ -346,7 +363,7 @@ HttpGet *http_get_free(HttpGet *g) {
                 return NULL;
         sd_event_source_disable_unref(g->io);
         sd_event_source_disable_unref(g->timer);
-        safe_close(g->fd);
+        get_close(g);
         http_response_done(&g->response);
         http_url_done(&g->url);
         free(g->request);

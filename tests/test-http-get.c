@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@ typedef struct Server {
         int listen_fd, fd;
         sd_event_source *accept_source, *io;
         const char *answer;             /* NULL: never answer */
+        bool keep_open;                 /* after answering, leave the connection open */
         char request[4096];
         size_t request_size;
         unsigned connections;
@@ -46,7 +48,8 @@ static int on_server_io(sd_event_source *s, int fd, uint32_t revents, void *user
                 return 0;
         ASSERT_EQ(write(fd, srv->answer, strlen(srv->answer)), (ssize_t) strlen(srv->answer));
         srv->io = sd_event_source_disable_unref(srv->io);
-        srv->fd = safe_close(srv->fd);
+        if (!srv->keep_open)
+                srv->fd = safe_close(srv->fd);
         return 0;
 }
 
@@ -162,6 +165,29 @@ TEST(answer) {
         ASSERT_EQ(res.status, 503);
         ASSERT_STREQ(res.body, "");
         ASSERT_CONTAINS(request, "GET / HTTP/1.1\r\n");
+}
+
+/* An answer complete by its length while the engine keeps the connection: the client aborts it
+ * (RST) rather than closing first, which would leave its port in TIME_WAIT for a minute. */
+TEST(abort_not_time_wait) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        char url[64], c;
+        Server srv;
+        Result res;
+        uint16_t port;
+
+        ASSERT_OK(sd_event_new(&e));
+        port = server_start(&srv, e, AF_INET, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        srv.keep_open = true;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/health", port);
+        get(e, url, USEC_PER_SEC, 16, &res);
+        ASSERT_EQ(res.r, 0);
+        ASSERT_STREQ(res.body, "ok");
+        ASSERT_TRUE(srv.fd >= 0);
+        ASSERT_EQ(poll(&(struct pollfd) { .fd = srv.fd, .events = POLLIN }, 1, 5000), 1);
+        ASSERT_EQ(read(srv.fd, &c, 1), -1);
+        ASSERT_EQ(errno, ECONNRESET);
+        server_stop(&srv);
 }
 
 TEST(refused) {
