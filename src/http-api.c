@@ -311,6 +311,11 @@ static void on_reload_done(Pool *p, const PoolError *error, void *userdata) {
 
 /* ---- routes ---- */
 
+/* 200 with what was built, or the error of building it. */
+static int reply_built(HttpRequest *r, int k, json_object *o) {
+        return k < 0 ? k : http_request_reply(r, MHD_HTTP_OK, o);
+}
+
 static int reply_pool_leases(HttpRequest *r, const char *id, uint32_t leases) {
         _cleanup_json_ json_object *o = NULL;
 
@@ -372,9 +377,7 @@ static int route_fleet_pools(HttpRequest *r, const char *id) {
                                                           "the fleet's keys have not been read from etcd yet "
                                                           "(etcd unreachable since start-up); retry later" },
                                                           MHD_HTTP_HEADER_RETRY_AFTER, "1");
-        if (k < 0)
-                return k;
-        return http_request_reply(r, MHD_HTTP_OK, o);
+        return reply_built(r, k, o);
 }
 
 static int route_pools(HttpRequest *r, const char *id) {
@@ -382,9 +385,7 @@ static int route_pools(HttpRequest *r, const char *id) {
         int k;
 
         k = pools_to_json(r->manager->registry, &a);
-        if (k < 0)
-                return k;
-        return http_request_reply(r, MHD_HTTP_OK, a);
+        return reply_built(r, k, a);
 }
 
 /* The server-sent events (http-events.c): a snapshot, then every change. */
@@ -420,9 +421,7 @@ static int route_status(HttpRequest *r, const char *id) {
         if (!e)
                 return http_request_reply_error(r, POOL_ERROR_NO_SUCH_POOL, "pool %s not found", id);
         k = pool_entry_to_json(e, &o);
-        if (k < 0)
-                return k;
-        return http_request_reply(r, MHD_HTTP_OK, o);
+        return reply_built(r, k, o);
 }
 
 static int route_preload(HttpRequest *r, const char *id) {
@@ -560,9 +559,7 @@ static int route_devices(HttpRequest *r, const char *id) {
         int k;
 
         k = gpu_inventory_to_json(r->manager->gpus, &o);
-        if (k < 0)
-                return k;
-        return http_request_reply(r, MHD_HTTP_OK, o);
+        return reply_built(r, k, o);
 }
 
 static int route_device_uncordon(HttpRequest *r, const char *id) {
