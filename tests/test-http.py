@@ -176,7 +176,19 @@ class Daemon:
         return subprocess.run(args, capture_output=True, text=True).returncode
 
     def stop(self):
+        # A daemon that does not exit on SIGTERM is killed after the unit's 90 s, and nothing
+        # below would notice: say so, with its last lines (seen twice in ASan rounds of
+        # tools/test, test-http and test-metrics about 90 s slower, not yet reproduced alone).
+        t0 = time.monotonic()
         systemctl("stop", self.unit)
+        took = time.monotonic() - t0
+        result = unit_property(self.unit, "Result")
+        if took > 10 or result == "timeout":
+            lines = subprocess.run(["journalctl", "--no-pager", "-q", "-n", "40", "-o", "short-monotonic",
+                                    f"_SYSTEMD_USER_UNIT={self.unit}.service"], capture_output=True, text=True,
+                                   errors="backslashreplace").stdout.splitlines()
+            print(f"# {self.unit} took {took:.1f} s to stop (Result={result}); its last journal lines:\n# "
+                  + "\n# ".join(lines), flush=True)
         systemctl("reset-failed", self.unit)
 
     def log(self):
