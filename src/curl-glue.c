@@ -64,9 +64,21 @@ static void curl_glue_check_finished(CurlGlue *g) {
         }
 }
 
+/* Tells curl that fd is ready for action (CURL_SOCKET_TIMEOUT: its timer fired), then hands out
+ * what finished. */
+static int curl_glue_act(CurlGlue *g, curl_socket_t fd, int action) {
+        int running;
+
+        if (sym_curl_multi_socket_action(g->multi, fd, action, &running) != CURLM_OK)
+                return log_error_errno(EINVAL, "curl_multi_socket_action() failed.");
+
+        curl_glue_check_finished(g);
+        return 0;
+}
+
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         CurlGlue *g = userdata;
-        int action = 0, running;
+        int action = 0;
 
         if (revents & (EPOLLIN | EPOLLHUP))
                 action |= CURL_CSELECT_IN;
@@ -75,11 +87,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         if (revents & EPOLLERR)
                 action |= CURL_CSELECT_ERR;
 
-        if (sym_curl_multi_socket_action(g->multi, fd, action, &running) != CURLM_OK)
-                return log_error_errno(EINVAL, "sym_curl_multi_socket_action() failed.");
-
-        curl_glue_check_finished(g);
-        return 0;
+        return curl_glue_act(g, fd, action);
 }
 
 static void ios_remove(CurlGlue *g, sd_event_source *s) {
@@ -141,14 +149,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, voi
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        CurlGlue *g = userdata;
-        int running;
-
-        if (sym_curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
-                return log_error_errno(EINVAL, "sym_curl_multi_socket_action() failed.");
-
-        curl_glue_check_finished(g);
-        return 0;
+        return curl_glue_act(userdata, CURL_SOCKET_TIMEOUT, 0);
 }
 
 static int on_timer_update(CURLM *multi, long timeout_ms, void *userdata) {
