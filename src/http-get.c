@@ -28,7 +28,6 @@ struct HttpGet {
         int pending_error;              /* no address could be connected to at start: said at once */
         bool connected;
         bool peer_closed;               /* read the end of the connection */
-        bool finished;
 
         char *request;
         size_t request_size, sent;
@@ -106,22 +105,30 @@ int http_url_parse(const char *url, HttpUrl *ret) {
         return 0;
 }
 
+typedef union SockaddrUnion {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+} SockaddrUnion;
+
+/* The family's address addr (in_addr or in6_addr; NULL: the wildcard) and port; returns its size. */
+static socklen_t sockaddr_make(SockaddrUnion *u, int family, const unsigned char *addr, uint16_t port) {
+        if (family == AF_INET) {
+                u->in = (struct sockaddr_in) { .sin_family = AF_INET, .sin_port = htons(port) };
+                if (addr)
+                        memcpy(&u->in.sin_addr, addr, sizeof(u->in.sin_addr));
+                return sizeof(u->in);
+        }
+        u->in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+        if (addr)
+                memcpy(&u->in6.sin6_addr, addr, sizeof(u->in6.sin6_addr));
+        return sizeof(u->in6);
+}
+
 /* A non-blocking socket bound to a port of the kernel's choice that is not peer_port. */
 static int socket_away_from_port(int family, uint16_t peer_port) {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_in in;
-                struct sockaddr_in6 in6;
-        } local = {}, bound;
-        socklen_t len;
-
-        if (family == AF_INET) {
-                local.in = (struct sockaddr_in) { .sin_family = AF_INET };
-                len = sizeof(local.in);
-        } else {
-                local.in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6 };
-                len = sizeof(local.in6);
-        }
+        SockaddrUnion local, bound;
+        socklen_t len = sockaddr_make(&local, family, NULL, 0);
 
         for (unsigned attempt = 0; attempt < 8; attempt++) {
                 _cleanup_close_ int fd = -EBADF;
@@ -154,7 +161,6 @@ static void get_close(HttpGet *g) {
 }
 
 static void get_finish(HttpGet *g, int r, const char *error) {
-        g->finished = true;
         g->io = sd_event_source_disable_unref(g->io);
         get_close(g);
         (void) sd_event_source_set_enabled(g->timer, SD_EVENT_OFF);
@@ -177,22 +183,8 @@ static int get_connect_next(HttpGet *g, int error) {
                g->url.families[g->next_address] != AF_UNSPEC) {
                 unsigned i = g->next_address++;
                 int family = g->url.families[i], r;
-                union {
-                        struct sockaddr sa;
-                        struct sockaddr_in in;
-                        struct sockaddr_in6 in6;
-                } peer = {};
-                socklen_t len;
-
-                if (family == AF_INET) {
-                        peer.in = (struct sockaddr_in) { .sin_family = AF_INET, .sin_port = htons(g->url.port) };
-                        memcpy(&peer.in.sin_addr, g->url.addresses[i], sizeof(peer.in.sin_addr));
-                        len = sizeof(peer.in);
-                } else {
-                        peer.in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6, .sin6_port = htons(g->url.port) };
-                        memcpy(&peer.in6.sin6_addr, g->url.addresses[i], sizeof(peer.in6.sin6_addr));
-                        len = sizeof(peer.in6);
-                }
+                SockaddrUnion peer;
+                socklen_t len = sockaddr_make(&peer, family, g->url.addresses[i], g->url.port);
 
                 g->io = sd_event_source_disable_unref(g->io);
                 g->fd = safe_close(g->fd);
