@@ -113,7 +113,8 @@ def daemon_pid(unit):
 
 
 def daemon_stop(unit, pool_prefix):
-    systemctl("stop", unit)
+    # SIGTERM alone first: see tests/stop-daemon (systemd's SIGCONT can hang an ASan build's exit).
+    subprocess.run([os.path.join(TOP, "tests", "stop-daemon"), unit], capture_output=True)
     systemctl("stop", f"pool-engine-{pool_prefix}*.service")
 
 

@@ -79,25 +79,29 @@ static bool path_is_absolute_normalized(const char *p) {
         }
 }
 
-static int config_parse_path(const char *value, uint64_t ltype, void *data) {
-        char **p = data;
-
-        if (isempty(value) && (ltype & CONFIG_PATH_EMPTY_UNSETS))
+/* Every string setting: *p = value if valid(value) says so; an empty value unsets it (NULL)
+ * where empty_unsets. */
+static int config_set_string(char **p, const char *value, bool (*valid)(const char *s), bool empty_unsets) {
+        if (isempty(value) && empty_unsets)
                 return free_and_strdup(p, NULL);
-        if (!path_is_absolute_normalized(value))
+        if (!valid(value))
                 return -EINVAL;
         return free_and_strdup(p, value);
 }
 
-/* NvmlLibrary=: an absolute path, or a bare file name that dlopen() looks up in the library path. */
-static int config_parse_library(const char *value, uint64_t ltype, void *data) {
-        char **p = data;
+static int config_parse_path(const char *value, uint64_t ltype, void *data) {
+        return config_set_string(data, value, path_is_absolute_normalized, ltype & CONFIG_PATH_EMPTY_UNSETS);
+}
 
-        if (isempty(value) || strlen(value) >= PATH_MAX)
-                return -EINVAL;
-        if (strchr(value, '/') ? !path_is_absolute_normalized(value) : streq(value, ".") || streq(value, ".."))
-                return -EINVAL;
-        return free_and_strdup(p, value);
+/* NvmlLibrary=: an absolute path, or a bare file name that dlopen() looks up in the library path. */
+static bool library_is_valid(const char *s) {
+        if (isempty(s) || strlen(s) >= PATH_MAX)
+                return false;
+        return strchr(s, '/') ? path_is_absolute_normalized(s) : !streq(s, ".") && !streq(s, "..");
+}
+
+static int config_parse_library(const char *value, uint64_t ltype, void *data) {
+        return config_set_string(data, value, library_is_valid, false);
 }
 
 static int parse_port(const char *s) {
@@ -150,11 +154,7 @@ static bool listen_address_is_valid(const char *s) {
 }
 
 static int config_parse_listen(const char *value, uint64_t ltype, void *data) {
-        char **p = data;
-
-        if (!listen_address_is_valid(value))
-                return -EINVAL;
-        return free_and_strdup(p, value);
+        return config_set_string(data, value, listen_address_is_valid, false);
 }
 
 static int config_parse_bool(const char *value, uint64_t ltype, void *data) {
@@ -202,19 +202,20 @@ static int config_parse_duration_or_off(const char *value, uint64_t ltype, void 
         return 0;
 }
 
-/* A user name as systemd accepts it for User= (or a numeric uid); empty unsets. */
-static int config_parse_user(const char *value, uint64_t ltype, void *data) {
-        char **p = data;
-
-        if (isempty(value))
-                return free_and_strdup(p, NULL);
-        if (strlen(value) > 31 || value[0] == '-')
-                return -EINVAL;
-        for (const char *c = value; *c; c++)
+/* A user name as systemd accepts it for User= (or a numeric uid). */
+static bool user_is_valid(const char *s) {
+        if (strlen(s) > 31 || s[0] == '-')
+                return false;
+        for (const char *c = s; *c; c++)
                 if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
                       *c == '_' || *c == '-'))
-                        return -EINVAL;
-        return free_and_strdup(p, value);
+                        return false;
+        return true;
+}
+
+/* EngineUser=: empty unsets. */
+static int config_parse_user(const char *value, uint64_t ltype, void *data) {
+        return config_set_string(data, value, user_is_valid, true);
 }
 
 /* ltype is the minimum; at most 1000000. */
@@ -305,26 +306,23 @@ static int config_parse_etcd(const char *value, uint64_t ltype, void *data) {
 
 /* NodeName=: a node name (the alphabet of pool ids); empty: the hostname. */
 static int config_parse_node_name(const char *value, uint64_t ltype, void *data) {
-        char **p = data;
-
-        if (isempty(value))
-                return free_and_strdup(p, NULL);
-        if (!pool_id_is_valid(value))
-                return -EINVAL;
-        return free_and_strdup(p, value);
+        return config_set_string(data, value, pool_id_is_valid, true);
 }
 
 /* KeyPrefix=: "/" ... "/", printable ASCII. */
-static int config_parse_key_prefix(const char *value, uint64_t ltype, void *data) {
-        char **p = data;
-        size_t n = strlen(strempty(value));
+static bool key_prefix_is_valid(const char *s) {
+        size_t n = strlen(strempty(s));
 
-        if (n < 1 || n > 200 || value[0] != '/' || value[n - 1] != '/')
-                return -EINVAL;
-        for (const char *c = value; *c; c++)
+        if (n < 1 || n > 200 || s[0] != '/' || s[n - 1] != '/')
+                return false;
+        for (const char *c = s; *c; c++)
                 if (*c <= ' ' || *c >= 0x7f)
-                        return -EINVAL;
-        return free_and_strdup(p, value);
+                        return false;
+        return true;
+}
+
+static int config_parse_key_prefix(const char *value, uint64_t ltype, void *data) {
+        return config_set_string(data, value, key_prefix_is_valid, false);
 }
 
 /* LeaseTTL=: etcd counts leases in whole seconds; 1s at least. */

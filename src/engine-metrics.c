@@ -4,32 +4,25 @@
 #include <string.h>
 
 #include "engine-metrics.h"
-#include "http-get.h"
+#include "http-poll.h"
 #include "log.h"
-#include "shared/event-util.h"
 
 struct EngineScraper {
-        sd_event *event;
-        char *url;
-        usec_t interval;
+        HttpPoll poll;                  /* the engine's metrics URL, the grid, the scrape in flight */
         usec_t timeout;
         EngineScraperCallback callback;
         void *userdata;
-
-        usec_t start_usec;              /* CLOCK_MONOTONIC: the grid's origin */
-        sd_event_source *tick;          /* the next scrape */
-        HttpGet *running;               /* the scrape in flight, if any */
 };
 
 static void scraper_schedule(EngineScraper *s) {
         usec_t t;
         int r;
 
-        r = sd_event_now(s->event, CLOCK_MONOTONIC, &t);
+        r = sd_event_now(s->poll.event, CLOCK_MONOTONIC, &t);
         if (r >= 0)
-                r = event_source_arm(s->tick, grid_next_slot(s->start_usec, s->interval, t));
+                r = http_poll_arm_next(&s->poll, t);
         if (r < 0)
-                log_warning_errno(r, "Failed to schedule the next scrape of %s: %m", s->url);
+                log_warning_errno(r, "Failed to schedule the next scrape of %s: %m", s->poll.url);
 }
 
 static void on_done(HttpGet *g, int r, const HttpResponse *response, const char *error, void *userdata) {
@@ -50,25 +43,25 @@ static void on_done(HttpGet *g, int r, const HttpResponse *response, const char 
                 r = engine_load_parse(response->body ?: "", response->size, &load);
 
         s->callback(s, r, r >= 0 ? &load : NULL, r >= 0 ? NULL : strna(error), s->userdata);
-        s->running = http_get_free(s->running);
+        http_poll_finished(&s->poll);
         scraper_schedule(s);
 }
 
 /* A connection of its own per read, closed after it: no socket per engine held open between
  * reads seconds apart. */
 static int scraper_launch(EngineScraper *s) {
-        return http_get_start(&s->running, s->event, s->url, s->timeout, ENGINE_METRICS_BODY_MAX, on_done, s);
+        return http_poll_launch(&s->poll, s->timeout, ENGINE_METRICS_BODY_MAX, on_done, s);
 }
 
 static int on_tick(sd_event_source *source, uint64_t usec, void *userdata) {
         EngineScraper *s = userdata;
         int r;
 
-        if (s->running)
+        if (s->poll.running)
                 return 0;               /* on_done() schedules the next one */
         r = scraper_launch(s);
         if (r < 0) {
-                log_warning_errno(r, "Failed to start a scrape of %s: %m", s->url);
+                log_warning_errno(r, "Failed to start a scrape of %s: %m", s->poll.url);
                 scraper_schedule(s);
         }
         return 0;
@@ -77,51 +70,36 @@ static int on_tick(sd_event_source *source, uint64_t usec, void *userdata) {
 int engine_scraper_new(EngineScraper **ret, sd_event *event, const char *url, usec_t interval,
                         usec_t timeout, EngineScraperCallback cb, void *userdata) {
         _cleanup_(engine_scraper_freep) EngineScraper *s = NULL;
+        int r;
 
-        if (interval == 0 || interval == USEC_INFINITY || !cb)
+        if (!cb)
                 return -EINVAL;
-
         s = calloc(1, sizeof(EngineScraper));
         if (!s)
                 return -ENOMEM;
-        *s = (EngineScraper) {
-                .event = sd_event_ref(event),
-                .interval = interval,
-                .timeout = timeout,
-                .callback = cb,
-                .userdata = userdata,
-        };
-        s->url = strdup(url);
-        if (!s->url)
-                return -ENOMEM;
+        *s = (EngineScraper) { .timeout = timeout, .callback = cb, .userdata = userdata };
+        r = http_poll_init(&s->poll, event, url, interval);
+        if (r < 0)
+                return r;
 
         *ret = TAKE_PTR(s);
         return 0;
 }
 
 EngineScraper *engine_scraper_free(EngineScraper *s) {
-        if (!s)
-                return NULL;
-        http_get_free(s->running);
-        sd_event_source_disable_unref(s->tick);
-        sd_event_unref(s->event);
-        free(s->url);
+        if (s)
+                http_poll_done(&s->poll);
         return mfree(s);
 }
 
 int engine_scraper_start(EngineScraper *s) {
         int r;
 
-        r = sd_event_now(s->event, CLOCK_MONOTONIC, &s->start_usec);
-        if (r < 0)
-                return r;
         /* 10 ms: no latency matters here, but the default slack of 250 ms would be a good part
          * of a short interval. */
-        r = sd_event_add_time(s->event, &s->tick, CLOCK_MONOTONIC, s->start_usec + s->interval,
-                              10 * USEC_PER_MSEC, on_tick, s);
+        r = http_poll_start(&s->poll, 10 * USEC_PER_MSEC, on_tick, s, "engine-metrics");
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_description(s->tick, "engine-metrics");
 
         /* The first scrape goes out at once; the tick stays armed for the next slot. */
         return scraper_launch(s);

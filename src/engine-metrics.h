@@ -2,8 +2,8 @@
 #pragma once
 
 /*
- * EngineScraper: reads one engine's own /metrics every interval, one GET at a time, through
- * the shared CurlGlue, and hands what it says of the engine's load (engine-load.h) to its
+ * EngineScraper: reads one engine's own /metrics every interval, one GET at a time (an
+ * HttpPoll, http-poll.h), and hands what it says of the engine's load (engine-load.h) to its
  * owner. Runs while the pool is ready; the pool frees it otherwise. No thread, no blocking
  * call: the next scrape is scheduled when the last one is over, at the next slot of a fixed
  * grid (start + k * interval), so a slow engine delays scrapes instead of piling them up.

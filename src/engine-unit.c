@@ -194,10 +194,22 @@ static int on_main_pid(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         return 0;
 }
 
+/* The job of a successful StartTransientUnit or StopUnit reply; NULL (logged) if unreadable. */
+static const char *reply_job(sd_bus_message *m, const EngineUnit *u, const char *method) {
+        const char *job;
+        int r;
+
+        r = sd_bus_message_read(m, "o", &job);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to parse %s reply for %s: %m", method, u->name);
+                return NULL;
+        }
+        return job;
+}
+
 static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         EngineUnit *u = userdata;
         const char *job;
-        int r;
 
         u->call_slot = sd_bus_slot_unref(u->call_slot);
 
@@ -213,13 +225,9 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 return 0;
         }
 
-        r = sd_bus_message_read(m, "o", &job);
-        if (r < 0) {
-                log_warning_errno(r, "Failed to parse StartTransientUnit reply for %s: %m", u->name);
-                return 0;
-        }
         /* JobRemoved may only follow the reply: systemd runs the job after answering. */
-        if (!u->start_done)
+        job = reply_job(m, u, "StartTransientUnit");
+        if (job && !u->start_done)
                 (void) free_and_strdup(&u->start_job, job);
         return 0;
 }
@@ -227,7 +235,6 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
 static int on_stop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         EngineUnit *u = userdata;
         const char *job;
-        int r;
 
         u->call_slot = sd_bus_slot_unref(u->call_slot);
 
@@ -244,12 +251,8 @@ static int on_stop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                 return 0;
         }
 
-        r = sd_bus_message_read(m, "o", &job);
-        if (r < 0) {
-                log_warning_errno(r, "Failed to parse StopUnit reply for %s: %m", u->name);
-                return 0;
-        }
-        if (u->stopping)
+        job = reply_job(m, u, "StopUnit");
+        if (job && u->stopping)
                 (void) free_and_strdup(&u->stop_job, job);
         return 0;
 }

@@ -213,11 +213,10 @@ static void request_abandon(HttpRequest *r) {
                 pool_forget_waiter(p, r);
 }
 
-static int request_defer_on_pool(HttpRequest *r, const char *id) {
-        if (free_and_strdup(&r->pool_id, id) < 0)
-                return -ENOMEM;
+/* The operation's callback answers; r->pool_id (set by route_request()) says whose waiter to drop
+ * if the client goes first. */
+static void request_defer_on_pool(HttpRequest *r) {
         http_request_defer(r, request_abandon);
-        return 0;
 }
 
 /* After an immediate failure: a waiter may have been registered before the error. */
@@ -227,13 +226,13 @@ static void request_undefer(HttpRequest *r) {
         r->abandon = NULL;
 }
 
-/* Replies to a failed operation; prefix ("preload failed") goes before the message of the
- * engine's failures, where the message alone would not say what failed. */
 /* An answer that could not be built (out of memory). */
 static void reply_internal_error(HttpRequest *r) {
         (void) http_request_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
 }
 
+/* Replies to a failed operation; prefix ("preload failed") goes before the message of the
+ * engine's failures, where the message alone would not say what failed. */
 static void reply_failure(HttpRequest *r, const PoolError *e, const char *prefix) {
         _cleanup_free_ char *msg = NULL;
 
@@ -245,50 +244,49 @@ static void reply_failure(HttpRequest *r, const PoolError *e, const char *prefix
         (void) http_request_reply_pool_error(r, e);
 }
 
-static void on_preload_done(Pool *p, const PoolError *error, void *userdata) {
-        HttpRequest *r = userdata;
+/* The answer of an operation that ended: its failure, or 200 with {"pool_id": ...} and what
+ * outcome() adds. */
+static void reply_outcome(HttpRequest *r, const Pool *p, const PoolError *error, const char *failed,
+                          int (*outcome)(HttpRequest *r, const Pool *p, json_object *o)) {
         _cleanup_json_ json_object *o = NULL;
-        const PoolEntry *e;
 
         if (error)
-                return reply_failure(r, error, "preload failed");
-
-        e = registry_get(r->manager->registry, p->id);
+                return reply_failure(r, error, failed);
         o = json_object_new_object();
-        if (!o ||
-            json_add_string(o, "pool_id", p->id) < 0 ||
-            json_add_int(o, "pid", e ? e->main_pid : 0) < 0 ||
-            json_add_string(o, "handoff_path", e ? e->handoff_path : NULL) < 0)
+        if (!o || json_add_string(o, "pool_id", p->id) < 0 || outcome(r, p, o) < 0)
                 return reply_internal_error(r);
         (void) http_request_reply(r, MHD_HTTP_OK, o);
+}
+
+static int preload_outcome(HttpRequest *r, const Pool *p, json_object *o) {
+        const PoolEntry *e = registry_get(r->manager->registry, p->id);
+        int k;
+
+        k = json_add_int(o, "pid", e ? e->main_pid : 0);
+        return k < 0 ? k : json_add_string(o, "handoff_path", e ? e->handoff_path : NULL);
+}
+
+static void on_preload_done(Pool *p, const PoolError *error, void *userdata) {
+        reply_outcome(userdata, p, error, "preload failed", preload_outcome);
+}
+
+static int stop_outcome(HttpRequest *r, const Pool *p, json_object *o) {
+        return json_add_bool(o, "stopped", true);
 }
 
 static void on_stop_done(Pool *p, const PoolError *error, void *userdata) {
-        HttpRequest *r = userdata;
-        _cleanup_json_ json_object *o = NULL;
+        reply_outcome(userdata, p, error, "stop failed", stop_outcome);
+}
 
-        if (error)
-                return reply_failure(r, error, "stop failed");
-
-        o = json_object_new_object();
-        if (!o || json_add_string(o, "pool_id", p->id) < 0 || json_add_bool(o, "stopped", true) < 0)
-                return reply_internal_error(r);
-        (void) http_request_reply(r, MHD_HTTP_OK, o);
+static int drain_outcome(HttpRequest *r, const Pool *p, json_object *o) {
+        if (json_add_bool(o, "force_stopped", p->drain_outcome.force_stopped) < 0 ||
+            json_add_int(o, "duration_ms", (int64_t) p->drain_outcome.duration_ms) < 0)
+                return -ENOMEM;
+        return json_add_int(o, "final_lease_count", p->drain_outcome.final_lease_count);
 }
 
 static void on_drain_done(Pool *p, const PoolError *error, void *userdata) {
-        HttpRequest *r = userdata;
-        _cleanup_json_ json_object *o = NULL;
-
-        if (error)
-                return reply_failure(r, error, "drain failed");
-        o = json_object_new_object();
-        if (!o || json_add_string(o, "pool_id", p->id) < 0 ||
-            json_add_bool(o, "force_stopped", p->drain_outcome.force_stopped) < 0 ||
-            json_add_int(o, "duration_ms", (int64_t) p->drain_outcome.duration_ms) < 0 ||
-            json_add_int(o, "final_lease_count", p->drain_outcome.final_lease_count) < 0)
-                return reply_internal_error(r);
-        (void) http_request_reply(r, MHD_HTTP_OK, o);
+        reply_outcome(userdata, p, error, "drain failed", drain_outcome);
 }
 
 static void on_reload_done(Pool *p, const PoolError *error, void *userdata) {
@@ -311,9 +309,9 @@ static void on_reload_done(Pool *p, const PoolError *error, void *userdata) {
 
 /* ---- routes ---- */
 
-/* 200 with what was built, or the error of building it. */
-static int reply_built(HttpRequest *r, int k, json_object *o) {
-        return k < 0 ? k : http_request_reply(r, MHD_HTTP_OK, o);
+/* 200 with what was built into *o, or k, the error of building it. */
+static int reply_built(HttpRequest *r, int k, json_object **o) {
+        return k < 0 ? k : http_request_reply(r, MHD_HTTP_OK, *o);
 }
 
 static int reply_pool_leases(HttpRequest *r, const char *id, uint32_t leases) {
@@ -325,8 +323,8 @@ static int reply_pool_leases(HttpRequest *r, const char *id, uint32_t leases) {
         return http_request_reply(r, MHD_HTTP_OK, o);
 }
 
-/* Errors of the synchronous manager operations: unknown pool, wrong state, not implemented. */
-/* A synchronous refusal of a manager operation: r < 0 with e, or -ENOMEM. */
+/* A synchronous refusal of a manager operation (unknown pool, wrong state, ...): k < 0 with e set,
+ * or -ENOMEM and the like without it. */
 static int reply_refusal(HttpRequest *r, int k, const PoolError *e) {
         if (!pool_error_is_set(e))
                 return k;       /* -ENOMEM and other failures without a PoolError: 500 by the caller */
@@ -377,15 +375,13 @@ static int route_fleet_pools(HttpRequest *r, const char *id) {
                                                           "the fleet's keys have not been read from etcd yet "
                                                           "(etcd unreachable since start-up); retry later" },
                                                           MHD_HTTP_HEADER_RETRY_AFTER, "1");
-        return reply_built(r, k, o);
+        return reply_built(r, k, &o);
 }
 
 static int route_pools(HttpRequest *r, const char *id) {
         _cleanup_json_ json_object *a = NULL;
-        int k;
 
-        k = pools_to_json(r->manager->registry, &a);
-        return reply_built(r, k, a);
+        return reply_built(r, pools_to_json(r->manager->registry, &a), &a);
 }
 
 /* The server-sent events (http-events.c): a snapshot, then every change. */
@@ -420,11 +416,11 @@ static int route_status(HttpRequest *r, const char *id) {
         e = registry_get(r->manager->registry, id);
         if (!e)
                 return http_request_reply_error(r, POOL_ERROR_NO_SUCH_POOL, "pool %s not found", id);
-        k = pool_entry_to_json(e, &o);
-        return reply_built(r, k, o);
+        return reply_built(r, pool_entry_to_json(e, &o), &o);
 }
 
-static int route_preload(HttpRequest *r, const char *id) {
+/* Preload and reload: a PreparedEngine in the body; the answer comes when the operation ends. */
+static int route_prepared(HttpRequest *r, const char *id, bool reload) {
         _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
         _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
         int k;
@@ -433,12 +429,15 @@ static int route_preload(HttpRequest *r, const char *id) {
         if (k < 0)
                 return k;
 
-        /* Deferred first: the callback may run before manager_preload() returns. */
-        k = request_defer_on_pool(r, id);
-        if (k < 0)
-                return k;
-        k = manager_preload(r->manager, &pe, on_preload_done, r, &error);
+        /* Deferred first: the callback may run before the operation's call returns. */
+        request_defer_on_pool(r);
+        k = reload ? manager_reload(r->manager, id, &pe, 0, on_reload_done, r, &error) :
+                manager_preload(r->manager, &pe, on_preload_done, r, &error);
         return reply_started(r, k, &error);
+}
+
+static int route_preload(HttpRequest *r, const char *id) {
+        return route_prepared(r, id, false);
 }
 
 static int route_stop(HttpRequest *r, const char *id) {
@@ -449,9 +448,7 @@ static int route_stop(HttpRequest *r, const char *id) {
         if (k < 0)
                 return k;
 
-        k = request_defer_on_pool(r, id);
-        if (k < 0)
-                return k;
+        request_defer_on_pool(r);
         k = manager_stop(r->manager, id, on_stop_done, r, &error);
         return reply_started(r, k, &error);
 }
@@ -489,27 +486,13 @@ static int route_drain(HttpRequest *r, const char *id) {
                 return http_request_reply(r, MHD_HTTP_ACCEPTED, reply);
         }
 
-        k = request_defer_on_pool(r, id);
-        if (k < 0)
-                return k;
+        request_defer_on_pool(r);
         k = manager_drain(r->manager, id, deadline_ms, on_drain_done, r, &error);
         return reply_started(r, k, &error);
 }
 
 static int route_reload(HttpRequest *r, const char *id) {
-        _cleanup_(prepared_engine_freep) PreparedEngine *pe = NULL;
-        _cleanup_(pool_error_done) PoolError error = POOL_ERROR_NULL;
-        int k;
-
-        k = body_parse_prepared(r, id, &pe);
-        if (k < 0)
-                return k;
-
-        k = request_defer_on_pool(r, id);
-        if (k < 0)
-                return k;
-        k = manager_reload(r->manager, id, &pe, 0, on_reload_done, r, &error);
-        return reply_started(r, k, &error);
+        return route_prepared(r, id, true);
 }
 
 static int route_reset(HttpRequest *r, const char *id) {
@@ -556,10 +539,8 @@ static int route_lease_release(HttpRequest *r, const char *id) {
 
 static int route_devices(HttpRequest *r, const char *id) {
         _cleanup_json_ json_object *o = NULL;
-        int k;
 
-        k = gpu_inventory_to_json(r->manager->gpus, &o);
-        return reply_built(r, k, o);
+        return reply_built(r, gpu_inventory_to_json(r->manager->gpus, &o), &o);
 }
 
 static int route_device_uncordon(HttpRequest *r, const char *id) {
@@ -722,6 +703,8 @@ static int route_request(HttpRequest *r) {
                                                 "[A-Za-z0-9_.-], starting with a letter or digit",
                                                 quoted_id, POOL_ID_MAX);
         }
+        if (strstr(route->path, "{id}") && free_and_strdup(&r->pool_id, id) < 0)
+                return -ENOMEM;
 
         /* Nothing about pools before the engines of a previous instance are re-adopted. */
         if (!(route->flags & ROUTE_PUBLIC) && !r->manager->started) {

@@ -206,20 +206,6 @@ static void on_stop_done(Pool *p, const PoolError *error, void *userdata) {
                 (void) sd_bus_reply_method_return(req->message, NULL);
 }
 
-int bus_method_stop(Manager *m, sd_bus_message *message, const char *id, sd_bus_error *error) {
-        _cleanup_(bus_request_freep) BusRequest *req = NULL;
-        _cleanup_(pool_error_done) PoolError perr = POOL_ERROR_NULL;
-        int r;
-
-        r = bus_method_begin(m, message, id, &req, error);
-        if (r < 0)
-                return r;
-        r = manager_stop(m, id, on_stop_done, req, &perr);
-        return bus_reply_started(message, r, &perr, &req);
-}
-
-DEFINE_BUS_POOL_METHOD(method_stop, read_pool_id, bus_method_stop)
-
 static void on_drain_done(Pool *p, const PoolError *error, void *userdata) {
         _cleanup_(bus_request_freep) BusRequest *req = userdata;
 
@@ -231,8 +217,10 @@ static void on_drain_done(Pool *p, const PoolError *error, void *userdata) {
                                           p->drain_outcome.duration_ms, p->drain_outcome.final_lease_count);
 }
 
-int bus_method_drain(Manager *m, sd_bus_message *message, const char *id, uint64_t deadline_ms,
-                     sd_bus_error *error) {
+/* Stop, or drain (no new leases, the engine stopped once they are released or deadline_ms has
+ * passed): the answer comes when the engine is gone. */
+static int bus_method_stop_or_drain(Manager *m, sd_bus_message *message, const char *id, bool drain,
+                                    uint64_t deadline_ms, sd_bus_error *error) {
         _cleanup_(bus_request_freep) BusRequest *req = NULL;
         _cleanup_(pool_error_done) PoolError perr = POOL_ERROR_NULL;
         int r;
@@ -240,8 +228,20 @@ int bus_method_drain(Manager *m, sd_bus_message *message, const char *id, uint64
         r = bus_method_begin(m, message, id, &req, error);
         if (r < 0)
                 return r;
-        r = manager_drain(m, id, deadline_ms, on_drain_done, req, &perr);
+        r = drain ? manager_drain(m, id, deadline_ms, on_drain_done, req, &perr) :
+                manager_stop(m, id, on_stop_done, req, &perr);
         return bus_reply_started(message, r, &perr, &req);
+}
+
+int bus_method_stop(Manager *m, sd_bus_message *message, const char *id, sd_bus_error *error) {
+        return bus_method_stop_or_drain(m, message, id, false, 0, error);
+}
+
+DEFINE_BUS_POOL_METHOD(method_stop, read_pool_id, bus_method_stop)
+
+int bus_method_drain(Manager *m, sd_bus_message *message, const char *id, uint64_t deadline_ms,
+                     sd_bus_error *error) {
+        return bus_method_stop_or_drain(m, message, id, true, deadline_ms, error);
 }
 
 static int method_drain(sd_bus_message *message, void *userdata, sd_bus_error *error) {

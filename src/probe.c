@@ -2,28 +2,23 @@
 
 #include <stdlib.h>
 
-#include "http-get.h"
+#include "http-poll.h"
 #include "log.h"
 #include "probe-trigger.h"
 #include "probe.h"
 #include "shared/event-util.h"
 
 struct Probe {
-        sd_event *event;
-        char *url;
-        usec_t interval;
+        HttpPoll poll;                  /* the engine's health URL, the grid, the attempt in flight */
         usec_t timeout;
         ProbeCallback callback;
         ProbeCallback attempt_callback; /* after each attempt that did not answer 200 */
         void *userdata;
 
-        usec_t start_usec;              /* CLOCK_MONOTONIC */
-        usec_t ready_usec;
+        usec_t ready_usec;              /* CLOCK_MONOTONIC */
         unsigned attempts;
-        HttpGet *running;               /* the attempt in flight, if any */
         bool due;                       /* the next slot arrived while an attempt was running */
         bool finished;                  /* answered 200 or timed out */
-        sd_event_source *tick;          /* next attempt */
         sd_event_source *deadline;
         sd_event_source *trigger;       /* a log-triggered attempt held back by the rate limit */
         usec_t last_trigger_usec;       /* when the last log-triggered attempt went out, 0: never */
@@ -32,8 +27,8 @@ struct Probe {
 
 static void probe_finish(Probe *p, int r) {
         p->finished = true;
-        p->running = http_get_free(p->running);
-        (void) sd_event_source_set_enabled(p->tick, SD_EVENT_OFF);
+        http_poll_finished(&p->poll);
+        (void) sd_event_source_set_enabled(p->poll.tick, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(p->deadline, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(p->trigger, SD_EVENT_OFF);
         p->callback(p, r, p->userdata);
@@ -51,8 +46,8 @@ static void on_done(HttpGet *g, int r, const HttpResponse *response, const char 
         char *e = NULL;
 
         if (r >= 0 && response->status == 200) {
-                p->running = http_get_free(p->running);
-                (void) sd_event_now(p->event, CLOCK_MONOTONIC, &p->ready_usec);
+                http_poll_finished(&p->poll);
+                (void) sd_event_now(p->poll.event, CLOCK_MONOTONIC, &p->ready_usec);
                 probe_finish(p, 0);
                 return;
         }
@@ -61,7 +56,7 @@ static void on_done(HttpGet *g, int r, const HttpResponse *response, const char 
                         e = NULL;
         } else
                 e = strdup(error);
-        p->running = http_get_free(p->running);
+        http_poll_finished(&p->poll);
         set_last_error(p, e);
 
         if (p->attempt_callback)
@@ -78,7 +73,7 @@ static int probe_launch(Probe *p) {
 
         /* A request may take as long as one interval, but at least a second: a loaded engine
          * answering slowly is still answering. The body is read and dropped. */
-        r = http_get_start(&p->running, p->event, p->url, MAX(p->interval, USEC_PER_SEC), 0, on_done, p);
+        r = http_poll_launch(&p->poll, MAX(p->poll.interval, USEC_PER_SEC), 0, on_done, p);
         if (r < 0)
                 return r;
         p->attempts++;
@@ -89,17 +84,17 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         Probe *p = userdata;
         int r;
 
-        r = event_source_arm(s, grid_next_slot(p->start_usec, p->interval, usec));
+        r = http_poll_arm_next(&p->poll, usec);
         if (r < 0)
-                log_warning_errno(r, "Failed to schedule next health probe of %s: %m", p->url);
+                log_warning_errno(r, "Failed to schedule next health probe of %s: %m", p->poll.url);
 
-        if (p->running) {
+        if (p->poll.running) {
                 p->due = true;
                 return 0;
         }
         r = probe_launch(p);
         if (r < 0)
-                log_warning_errno(r, "Failed to start health probe of %s: %m", p->url);
+                log_warning_errno(r, "Failed to start health probe of %s: %m", p->poll.url);
         return 0;
 }
 
@@ -109,13 +104,13 @@ static void probe_attempt_now(Probe *p, usec_t t) {
         int r;
 
         p->last_trigger_usec = t;
-        if (p->running) {
+        if (p->poll.running) {
                 p->due = true;
                 return;
         }
         r = probe_launch(p);
         if (r < 0)
-                log_warning_errno(r, "Failed to start health probe of %s: %m", p->url);
+                log_warning_errno(r, "Failed to start health probe of %s: %m", p->poll.url);
 }
 
 static int on_trigger(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -128,9 +123,9 @@ void probe_trigger(Probe *p, bool ready_line) {
         int r;
 
         /* Finished (answered 200 or timed out): nothing left to trigger. */
-        if (!p->tick || p->finished)
+        if (!p->poll.tick || p->finished)
                 return;
-        r = sd_event_now(p->event, CLOCK_MONOTONIC, &t);
+        r = sd_event_now(p->poll.event, CLOCK_MONOTONIC, &t);
         if (r < 0)
                 return;
         at = probe_trigger_when(p->last_trigger_usec, t, ready_line);
@@ -141,10 +136,10 @@ void probe_trigger(Probe *p, bool ready_line) {
         /* Rate-limited: one attempt when the gap has passed, for however many lines came. */
         if (sd_event_source_get_enabled(p->trigger, NULL) > 0)
                 return;
-        r = event_reset_time(p->event, &p->trigger, CLOCK_MONOTONIC, at, USEC_PER_MSEC, on_trigger, p,
+        r = event_reset_time(p->poll.event, &p->trigger, CLOCK_MONOTONIC, at, USEC_PER_MSEC, on_trigger, p,
                              "probe-trigger");
         if (r < 0)
-                log_warning_errno(r, "Failed to schedule triggered health probe of %s: %m", p->url);
+                log_warning_errno(r, "Failed to schedule triggered health probe of %s: %m", p->poll.url);
 }
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -155,23 +150,17 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
 int probe_new(Probe **ret, sd_event *event, const char *url, usec_t interval, usec_t timeout,
               ProbeCallback cb, void *userdata) {
         _cleanup_(probe_freep) Probe *p = NULL;
-
-        if (interval == 0)
-                return -EINVAL;
+        int r;
 
         p = calloc(1, sizeof(Probe));
         if (!p)
                 return -ENOMEM;
-        *p = (Probe) {
-                .event = sd_event_ref(event),
-                .interval = interval,
-                .timeout = timeout,
-                .callback = cb,
-                .userdata = userdata,
-        };
-        p->url = strdup(url);
-        if (!p->url)
-                return -ENOMEM;
+        r = http_poll_init(&p->poll, event, url, interval);
+        if (r < 0)
+                return r;
+        p->timeout = timeout;
+        p->callback = cb;
+        p->userdata = userdata;
 
         *ret = TAKE_PTR(p);
         return 0;
@@ -180,33 +169,24 @@ int probe_new(Probe **ret, sd_event *event, const char *url, usec_t interval, us
 Probe *probe_free(Probe *p) {
         if (!p)
                 return NULL;
-        http_get_free(p->running);
-        sd_event_source_disable_unref(p->tick);
+        http_poll_done(&p->poll);
         sd_event_source_disable_unref(p->deadline);
         sd_event_source_disable_unref(p->trigger);
-        sd_event_unref(p->event);
         free(p->last_error);
-        free(p->url);
         return mfree(p);
 }
 
 int probe_start(Probe *p) {
         int r;
 
-        r = sd_event_now(p->event, CLOCK_MONOTONIC, &p->start_usec);
-        if (r < 0)
-                return r;
-
         /* Accuracy 1 ms on both: the default slack of 250 ms would be added to the ready lag
          * and would stretch the configured timeout. */
-        r = sd_event_add_time(p->event, &p->tick, CLOCK_MONOTONIC, p->start_usec + p->interval, 1000,
-                              on_tick, p);
+        r = http_poll_start(&p->poll, USEC_PER_MSEC, on_tick, p, "probe-tick");
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_description(p->tick, "probe-tick");
 
         if (p->timeout != USEC_INFINITY) {
-                r = sd_event_add_time(p->event, &p->deadline, CLOCK_MONOTONIC, p->start_usec + p->timeout,
+                r = sd_event_add_time(p->poll.event, &p->deadline, CLOCK_MONOTONIC, p->poll.start_usec + p->timeout,
                                       1000, on_deadline, p);
                 if (r < 0)
                         return r;

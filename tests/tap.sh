@@ -15,6 +15,12 @@ wait_for() {
         return 1
 }
 
+# Stops a unit that runs pool-managerd by SIGTERM alone, then systemctl stop: systemd's SIGCONT
+# after SIGTERM can hang an ASan build's exit (see tests/stop-daemon).
+stop_daemon() {
+        "$(dirname "${BASH_SOURCE[0]}")/stop-daemon" "$1" > /dev/null || not_ok "$1 exits within 30 s of SIGTERM"
+}
+
 # A free port below the ephemeral range (see tests/free-port for why), never one this test
 # had before: a port is free when chosen, not yet bound, and two picked alike (Listen= and an
 # engine's port) would collide. $(free_port) runs in a subshell, so the ports handed out are

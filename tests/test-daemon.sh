@@ -72,7 +72,7 @@ check "the non-JSON file is ignored" \
         bash -c '! journalctl --no-pager -q --user-unit=pool-managerd-test.service | grep -q README'
 
 # Stopping the daemon does not stop engines: they belong to systemd.
-systemctl --user stop pool-managerd-test.service
+stop_daemon pool-managerd-test.service
 check "daemon stopped" bash -c '! systemctl --user -q is-active pool-managerd-test.service'
 check "engines survive the daemon" systemctl --user -q is-active pool-engine-alpha.service pool-engine-beta.service
 check "alpha still serves /health" curl -sf "http://127.0.0.1:$p1/health" -o /dev/null

@@ -593,8 +593,9 @@ def main():
         finally:
                 if monitor:
                         monitor.stop()
-                run('systemctl', '--user', 'stop', DAEMON_UNIT, 'pool-engine-llama-7b.service',
-                    'pool-engine-mistral-7b.service')
+                # SIGTERM alone first: see tests/stop-daemon (an ASan build's exit and systemd's SIGCONT).
+                run(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stop-daemon'), DAEMON_UNIT)
+                run('systemctl', '--user', 'stop', 'pool-engine-llama-7b.service', 'pool-engine-mistral-7b.service')
                 shutil.rmtree(work, ignore_errors=True)
 
         print(f'1..{tap.n}')

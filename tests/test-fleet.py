@@ -395,7 +395,7 @@ class FleetTest(th.HttpTestCase):
     def test_10_exits_cleanly(self):
         # SIGTERM with requests in flight and the watch open: everything released (under ASan, a
         # leak or an error would make the exit status non-zero and print a report).
-        self.assertEqual(th.systemctl("stop", f"{UNIT}.service").returncode, 0)
+        self.assertEqual(th.stop_daemon_unit(f"{UNIT}.service").returncode, 0)
         log = self.daemon.log()
         self.assertNotRegex(log, r"Sanitizer|runtime error:", log[-3000:])
         status = th.unit_property(f"{UNIT}.service", "ExecMainStatus")

@@ -218,7 +218,7 @@ check "alpha is stopped after the drain" json_is "j['state'] == 'stopped'"
 
 # --- without the daemon ---------------------------------------------------------------------------
 
-systemctl --user stop pool-managerd-poolctl.service
+stop_daemon pool-managerd-poolctl.service
 pc list
 check "list exits 4 once the daemon is stopped" rc_is 4
 check "... saying so on stderr" grep -q '^poolctl: pool-managerd is not running on the user bus' <<< "$err"

@@ -85,7 +85,8 @@ class ActivatedDaemon:
         assert th.unit_property(SERVICE, "ActiveState") in ("failed", "inactive"), th.unit_property(SERVICE, "ActiveState")
 
     def cleanup(self):
-        th.systemctl("stop", SERVICE, SOCKET)
+        th.stop_daemon_unit(SERVICE)
+        th.systemctl("stop", SOCKET)
         th.systemctl("reset-failed", SERVICE, SOCKET)
         for path in (os.path.join(user_unit_dir(), SOCKET), os.path.join(user_unit_dir(), SERVICE),
                      os.path.join(bus_service_dir(), "org.llorch.PoolManager1.service")):
@@ -265,7 +266,7 @@ class StartupTest(th.HttpTestCase):
     def test_6_startup_timeout_answers_503_then_serves(self):
         # Re-adoption cannot finish while an engine's first probe hangs (SIGSTOPped engine: the
         # kernel still accepts its connections, nobody answers; a probe gives up after 1 s).
-        th.systemctl("stop", SERVICE)
+        th.stop_daemon_unit(SERVICE)
         with open(self.daemon.config, "a") as f:
             f.write("StartupTimeout=200ms\n")
         self.daemon.kill()

@@ -137,10 +137,10 @@ check "the crash reason is health_failure" wait_for 5 bash -c \
 check "the frozen process is gone" bash -c "! kill -0 $pb 2>/dev/null"
 
 # --- counts survive a daemon restart --------------------------------------------------------
-systemctl --user stop "$unit"
+stop_daemon "$unit"
 start_daemon
 check "CrashCount of alpha survives a daemon restart" wait_for 10 bash -c "[ \"\$(busctl --user get-property org.llorch.PoolManager1 /org/llorch/PoolManager1/pool/alpha org.llorch.PoolManager1.Pool CrashCount)\" = 'u 1' ]"
 
-systemctl --user stop "$unit"
+stop_daemon "$unit"
 systemctl --user stop pool-engine-alpha.service pool-engine-beta.service 2>/dev/null
 tap_end
