@@ -8,6 +8,7 @@
 #include "shared/event-util.h"
 
 int http_poll_init(HttpPoll *p, sd_event *event, const char *url, usec_t interval) {
+        *p = (HttpPoll) {};
         if (interval == 0 || interval == USEC_INFINITY)
                 return -EINVAL;
 

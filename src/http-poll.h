@@ -24,7 +24,7 @@ typedef struct HttpPoll {
         HttpGet *running;               /* the GET in flight, if any */
 } HttpPoll;
 
-/* -EINVAL for an interval of 0 or infinity. */
+/* -EINVAL for an interval of 0 or infinity. http_poll_done() is safe after any outcome. */
 int http_poll_init(HttpPoll *p, sd_event *event, const char *url, usec_t interval);
 /* Cancels the GET in flight (its callback is not called) and the next slot. */
 void http_poll_done(HttpPoll *p);

@@ -2,7 +2,8 @@
 
 /*
  * http-get.c against a real TCP server on this loop: each case's server accepts one
- * connection, reads the request, answers with canned bytes (or not at all) and closes.
+ * connection, reads the request, answers with canned bytes (or not at all) and closes. And
+ * http-poll.c, the grid of GETs built on it.
  */
 
 #include <arpa/inet.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "http-get.h"
+#include "http-poll.h"
 #include "test-util.h"
 
 typedef struct Server {
@@ -305,6 +307,68 @@ TEST(url) {
         ASSERT_ERROR(http_url_parse("http://::1:80/", &u), EINVAL);
         ASSERT_ERROR(http_url_parse("http://127.0.0.1:80/a b", &u), EINVAL);
         ASSERT_ERROR(http_url_parse("http://127.0.0.1:80/a\r\nX: y", &u), EINVAL);
+}
+
+static void on_poll_done(HttpGet *g, int r, const HttpResponse *response, const char *error, void *userdata) {
+        HttpPoll *p = userdata;
+
+        ASSERT_TRUE(g == p->running);
+        ASSERT_OK(r);
+        ASSERT_EQ(response->status, 200u);
+        http_poll_finished(p);
+}
+
+static int on_poll_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        return 0;
+}
+
+TEST(poll) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        const usec_t interval = 200 * USEC_PER_MSEC;
+        HttpPoll p;
+        uint64_t at;
+        char url[64];
+        Server srv;
+        uint16_t port;
+
+        ASSERT_OK(sd_event_new(&e));
+        ASSERT_ERROR(http_poll_init(&p, e, "http://127.0.0.1:1/", 0), EINVAL);
+        http_poll_done(&p);
+        ASSERT_ERROR(http_poll_init(&p, e, "http://127.0.0.1:1/", USEC_INFINITY), EINVAL);
+        http_poll_done(&p);
+
+        port = server_start(&srv, e, AF_INET, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/health", port);
+        ASSERT_OK(http_poll_init(&p, e, url, interval));
+
+        /* The first slot is one interval after the start. */
+        ASSERT_OK(http_poll_start(&p, USEC_PER_MSEC, on_poll_tick, NULL, "test-tick"));
+        ASSERT_OK(sd_event_source_get_time(p.tick, &at));
+        ASSERT_EQ(at, p.start_usec + interval);
+
+        /* A late tick: the slots already past are skipped, not made up. */
+        ASSERT_OK(http_poll_arm_next(&p, p.start_usec + 2 * interval + interval / 2));
+        ASSERT_OK(sd_event_source_get_time(p.tick, &at));
+        ASSERT_EQ(at, p.start_usec + 3 * interval);
+        ASSERT_OK(http_poll_arm_next(&p, p.start_usec + 3 * interval));
+        ASSERT_OK(sd_event_source_get_time(p.tick, &at));
+        ASSERT_EQ(at, p.start_usec + 4 * interval);
+
+        /* A GET through it, ended by its callback. */
+        ASSERT_OK(http_poll_launch(&p, USEC_PER_SEC, 16, on_poll_done, &p));
+        ASSERT_TRUE(p.running);
+        for (unsigned i = 0; i < 500 && p.running; i++)
+                ASSERT_OK(sd_event_run(e, 10 * USEC_PER_MSEC));
+        ASSERT_FALSE(p.running);
+        ASSERT_EQ(srv.connections, 1u);
+
+        /* Done with a GET in flight: cancelled, its callback never called (on_poll_done would
+         * fail: nothing answers). */
+        server_stop(&srv);
+        ASSERT_OK(http_poll_launch(&p, USEC_PER_SEC, 0, on_poll_done, &p));
+        http_poll_done(&p);
+        ASSERT_TRUE(!p.running && !p.tick && !p.url && !p.event);
+        ASSERT_OK(sd_event_run(e, 50 * USEC_PER_MSEC));
 }
 
 DEFINE_TEST_MAIN
