@@ -378,6 +378,23 @@ static int property_close(sd_bus_message *m) {
         return r;
 }
 
+/* An array property, "a" + element, left open for its elements; property_close_array() ends it. */
+static int property_open_array(sd_bus_message *m, const char *name, const char *element) {
+        char signature[16];
+        int r;
+
+        if (snprintf(signature, sizeof(signature), "a%s", element) >= (int) sizeof(signature))
+                return -EINVAL;
+        r = property_open(m, name, signature);
+        return r < 0 ? r : sd_bus_message_open_container(m, 'a', element);
+}
+
+static int property_close_array(sd_bus_message *m) {
+        int r = sd_bus_message_close_container(m);
+
+        return r < 0 ? r : property_close(m);
+}
+
 /* systemd expands $VAR and ${VAR} in ExecStart= arguments when it starts the process; flags are
  * passed verbatim, so every '$' goes out as "$$", which systemd turns back into one '$'. */
 static int append_argv_verbatim(sd_bus_message *m, char **argv) {
@@ -524,15 +541,11 @@ static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec, cons
         if (spec->device_allow) {
                 r = append_property_string(m, "DevicePolicy", "closed");
                 if (r >= 0)
-                        r = property_open(m, "DeviceAllow", "a(ss)");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'a', "(ss)");
+                        r = property_open_array(m, "DeviceAllow", "(ss)");
                 for (char **d = spec->device_allow; r >= 0 && *d; d++)
                         r = sd_bus_message_append(m, "(ss)", *d, "rw");
                 if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = property_close(m);
+                        r = property_close_array(m);
                 if (r < 0)
                         return r;
         }
@@ -547,22 +560,16 @@ static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec, cons
 
         /* LogExtraFields= (aay): journalctl POOL_ID=x shows the engine's lines with the daemon's. */
         if (spec->log_extra_fields && spec->log_extra_fields[0]) {
-                r = property_open(m, "LogExtraFields", "aay");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'a', "ay");
+                r = property_open_array(m, "LogExtraFields", "ay");
                 for (char **f = spec->log_extra_fields; r >= 0 && *f; f++)
                         r = sd_bus_message_append_array(m, 'y', *f, strlen(*f));
                 if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = property_close(m);
+                        r = property_close_array(m);
                 if (r < 0)
                         return r;
         }
 
-        r = property_open(m, "ExecStart", "a(sasb)");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(sasb)");
+        r = property_open_array(m, "ExecStart", "(sasb)");
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'r', "sasb");
         if (r >= 0)
@@ -571,8 +578,10 @@ static int append_properties(sd_bus_message *m, const EngineUnitSpec *spec, cons
                 r = append_argv_verbatim(m, spec->argv);
         if (r >= 0)
                 r = sd_bus_message_append(m, "b", 0);
-        for (unsigned i = 0; r >= 0 && i < 4; i++)
+        if (r >= 0)
                 r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = property_close_array(m);
         if (r < 0)
                 return r;
 
