@@ -254,7 +254,6 @@ static void pool_set_state(Pool *p, PoolState s) {
         pool_mirror(p);
 }
 
-/* The operation is over (done, failed or superseded). */
 /* The operation a request starts takes the request's correlation id (Manager.correlation_id,
  * set by the HTTP layer around the call) into its journal entries, until supervision or the end
  * of the operation takes over. */

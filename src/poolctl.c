@@ -381,8 +381,6 @@ static int read_table_value(sd_bus_message *m, const PoolProperty *pp, PoolInfo 
         return 1;
 }
 
-/* Reads the a{sv} of a GetAll reply into userdata through map; unknown properties are skipped,
- * so that the daemon may add some without breaking older clients. */
 /* The typed fields the list (and the fleet list) use, from a value of the table. */
 static void pool_info_set_typed(PoolInfo *info, const char *name, const PoolPropertyValue *v) {
         for (const PropertyMap *p = pool_properties_map; p->name; p++) {
@@ -410,6 +408,8 @@ static void pool_info_set_typed(PoolInfo *info, const char *name, const PoolProp
         }
 }
 
+/* Reads the a{sv} of a GetAll reply into userdata through map; unknown properties are skipped,
+ * so that the daemon may add some without breaking older clients. */
 static int map_properties(sd_bus_message *m, const PropertyMap map[], void *userdata) {
         int r;
 
