@@ -18,7 +18,7 @@ wait_for() {
 # Stops a unit that runs pool-managerd by SIGTERM alone, then systemctl stop: systemd's SIGCONT
 # after SIGTERM can hang an ASan build's exit (see tests/stop-daemon).
 stop_daemon() {
-        "$(dirname "${BASH_SOURCE[0]}")/stop-daemon" "$1" > /dev/null || not_ok "$1 exits within 30 s of SIGTERM"
+        "$(dirname "${BASH_SOURCE[0]}")/stop-daemon" "$1" > /dev/null || not_ok "$1 stops (exit within 30 s of SIGTERM)"
 }
 
 # A free port below the ephemeral range (see tests/free-port for why), never one this test
