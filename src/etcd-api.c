@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "etcd-api.h"
+#include "shared/buffer.h"
 #include "shared/json-util.h"
 #include "shared/string-table.h"
 
@@ -720,18 +721,9 @@ int etcd_stream_feed(EtcdStream *s, const void *data, size_t size, EtcdStreamLin
                         if (r < 0)
                                 return r;
                 } else {
-                        if (s->size + n + 1 > s->allocated) {
-                                size_t a = MAX(s->size + n + 1, MIN(max + 1, MAX(s->allocated * 2, 4096U)));
-                                char *b = realloc(s->buf, a);
-
-                                if (!b)
-                                        return -ENOMEM;
-                                s->buf = b;
-                                s->allocated = a;
-                        }
-                        memcpy(s->buf + s->size, p, n);
-                        s->size += n;
-                        s->buf[s->size] = '\0';
+                        r = buffer_append(&s->buf, &s->size, &s->allocated, p, n, 4096, max);
+                        if (r < 0)
+                                return r;
                         if (nl) {
                                 size_t len = s->size;
 

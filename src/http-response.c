@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "http-response.h"
+#include "shared/buffer.h"
 #include "shared/macro.h"
 
 #define CHUNK_SIZE_DIGITS_MAX 15        /* 2^60: more than any body_max */
@@ -37,21 +38,7 @@ static int body_append(HttpResponse *r, const char *p, size_t n) {
                 return 0;
         if (n > r->body_max - r->size)
                 return fail(r, -EFBIG, "the body is larger than allowed");
-        if (r->size + n + 1 > r->allocated) {
-                size_t a = MAX(MAX(r->allocated * 2, r->size + n + 1), (size_t) BODY_ALLOCATION_MIN);
-                char *b;
-
-                a = MIN(a, r->body_max + 1);
-                b = realloc(r->body, a);
-                if (!b)
-                        return -ENOMEM;
-                r->body = b;
-                r->allocated = a;
-        }
-        memcpy(r->body + r->size, p, n);
-        r->size += n;
-        r->body[r->size] = 0;
-        return 0;
+        return buffer_append(&r->body, &r->size, &r->allocated, p, n, BODY_ALLOCATION_MIN, r->body_max);
 }
 
 static bool is_token_char(char c) {

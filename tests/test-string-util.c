@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
 #include "shared/macro.h"
+#include "shared/buffer.h"
 #include "shared/string-util.h"
 #include "test-util.h"
 
@@ -245,6 +246,32 @@ TEST(strstrip_trailing_strips) {
         ASSERT_STREQ(strstrip_trailing(d), "");
         ASSERT_STREQ(strstrip_trailing(e), "a b");
         ASSERT_TRUE(strstrip_trailing(a) == a);
+}
+
+TEST(buffer_append) {
+        _cleanup_free_ char *b = NULL;
+        size_t size = 0, allocated = 0;
+
+        /* The first growth goes to min; the buffer stays NUL-terminated. */
+        ASSERT_OK(buffer_append(&b, &size, &allocated, "abc", 3, 8, 20));
+        ASSERT_STREQ(b, "abc");
+        ASSERT_EQ(size, 3u);
+        ASSERT_EQ(allocated, 8u);
+        /* Fits: no growth. */
+        ASSERT_OK(buffer_append(&b, &size, &allocated, "defg", 4, 8, 20));
+        ASSERT_STREQ(b, "abcdefg");
+        ASSERT_EQ(allocated, 8u);
+        /* Doubles. */
+        ASSERT_OK(buffer_append(&b, &size, &allocated, "h", 1, 8, 20));
+        ASSERT_EQ(allocated, 16u);
+        /* Never past max + 1, however much doubling would ask for. */
+        ASSERT_OK(buffer_append(&b, &size, &allocated, "ijklmnopqrst", 12, 8, 20));
+        ASSERT_STREQ(b, "abcdefghijklmnopqrst");
+        ASSERT_EQ(size, 20u);
+        ASSERT_EQ(allocated, 21u);
+        /* Nothing to append: unchanged. */
+        ASSERT_OK(buffer_append(&b, &size, &allocated, "", 0, 8, 20));
+        ASSERT_EQ(size, 20u);
 }
 
 DEFINE_TEST_MAIN
