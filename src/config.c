@@ -104,53 +104,12 @@ static int config_parse_library(const char *value, uint64_t ltype, void *data) {
         return config_set_string(data, value, library_is_valid, false);
 }
 
-static int parse_port(const char *s) {
-        unsigned port = 0;
-
-        if (isempty(s) || strlen(s) > 5 || strspn(s, "0123456789") != strlen(s))
-                return -EINVAL;
-        for (; *s; s++)
-                port = port * 10 + (unsigned) (*s - '0');
-        if (port < 1 || port > 65535)
-                return -EINVAL;
-        return (int) port;
-}
-
-/* "a.b.c.d:port", "[v6]:port" or "localhost:port". A bare IPv6 literal is refused: in
- * "::1:9200" the port cannot be told apart from the address. */
+/* Listen=: see host_port_parse(), with nothing after the port. */
 static bool listen_address_is_valid(const char *s) {
-        _cleanup_free_ char *host = NULL;
-        unsigned char buf[sizeof(struct in6_addr)];
-        const char *port;
+        const char *end;
+        HostPort hp;
 
-        if (isempty(s))
-                return false;
-
-        if (s[0] == '[') {
-                const char *end = strchr(s, ']');
-
-                if (!end || end[1] != ':')
-                        return false;
-                host = strndup(s + 1, (size_t) (end - s - 1));
-                if (!host)
-                        return false;
-                if (inet_pton(AF_INET6, host, buf) != 1)
-                        return false;
-                port = end + 2;
-        } else {
-                const char *colon = strchr(s, ':');
-
-                if (!colon)
-                        return false;
-                host = strndup(s, (size_t) (colon - s));
-                if (!host)
-                        return false;
-                if (!streq(host, "localhost") && inet_pton(AF_INET, host, buf) != 1)
-                        return false;
-                port = colon + 1;
-        }
-
-        return parse_port(port) > 0;
+        return host_port_parse(s, &end, &hp) >= 0 && *end == '\0';
 }
 
 static int config_parse_listen(const char *value, uint64_t ltype, void *data) {

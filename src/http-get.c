@@ -24,7 +24,7 @@ struct HttpGet {
         sd_event_source *timer;
         int fd;
         HttpUrl url;
-        unsigned next_address;          /* index into url.families of the next one to try */
+        unsigned next_address;          /* index into url.address.families of the next one to try */
         int pending_error;              /* no address could be connected to at start: said at once */
         bool connected;
         bool peer_closed;               /* read the end of the connection */
@@ -45,55 +45,17 @@ void http_url_done(HttpUrl *u) {
 }
 
 int http_url_parse(const char *url, HttpUrl *ret) {
-        _cleanup_free_ char *name = NULL;
-        const char *h, *end, *port, *path;
-        unsigned long p = 0;
+        const char *h, *path;
         HttpUrl u = {};
 
         if (strncmp(url, "http://", 7) != 0)
                 return -EINVAL;
         h = url + 7;
-        if (*h == '[') {
-                end = strchr(h, ']');
-                if (!end)
-                        return -EINVAL;
-                name = strndup(h + 1, (size_t) (end - h - 1));
-                port = end + 1;
-        } else {
-                end = h + strcspn(h, ":/");
-                name = strndup(h, (size_t) (end - h));
-                port = end;
-        }
-        if (!name)
-                return -ENOMEM;
-
-        if (*h == '[') {
-                if (inet_pton(AF_INET6, name, u.addresses[0]) != 1)
-                        return -EINVAL;
-                u.families[0] = AF_INET6;
-        } else if (streq(name, "localhost")) {
-                u.families[0] = AF_INET;
-                (void) inet_pton(AF_INET, "127.0.0.1", u.addresses[0]);
-                u.families[1] = AF_INET6;
-                (void) inet_pton(AF_INET6, "::1", u.addresses[1]);
-        } else if (inet_pton(AF_INET, name, u.addresses[0]) == 1)
-                u.families[0] = AF_INET;
-        else
-                return -EINVAL;
-
-        if (*port != ':')
-                return -EINVAL;
-        for (path = port + 1; *path >= '0' && *path <= '9'; path++) {
-                p = p * 10 + (unsigned long) (*path - '0');
-                if (p > 65535)
-                        return -EINVAL;
-        }
-        if (path == port + 1 || p == 0 || (*path && *path != '/'))
+        if (host_port_parse(h, &path, &u.address) < 0 || (*path && *path != '/'))
                 return -EINVAL;
         for (const char *c = path; *c; c++)
                 if ((unsigned char) *c <= ' ' || *c == 0x7f || *c == '#')
                         return -EINVAL;
-        u.port = (uint16_t) p;
 
         u.host = strndup(h, (size_t) (path - h));
         u.path = strdup(*path ? path : "/");
@@ -179,16 +141,16 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
 /* Connects to the next address there is. 0: connecting (or connected); < 0: none was left. */
 static int get_connect_next(HttpGet *g, int error) {
-        while (g->next_address < ELEMENTSOF(g->url.families) &&
-               g->url.families[g->next_address] != AF_UNSPEC) {
+        while (g->next_address < ELEMENTSOF(g->url.address.families) &&
+               g->url.address.families[g->next_address] != AF_UNSPEC) {
                 unsigned i = g->next_address++;
-                int family = g->url.families[i], r;
+                int family = g->url.address.families[i], r;
                 SockaddrUnion peer;
-                socklen_t len = sockaddr_make(&peer, family, g->url.addresses[i], g->url.port);
+                socklen_t len = sockaddr_make(&peer, family, g->url.address.addresses[i], g->url.address.port);
 
                 g->io = sd_event_source_disable_unref(g->io);
                 g->fd = safe_close(g->fd);
-                r = socket_away_from_port(family, g->url.port);
+                r = socket_away_from_port(family, g->url.address.port);
                 if (r < 0) {
                         error = r;
                         continue;

@@ -21,6 +21,7 @@
 
 #include "http-response.h"
 #include "shared/macro.h"
+#include "shared/string-util.h"
 #include "shared/time-util.h"
 
 typedef struct HttpGet HttpGet;
@@ -45,9 +46,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(HttpGet *, http_get_free);
 
 /* The parts of such a URL. Exposed for the tests. */
 typedef struct HttpUrl {
-        int families[2];                /* address families to try, in order; AF_UNSPEC: none */
-        unsigned char addresses[2][16]; /* in_addr or in6_addr */
-        uint16_t port;
+        HostPort address;               /* the addresses to try, in order, and the port */
         char *host;                     /* for the Host header: "127.0.0.1:8080", "[::1]:8080" */
         char *path;                     /* "/health" */
 } HttpUrl;

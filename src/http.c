@@ -236,54 +236,23 @@ static bool sockaddr_is_loopback(const struct sockaddr *sa) {
 }
 
 
-/* Listen= is "a.b.c.d:port", "[v6]:port" or "localhost:port" (config.c has checked it);
- * "localhost" is 127.0.0.1, without a resolver. */
+/* Listen= (config.c has checked it): its first address; "localhost" is 127.0.0.1. */
 static int listen_address_parse(const char *s, SockaddrUnion *ret, socklen_t *ret_len) {
-        _cleanup_free_ char *host = NULL;
-        const char *port_str, *colon;
+        const char *end;
         SockaddrUnion u = {};
-        unsigned long port;
-        char *end;
+        HostPort hp;
 
-        if (s[0] == '[') {
-                const char *close = strchr(s, ']');
-
-                if (!close || close[1] != ':')
-                        return -EINVAL;
-                host = strndup(s + 1, (size_t) (close - s - 1));
-                port_str = close + 2;
-        } else {
-                colon = strrchr(s, ':');
-                if (!colon)
-                        return -EINVAL;
-                host = strndup(s, (size_t) (colon - s));
-                port_str = colon + 1;
-        }
-        if (!host)
-                return -ENOMEM;
-
-        errno = 0;
-        port = strtoul(port_str, &end, 10);
-        if (errno != 0 || end == port_str || *end != '\0' || port == 0 || port > 65535 ||
-            !(port_str[0] >= '0' && port_str[0] <= '9'))
+        if (host_port_parse(s, &end, &hp) < 0 || *end != '\0')
                 return -EINVAL;
-
-        if (s[0] == '[') {
-                u.in6.sin6_family = AF_INET6;
-                u.in6.sin6_port = htons((uint16_t) port);
-                if (inet_pton(AF_INET6, host, &u.in6.sin6_addr) != 1)
-                        return -EINVAL;
+        if (hp.families[0] == AF_INET6) {
+                u.in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6, .sin6_port = htons(hp.port) };
+                memcpy(&u.in6.sin6_addr, hp.addresses[0], sizeof(u.in6.sin6_addr));
                 *ret_len = sizeof(struct sockaddr_in6);
         } else {
-                u.in.sin_family = AF_INET;
-                u.in.sin_port = htons((uint16_t) port);
-                if (streq(host, "localhost"))
-                        u.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-                else if (inet_pton(AF_INET, host, &u.in.sin_addr) != 1)
-                        return -EINVAL;
+                u.in = (struct sockaddr_in) { .sin_family = AF_INET, .sin_port = htons(hp.port) };
+                memcpy(&u.in.sin_addr, hp.addresses[0], sizeof(u.in.sin_addr));
                 *ret_len = sizeof(struct sockaddr_in);
         }
-
         *ret = u;
         return 0;
 }

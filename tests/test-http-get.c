@@ -278,22 +278,22 @@ TEST(url) {
         HttpUrl u;
 
         ASSERT_OK(http_url_parse("http://127.0.0.1:8080/health", &u));
-        ASSERT_EQ(u.families[0], AF_INET);
-        ASSERT_EQ(u.families[1], AF_UNSPEC);
-        ASSERT_EQ(u.port, 8080);
+        ASSERT_EQ(u.address.families[0], AF_INET);
+        ASSERT_EQ(u.address.families[1], AF_UNSPEC);
+        ASSERT_EQ(u.address.port, 8080);
         ASSERT_STREQ(u.host, "127.0.0.1:8080");
         ASSERT_STREQ(u.path, "/health");
         http_url_done(&u);
 
         ASSERT_OK(http_url_parse("http://[::1]:65535", &u));
-        ASSERT_EQ(u.families[0], AF_INET6);
+        ASSERT_EQ(u.address.families[0], AF_INET6);
         ASSERT_STREQ(u.host, "[::1]:65535");
         ASSERT_STREQ(u.path, "/");
         http_url_done(&u);
 
         ASSERT_OK(http_url_parse("http://localhost:1/v1/models?x=1", &u));
-        ASSERT_EQ(u.families[0], AF_INET);
-        ASSERT_EQ(u.families[1], AF_INET6);
+        ASSERT_EQ(u.address.families[0], AF_INET);
+        ASSERT_EQ(u.address.families[1], AF_INET6);
         ASSERT_STREQ(u.path, "/v1/models?x=1");
         http_url_done(&u);
 

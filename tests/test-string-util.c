@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 
 #include "shared/macro.h"
+#include <arpa/inet.h>
+
 #include "shared/buffer.h"
 #include "shared/string-util.h"
 #include "test-util.h"
@@ -272,6 +274,43 @@ TEST(buffer_append) {
         /* Nothing to append: unchanged. */
         ASSERT_OK(buffer_append(&b, &size, &allocated, "", 0, 8, 20));
         ASSERT_EQ(size, 20u);
+}
+
+TEST(host_port_parse) {
+        const char *end;
+        HostPort hp;
+
+        ASSERT_OK(host_port_parse("127.0.0.1:8080", &end, &hp));
+        ASSERT_EQ(hp.families[0], AF_INET);
+        ASSERT_EQ(hp.families[1], AF_UNSPEC);
+        ASSERT_EQ(hp.port, 8080);
+        ASSERT_STREQ(end, "");
+        ASSERT_EQ(memcmp(hp.addresses[0], "\x7f\0\0\1", 4), 0);
+
+        ASSERT_OK(host_port_parse("[::1]:9200/metrics", &end, &hp));
+        ASSERT_EQ(hp.families[0], AF_INET6);
+        ASSERT_EQ(hp.port, 9200);
+        ASSERT_STREQ(end, "/metrics");
+
+        /* localhost: 127.0.0.1, then ::1; nothing resolved. */
+        ASSERT_OK(host_port_parse("localhost:00080", &end, &hp));
+        ASSERT_EQ(hp.families[0], AF_INET);
+        ASSERT_EQ(hp.families[1], AF_INET6);
+        ASSERT_EQ(hp.port, 80);
+
+        ASSERT_ERROR(host_port_parse("localhost:000080", &end, &hp), EINVAL);   /* over 5 digits */
+        ASSERT_ERROR(host_port_parse("127.0.0.1:0", &end, &hp), EINVAL);
+        ASSERT_ERROR(host_port_parse("127.0.0.1:65536", &end, &hp), EINVAL);
+        ASSERT_ERROR(host_port_parse("127.0.0.1:", &end, &hp), EINVAL);
+        ASSERT_ERROR(host_port_parse("127.0.0.1", &end, &hp), EINVAL);
+        ASSERT_ERROR(host_port_parse("::1:9200", &end, &hp), EINVAL);
+        ASSERT_ERROR(host_port_parse("[::1]9200", &end, &hp), EINVAL);
+        ASSERT_ERROR(host_port_parse("[127.0.0.1]:80", &end, &hp), EINVAL);
+        ASSERT_ERROR(host_port_parse("example.com:80", &end, &hp), EINVAL);
+        ASSERT_ERROR(host_port_parse(":80", &end, &hp), EINVAL);
+        ASSERT_ERROR(host_port_parse("[]:80", &end, &hp), EINVAL);
+        ASSERT_ERROR(host_port_parse("", &end, &hp), EINVAL);
+        ASSERT_ERROR(host_port_parse(NULL, &end, &hp), EINVAL);
 }
 
 DEFINE_TEST_MAIN

@@ -45,6 +45,63 @@ bool host_is_valid(const char *s) {
         return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+int host_port_parse(const char *s, const char **ret_end, HostPort *ret) {
+        char host[INET6_ADDRSTRLEN];
+        const char *end, *port;
+        HostPort hp = {};
+        bool bracketed;
+        unsigned p = 0;
+        size_t n;
+
+        if (!s)
+                return -EINVAL;
+        bracketed = s[0] == '[';
+        if (bracketed) {
+                end = strchr(s, ']');
+                if (!end)
+                        return -EINVAL;
+                s++;
+                port = end + 1;
+        } else {
+                end = s + strcspn(s, ":/");
+                port = end;
+        }
+        n = (size_t) (end - s);
+        if (n == 0 || n >= sizeof(host))
+                return -EINVAL;
+        memcpy(host, s, n);
+        host[n] = '\0';
+
+        if (bracketed) {
+                if (inet_pton(AF_INET6, host, hp.addresses[0]) != 1)
+                        return -EINVAL;
+                hp.families[0] = AF_INET6;
+        } else if (streq(host, "localhost")) {
+                hp.families[0] = AF_INET;
+                (void) inet_pton(AF_INET, "127.0.0.1", hp.addresses[0]);
+                hp.families[1] = AF_INET6;
+                (void) inet_pton(AF_INET6, "::1", hp.addresses[1]);
+        } else if (inet_pton(AF_INET, host, hp.addresses[0]) == 1)
+                hp.families[0] = AF_INET;
+        else
+                return -EINVAL;
+
+        if (*port != ':')
+                return -EINVAL;
+        n = strspn(port + 1, "0123456789");
+        if (n < 1 || n > 5)
+                return -EINVAL;
+        for (size_t i = 1; i <= n; i++)
+                p = p * 10 + (unsigned) (port[i] - '0');
+        if (p < 1 || p > 65535)
+                return -EINVAL;
+        hp.port = (uint16_t) p;
+
+        *ret_end = port + 1 + n;
+        *ret = hp;
+        return 0;
+}
+
 bool host_is_loopback(const char *s) {
         struct in_addr a4;
         struct in6_addr a6;

@@ -18,6 +18,21 @@ bool host_is_valid(const char *s);
 /* True for 127.0.0.0/8, ::1 and "localhost". */
 bool host_is_loopback(const char *s);
 
+/* An address and port, as Listen= and the engines' URLs write them. */
+typedef struct HostPort {
+        int families[2];                /* the addresses to try, in order; AF_UNSPEC: none */
+        unsigned char addresses[2][16]; /* in_addr or in6_addr */
+        uint16_t port;
+} HostPort;
+
+/*
+ * Parses "a.b.c.d:port", "[v6]:port" or "localhost:port" at the start of s: "localhost" is
+ * 127.0.0.1, then ::1 (nothing is resolved); the port is 1 to 65535 in at most 5 digits. A bare
+ * IPv6 literal is refused: in "::1:9200" the port cannot be told apart from the address.
+ * *ret_end: the first character after the port, for the caller to judge. -EINVAL if malformed.
+ */
+int host_port_parse(const char *s, const char **ret_end, HostPort *ret);
+
 /*
  * Escapes a string for use inside a unit name: characters outside [A-Za-z0-9:_.-] become
  * \xNN like systemd-escape; a valid pool id is returned unchanged, so unit names stay
